@@ -1,0 +1,5 @@
+"""Errors caused by the user's input or environment: the CLI prints them without a traceback."""
+
+
+class UserError(Exception):
+    """Bad input, missing file, bad parameter or unreachable resource. The message says which."""

@@ -1,0 +1,161 @@
+"""Image I/O: the only place where pixels change representation.
+
+Inside the package every image is a float32 RGB tensor in [0, 1], shape (N, 3, H, W). Files may be
+8- or 16-bit, gray, RGB or RGBA; :func:`read_image` records what the file was so that
+:func:`write_image` can give the same kind back (a 16-bit RGBA input gives a 16-bit RGBA output).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from replication.fsutil import atomic_path
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@dataclass(frozen=True)
+class Image:
+    """A decoded image in the package's tensor contract plus what is needed to write it back.
+
+    ``rgb``: float32 (1, 3, H, W) in [0, 1] (a gray file is replicated to three channels).
+    ``alpha``: float32 (1, 1, H, W) in [0, 1], or None.
+    ``bit_depth``: 8 or 16. ``gray``: the file had a single colour channel.
+    """
+
+    rgb: torch.Tensor
+    alpha: torch.Tensor | None
+    bit_depth: int
+    gray: bool
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(height, width)."""
+        return int(self.rgb.shape[-2]), int(self.rgb.shape[-1])
+
+
+class ImageReadError(ValueError):
+    pass
+
+
+def list_images(folder: str | os.PathLike) -> list[Path]:
+    """Image files directly inside ``folder``, sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: not a directory")
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def read_image(path: str | os.PathLike) -> Image:
+    """Decode ``path`` into the tensor contract (8/16-bit, gray, RGB, RGBA)."""
+    path = Path(path)
+    data = np.fromfile(path, dtype=np.uint8) if path.is_file() else None
+    if data is None:
+        raise FileNotFoundError(f"{path}: no such image file")
+    arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise ImageReadError(f"{path}: cannot decode as an image")
+    return image_from_array(arr, source=str(path))
+
+
+def image_from_array(arr: np.ndarray, source: str = "<array>") -> Image:
+    """Build an :class:`Image` from an OpenCV-ordered array (HxW, HxWx3 BGR or HxWx4 BGRA)."""
+    if arr.dtype == np.uint8:
+        bit_depth, scale = 8, 255.0
+    elif arr.dtype == np.uint16:
+        bit_depth, scale = 16, 65535.0
+    else:
+        raise ImageReadError(f"{source}: unsupported pixel type {arr.dtype} (expected 8- or 16-bit)")
+    alpha = None
+    gray = False
+    if arr.ndim == 2:
+        gray = True
+        rgb = np.repeat(arr[:, :, None], 3, axis=2)
+    elif arr.ndim == 3 and arr.shape[2] == 1:
+        gray = True
+        rgb = np.repeat(arr, 3, axis=2)
+    elif arr.ndim == 3 and arr.shape[2] == 3:
+        rgb = arr[:, :, ::-1]
+    elif arr.ndim == 3 and arr.shape[2] == 4:
+        rgb = arr[:, :, 2::-1]
+        alpha = arr[:, :, 3]
+    elif arr.ndim == 3 and arr.shape[2] == 2:  # gray + alpha
+        gray = True
+        rgb = np.repeat(arr[:, :, :1], 3, axis=2)
+        alpha = arr[:, :, 1]
+    else:
+        raise ImageReadError(f"{source}: unsupported image shape {arr.shape}")
+    rgb_t = torch.from_numpy(np.ascontiguousarray(rgb).astype(np.float32) / scale).permute(2, 0, 1)[None]
+    alpha_t = None
+    if alpha is not None:
+        alpha_t = torch.from_numpy(alpha.astype(np.float32) / scale)[None, None]
+    return Image(rgb=rgb_t.contiguous(), alpha=alpha_t, bit_depth=bit_depth, gray=gray)
+
+
+def to_uint(x: torch.Tensor, bit_depth: int = 8) -> np.ndarray:
+    """(1, C, H, W) or (C, H, W) float in [0, 1] -> HxWxC unsigned array, rounded and clipped."""
+    if x.ndim == 4:
+        if x.shape[0] != 1:
+            raise ValueError(f"expected a single image, got batch of {x.shape[0]}")
+        x = x[0]
+    maxval = 65535.0 if bit_depth == 16 else 255.0
+    dtype = np.uint16 if bit_depth == 16 else np.uint8
+    arr = (x.detach().float().clamp(0, 1) * maxval).round().permute(1, 2, 0).cpu().numpy()
+    return arr.astype(dtype)
+
+
+def rgb_to_gray(rgb: torch.Tensor) -> torch.Tensor:
+    """ITU-R BT.601 luma as OpenCV's BGR2GRAY computes it: (N,3,H,W) -> (N,1,H,W)."""
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=rgb.dtype, device=rgb.device).view(1, 3, 1, 1)
+    return (rgb * weights).sum(dim=1, keepdim=True)
+
+
+def write_image(
+    path: str | os.PathLike,
+    rgb: torch.Tensor,
+    alpha: torch.Tensor | None = None,
+    bit_depth: int = 8,
+    gray: bool = False,
+    jpeg_quality: int = 95,
+) -> Path:
+    """Encode a (1, 3, H, W) float image (plus optional alpha) to ``path`` atomically.
+
+    ``gray`` writes one channel (BT.601 luma). 16-bit needs PNG or TIFF; alpha needs PNG/TIFF/WebP.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if bit_depth not in (8, 16):
+        raise ValueError(f"{path}: bit_depth must be 8 or 16, got {bit_depth}")
+    if bit_depth == 16 and suffix not in (".png", ".tif", ".tiff"):
+        raise ValueError(f"{path}: 16-bit output needs .png or .tif, not {suffix}")
+    if alpha is not None and suffix in (".jpg", ".jpeg", ".bmp"):
+        raise ValueError(f"{path}: {suffix} cannot hold an alpha channel; use .png")
+    color = rgb_to_gray(rgb) if gray else rgb
+    arr = to_uint(color, bit_depth)
+    if not gray:
+        arr = arr[:, :, ::-1]
+    if alpha is not None:
+        a = to_uint(alpha, bit_depth)
+        arr = np.concatenate([arr, a], axis=2)
+    params: list[int] = []
+    if suffix in (".jpg", ".jpeg"):
+        params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]
+    elif suffix == ".png":
+        params = [cv2.IMWRITE_PNG_COMPRESSION, 3]
+    ok, buf = cv2.imencode(suffix, np.ascontiguousarray(arr), params)
+    if not ok:
+        raise ValueError(f"{path}: OpenCV could not encode this image as {suffix}")
+    with atomic_path(path) as tmp:
+        buf.tofile(tmp)
+    return path
+
+
+def save_rgb(path: str | os.PathLike, rgb: torch.Tensor) -> Path:
+    """Shorthand: write an 8-bit RGB file."""
+    return write_image(path, rgb)

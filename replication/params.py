@@ -1,0 +1,126 @@
+"""``params.yaml``: every experiment value, loaded strictly into frozen typed dataclasses.
+
+Layout::
+
+    profile: smoke            # the active profile (switch: dvc exp run -S profile=paper)
+    mirror: ../shared/mirror  # offline mirror directory ("" for none); REPLICATION_MIRROR overrides
+    variants: {...}           # training variants / ablations, shared by every profile
+    profiles:
+      smoke: {...}            # end to end on 2 CPU cores in minutes
+      mini: {...}             # a small CPU study (hours)
+      paper: {...}            # the paper's recipe (GPUs)
+
+Every profile is validated on load, not only the active one, so a typo in ``paper`` is caught on a
+laptop. DVC stages read ``profiles.${profile}.<section>`` so only the active profile's values are
+stage dependencies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from replication.archs.config import NetworkConfig
+from replication.data.config import DataConfig
+from replication.degrade.config import DegradationConfig
+from replication.evaluate.config import EvalConfig
+from replication.strict import ParamsError, from_dict, to_dict
+from replication.train.config import PhaseConfig, VariantConfig
+
+DEFAULT_PARAMS = Path("params.yaml")
+MIRROR_ENV = "REPLICATION_MIRROR"
+
+
+@dataclass(frozen=True)
+class Profile:
+    description: str
+    real_scale: bool  # False: toy sizes; results must be labelled as not comparable to the paper
+    scale: int  # super-resolution factor
+    seed: int
+    data: DataConfig
+    degradation: DegradationConfig
+    network: NetworkConfig
+    train_net: PhaseConfig
+    train_gan: PhaseConfig
+    evaluate: EvalConfig
+
+    def validate(self) -> None:
+        if self.scale not in (1, 2, 4):
+            raise ValueError(f"scale must be 1, 2 or 4, got {self.scale}")
+        for phase in ("train_net", "train_gan"):
+            cfg: PhaseConfig = getattr(self, phase)
+            if cfg.gt_size % self.scale:
+                raise ValueError(f"{phase}.gt_size {cfg.gt_size} is not divisible by scale {self.scale}")
+            if self.degradation.pool_size % cfg.batch_size:
+                raise ValueError(
+                    f"degradation.pool_size {self.degradation.pool_size} must be divisible by "
+                    f"{phase}.batch_size {cfg.batch_size}"
+                )
+
+
+@dataclass(frozen=True)
+class Params:
+    profile: str
+    mirror: str
+    variants: dict[str, VariantConfig]
+    profiles: dict[str, Profile]
+    source: str = "params.yaml"  # the file this was read from (not a key of the file)
+
+    def validate(self) -> None:
+        if self.profile not in self.profiles:
+            raise ValueError(f"profile: unknown profile {self.profile!r} (known: {', '.join(self.profiles)})")
+
+    @property
+    def active(self) -> Profile:
+        return self.profiles[self.profile]
+
+    def mirror_dir(self) -> Path | None:
+        """The offline mirror: ``$REPLICATION_MIRROR`` if set, else ``mirror`` relative to params.yaml."""
+        env = os.environ.get(MIRROR_ENV)
+        raw = env if env is not None else self.mirror
+        if not raw:
+            return None
+        path = Path(raw).expanduser()
+        if not path.is_absolute() and env is None:
+            path = Path(self.source).resolve().parent / path
+        return path
+
+    def variant(self, name: str) -> VariantConfig:
+        if name not in self.variants:
+            raise ParamsError(f"variants.{name}: unknown variant (known: {', '.join(self.variants)})")
+        return self.variants[name]
+
+
+def load_params(path: str | os.PathLike = DEFAULT_PARAMS, profile: str | None = None) -> Params:
+    """Read and validate ``path``; ``profile`` overrides the file's active profile."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: parameter file not found") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{path}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: expected a mapping at the top level")
+    if "source" in data:
+        raise ParamsError(f"{path}: source: unknown key")
+    if profile is not None:
+        data = {**data, "profile": profile}
+    try:
+        params = from_dict(Params, {**data, "source": str(path)})
+    except ParamsError as exc:
+        raise ParamsError(f"{path}: {exc}") from None
+    return params
+
+
+def fingerprint(*sections: object) -> str:
+    """Stable sha256 of the given config sections (dataclasses or plain data)."""
+    blob = json.dumps([to_dict(s) for s in sections], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
