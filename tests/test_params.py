@@ -1,0 +1,107 @@
+"""Strict loading of params.yaml: every profile valid; unknown/missing/mistyped keys named."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import FrozenInstanceError
+from pathlib import Path
+
+import pytest
+import yaml
+
+from replication.params import fingerprint, load_params
+from replication.strict import ParamsError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture()
+def raw():
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def _write(tmp_path, data) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_committed_params_load_in_every_profile():
+    params = load_params(ROOT / "params.yaml")
+    assert params.profile == "smoke"
+    assert set(params.profiles) == {"smoke", "mini", "paper"}
+    for name in params.profiles:
+        assert load_params(ROOT / "params.yaml", profile=name).active == params.profiles[name]
+    assert set(params.variants) >= {"full", "first_order", "no_sinc", "vgg_disc", "unet_no_sn"}
+
+
+def test_paper_profile_holds_the_papers_recipe():
+    paper = load_params(ROOT / "params.yaml", profile="paper").active
+    assert paper.real_scale is True
+    assert (paper.network.num_feat, paper.network.num_block, paper.network.num_grow_ch) == (64, 23, 32)
+    assert paper.train_net.lr == 2e-4 and paper.train_gan.lr == 1e-4
+    assert paper.train_net.iters == 1_000_000 and paper.train_gan.iters == 400_000
+    assert paper.train_net.gt_size == 256 and paper.degradation.pool_size == 180
+    assert paper.train_gan.gan_weight == 0.1
+    assert paper.degradation.final_sinc_prob == 0.8
+
+
+def test_wrong_type_names_the_key_path(tmp_path, raw):
+    raw["profiles"]["smoke"]["train_net"]["lr"] = "2e-4"  # YAML 1.1 reads 2e-4 as a string
+    with pytest.raises(ParamsError, match=r"profiles\.smoke\.train_net\.lr: expected float, got str '2e-4'"):
+        load_params(_write(tmp_path, raw))
+
+
+def test_unknown_key_is_an_error(tmp_path, raw):
+    raw["profiles"]["paper"]["degradation"]["noise1"]["gausian_prob"] = 0.5
+    with pytest.raises(ParamsError, match=r"profiles\.paper\.degradation\.noise1\.gausian_prob: unknown key"):
+        load_params(_write(tmp_path, raw))
+
+
+def test_missing_key_is_an_error(tmp_path, raw):
+    del raw["profiles"]["mini"]["network"]["num_block"]
+    with pytest.raises(ParamsError, match=r"profiles\.mini\.network\.num_block: missing key"):
+        load_params(_write(tmp_path, raw))
+
+
+def test_bad_profile_is_an_error(tmp_path, raw):
+    raw["profile"] = "huge"
+    with pytest.raises(ParamsError, match=r"unknown profile 'huge'"):
+        load_params(_write(tmp_path, raw))
+    with pytest.raises(ParamsError, match="unknown profile 'nope'"):
+        load_params(ROOT / "params.yaml", profile="nope")
+
+
+def test_bool_is_not_an_int_and_literals_are_checked(tmp_path, raw):
+    bad = copy.deepcopy(raw)
+    bad["profiles"]["smoke"]["scale"] = True
+    with pytest.raises(ParamsError, match=r"profiles\.smoke\.scale: expected int, got bool"):
+        load_params(_write(tmp_path, bad))
+    bad = copy.deepcopy(raw)
+    bad["variants"]["full"]["discriminator"] = "patchgan"
+    with pytest.raises(ParamsError, match=r"variants\.full\.discriminator: expected one of"):
+        load_params(_write(tmp_path, bad))
+
+
+def test_cross_field_validation(tmp_path, raw):
+    raw["profiles"]["smoke"]["degradation"]["pool_size"] = 7
+    with pytest.raises(ParamsError, match="pool_size 7 must be divisible"):
+        load_params(_write(tmp_path, raw))
+
+
+def test_params_are_frozen_and_fingerprint_is_stable():
+    params = load_params(ROOT / "params.yaml")
+    with pytest.raises(FrozenInstanceError):
+        params.active.train_net.lr = 1.0  # type: ignore[misc]
+    a = fingerprint(params.active.train_net, params.variants["full"])
+    b = fingerprint(load_params(ROOT / "params.yaml").active.train_net, params.variants["full"])
+    assert a == b and len(a) == 64
+    assert a != fingerprint(params.active.train_gan, params.variants["full"])
+
+
+def test_mirror_env_overrides_param(tmp_path, monkeypatch):
+    params = load_params(ROOT / "params.yaml")
+    monkeypatch.delenv("REPLICATION_MIRROR", raising=False)
+    assert params.mirror_dir().resolve() == (ROOT / "../shared/mirror").resolve()
+    monkeypatch.setenv("REPLICATION_MIRROR", str(tmp_path))
+    assert params.mirror_dir() == tmp_path
