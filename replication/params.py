@@ -29,6 +29,7 @@ from replication.archs.config import NetworkConfig
 from replication.data.config import DataConfig
 from replication.degrade.config import DegradationConfig
 from replication.evaluate.config import EvalConfig
+from replication.report.config import PipelineLists, ReportConfig, ValidationConfig, expected_pipeline_lists
 from replication.strict import ParamsError, from_dict, to_dict
 from replication.train.config import PhaseConfig, VariantConfig
 
@@ -48,8 +49,14 @@ class Profile:
     train_net: PhaseConfig
     train_gan: PhaseConfig
     evaluate: EvalConfig
+    validation: ValidationConfig  # the fixed-seed synthetic validation set (PSNR/SSIM)
+    report: ReportConfig
 
     def validate(self) -> None:
+        if self.validation.dataset in self.data.train_sets:
+            raise ValueError(f"validation.dataset {self.validation.dataset!r} is a training set (data.train_sets)")
+        if self.validation.gt_size % self.scale:
+            raise ValueError(f"validation.gt_size {self.validation.gt_size} is not divisible by scale {self.scale}")
         if self.scale not in (1, 2, 4):
             raise ValueError(f"scale must be 1, 2 or 4, got {self.scale}")
         for phase in ("train_net", "train_gan"):
@@ -70,6 +77,9 @@ class Params:
     variants: dict[str, VariantConfig]
     profiles: dict[str, Profile]
     source: str = "params.yaml"  # the file this was read from (not a key of the file)
+    # The active profile's lists, repeated for dvc.yaml's foreach/matrix. Required by load_params
+    # (checked after the profiles, so a broken profile is reported first).
+    pipeline: PipelineLists | None = None
 
     def validate(self) -> None:
         if self.profile not in self.profiles:
@@ -117,7 +127,25 @@ def load_params(path: str | os.PathLike = DEFAULT_PARAMS, profile: str | None = 
         params = from_dict(Params, {**data, "source": str(path)})
     except ParamsError as exc:
         raise ParamsError(f"{path}: {exc}") from None
+    if profile is None:  # with an explicit profile override, dvc.yaml's lists are not in play
+        _check_pipeline_lists(params, path)
     return params
+
+
+def _check_pipeline_lists(params: Params, path: Path) -> None:
+    """``pipeline:`` must repeat the active profile's lists exactly (see PipelineLists)."""
+    want = expected_pipeline_lists(params.active)
+    if params.pipeline == want:
+        return
+    fmt = lambda v: f"[{', '.join(v)}]" if isinstance(v, tuple) else str(v)  # noqa: E731
+    keys = ("train_sets", "heldout_set", "test_sets", "baselines", "pretrained")
+    wrong = [k for k in keys if params.pipeline is None or getattr(params.pipeline, k) != getattr(want, k)]
+    block = "".join(f"\n  {k}: {fmt(getattr(want, k))}" for k in keys)
+    what = "missing key" if params.pipeline is None else f"{', '.join(wrong)} differ from profile {params.profile!r}"
+    raise ParamsError(
+        f"{path}: pipeline: {what}. dvc.yaml iterates over these lists (DVC cannot read profiles.${{profile}} "
+        f"in foreach); for profile {params.profile!r} write:\npipeline:{block}"
+    )
 
 
 def fingerprint(*sections: object) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from replication.errors import UserError
 from replication.params import load_params
+from replication.report.config import expected_pipeline_lists
 from replication.strict import to_dict
 
 
@@ -13,10 +15,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
     parser.add_argument("--profile", help="override the file's active profile")
     parser.add_argument("--json", action="store_true", help="print the active profile as JSON")
+    parser.add_argument("--get", metavar="KEY",
+                        help="print one value for shell use in dvc.yaml: a key of the active profile "
+                             "(validation.count) or pipeline.<list>; lists print space-separated")
 
 
 def run(args: argparse.Namespace) -> int:
     params = load_params(args.params, args.profile)
+    if args.get:
+        print(_format(_lookup(params, args.get)))
+        return 0
     if args.json:
         print(json.dumps(to_dict(params.active), indent=2))
     else:
@@ -25,3 +33,26 @@ def run(args: argparse.Namespace) -> int:
         print(f"active profile: {params.profile} - {params.active.description}")
         print(f"mirror: {mirror if mirror else '(none)'}{'' if not mirror or mirror.is_dir() else ' (missing)'}")
     return 0
+
+
+def _lookup(params, key: str):
+    """``pipeline.X`` from the top level, anything else from the active profile (dotted path)."""
+    # pipeline.* is derived from the active profile (so --profile works too), see PipelineLists
+    data = to_dict(expected_pipeline_lists(params.active)) if key.startswith("pipeline.") else to_dict(params.active)
+    parts = key.split(".")[1:] if key.startswith("pipeline.") else key.split(".")
+    where = "pipeline" if key.startswith("pipeline.") else f"profiles.{params.profile}"
+    for part in parts:
+        if not isinstance(data, dict) or part not in data:
+            raise UserError(f"--get {key}: no key {part!r} under {where}")
+        data, where = data[part], f"{where}.{part}"
+    return data
+
+
+def _format(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return " ".join(_format(v) for v in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)

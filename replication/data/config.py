@@ -13,7 +13,7 @@ class DataConfig:
     multiscale_shortest_edge: int  # one more copy resized so its shortest edge is this (0: none)
     crop_size: int  # sub-image size
     crop_step: int  # sub-image stride
-    thresh_size: int  # a border remainder smaller than this is dropped
+    thresh_size: int  # a last border of at most this many pixels gets no crop of its own
     shard_size: int  # sub-images per tar shard (keeps DVC fast at ~200k files)
 
     def validate(self) -> None:
@@ -23,3 +23,12 @@ class DataConfig:
             raise ValueError("data.multiscale_factors must lie in (0, 1)")
         if self.crop_step <= 0 or self.crop_size <= 0 or self.shard_size <= 0:
             raise ValueError("data.crop_size, data.crop_step and data.shard_size must be positive")
+        if self.thresh_size < 0 or self.multiscale_shortest_edge < 0:
+            raise ValueError("data.thresh_size and data.multiscale_shortest_edge must be >= 0")
+        if not self.train_sets:
+            raise ValueError("data.train_sets must name at least one dataset")
+        from replication.data.registry import datasets  # light: no image libraries
+
+        unknown = [n for n in self.train_sets if n not in datasets()]
+        if unknown:
+            raise ValueError(f"data.train_sets: unknown dataset {unknown[0]!r} (see `replication datasets`)")

@@ -1,9 +1,27 @@
-"""Training parameters (``profiles.<p>.train_net`` / ``train_gan``) and ablation variants (``variants``)."""
+"""Training parameters (``profiles.<p>.train_net`` / ``train_gan``) and ablation variants (``variants``).
+
+The two phases share one schema so a profile reads the same for both; the Real-ESRNet phase uses
+only the L1 term (its ``perceptual_*`` / ``gan_*`` keys are ignored), as in the official
+``train_realesrnet_x4plus.yml``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
+
+# VGG19 convolution names (torchvision ``features`` order); the perceptual loss reads them before ReLU.
+VGG19_CONV_LAYERS = (
+    "conv1_1", "conv1_2",
+    "conv2_1", "conv2_2",
+    "conv3_1", "conv3_2", "conv3_3", "conv3_4",
+    "conv4_1", "conv4_2", "conv4_3", "conv4_4",
+    "conv5_1", "conv5_2", "conv5_3", "conv5_4",
+)  # fmt: skip
+
+# Keys that only say how often to log / save / stop. They do not change the training trajectory, so
+# they are left out of the checkpoint fingerprint: raising ``iters`` continues a finished run.
+BOOKKEEPING_FIELDS = ("iters", "ckpt_every", "keep_checkpoints", "log_every", "sample_every")
 
 
 @dataclass(frozen=True)
@@ -20,12 +38,38 @@ class PhaseConfig:
     keep_checkpoints: int
     log_every: int
     sample_every: int
+    # Which target each loss sees. Reference: Real-ESRNet ``gt_usm: True`` (the L1 target and the pool
+    # hold USM(gt)); Real-ESRGAN ``l1_gt_usm``/``percep_gt_usm: True``, ``gan_gt_usm: False``.
+    l1_gt_usm: bool
     # GAN phase only (ignored by the Real-ESRNet phase)
+    percep_gt_usm: bool
+    gan_gt_usm: bool
     l1_weight: float
     perceptual_weight: float
     perceptual_layers: dict[str, float]  # VGG19 layer (before ReLU) -> weight
     gan_weight: float
     vgg_weights: Literal["imagenet", "untrained"]  # "untrained" is a declared deviation (smoke)
+
+    def validate(self) -> None:
+        positive = ("iters", "batch_size", "gt_size", "ckpt_every", "keep_checkpoints", "log_every", "sample_every")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
+        if any(not 0.0 <= b < 1.0 for b in self.betas):
+            raise ValueError(f"betas must lie in [0, 1), got {list(self.betas)}")
+        if list(self.lr_milestones) != sorted(self.lr_milestones):
+            raise ValueError(f"lr_milestones must be increasing, got {list(self.lr_milestones)}")
+        unknown = sorted(set(self.perceptual_layers) - set(VGG19_CONV_LAYERS))
+        if unknown:
+            raise ValueError(
+                f"perceptual_layers.{unknown[0]}: not a VGG19 conv layer (known: {', '.join(VGG19_CONV_LAYERS)})"
+            )
+        if self.perceptual_weight > 0 and not self.perceptual_layers:
+            raise ValueError("perceptual_layers is empty but perceptual_weight > 0")
 
 
 @dataclass(frozen=True)

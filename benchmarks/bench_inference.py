@@ -1,0 +1,162 @@
+"""Inference speed of RRDBNet ×4 (RealESRGAN_x4plus size) on this machine, side by side.
+
+    python benchmarks/bench_inference.py [--quick] [--size 128] [--repeats 3] [--threads N] [--json out.json]
+
+Measures, in one run and interleaved (so background load hits every variant alike):
+  * the CPU's fp32 matmul peak (GFLOP/s, square sgemm) as the yardstick;
+  * fp32 whole-image inference: GFLOP/s (conv FLOPs counted by hooks; 35.9 MFLOP per input pixel)
+    and the fraction of the matmul peak;
+  * channels_last, tiled (tile 64, tile_pad 10; vs the overlap it recomputes);
+  * bf16: autocast and bf16 weights, speed-up over fp32 and PSNR(bf16 vs fp32 output).
+The weights are the official x4plus ncnn copy when the mirror has it (PSNR depends on real
+weights), otherwise a seeded random init (reported). Minimum over repeats is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from replication.archs.infer import tile_recompute_fraction, upscale_tensor  # noqa: E402
+from replication.archs.registry import build_arch  # noqa: E402
+
+
+def matmul_peak_gflops(n: int = 2048, seconds: float = 2.0) -> float:
+    a = torch.randn(n, n, generator=torch.Generator().manual_seed(0))
+    b = torch.randn(n, n, generator=torch.Generator().manual_seed(1))
+    torch.mm(a, b)
+    best = math.inf
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        t = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t)
+    return 2 * n**3 / best / 1e9
+
+
+def conv_flops(net: torch.nn.Module, x: torch.Tensor) -> float:
+    """FLOPs (2 per multiply-add) of every Conv2d in one forward of ``x``."""
+    total = 0
+
+    def hook(mod, inp, out):
+        nonlocal total
+        k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
+        total += 2 * out.numel() * k
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    with torch.inference_mode():
+        net(x)
+    for h in handles:
+        h.remove()
+    return float(total)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = F.mse_loss(a.float(), b.float()).item()
+    return math.inf if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+def load_net() -> tuple[torch.nn.Module, str]:
+    try:
+        from replication.archs.ncnn import ncnn_to_model
+        from replication.params import load_params
+
+        mirror = load_params(ROOT / "params.yaml").mirror_dir()
+        param = mirror / "weights/ncnn/realesrgan/realesrgan-x4plus.param"
+        net, _ = ncnn_to_model(param, param.with_suffix(".bin"), "rrdbnet")
+        return net.eval(), "official x4plus weights (ncnn copy, fp16-rounded)"
+    except Exception as exc:  # no mirror: speed is the same, PSNR less meaningful
+        return build_arch("rrdbnet", seed=0).eval(), f"seeded random init ({type(exc).__name__})"
+
+
+def test_image(size: int) -> torch.Tensor:
+    try:
+        from replication.imageio import read_image
+        from replication.params import load_params
+
+        mirror = load_params(ROOT / "params.yaml").mirror_dir()
+        img = read_image(mirror / "datasets/realsrset/building.png").rgb
+        return img[:, :, :size, :size].contiguous()
+    except Exception:
+        g = torch.Generator().manual_seed(0)
+        return F.interpolate(torch.rand(1, 3, size // 8, size // 8, generator=g), size=(size, size), mode="bicubic").clamp(0, 1)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="64×64 input, 1 repeat")
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
+    ap.add_argument("--json", help="also write the results here")
+    args = ap.parse_args()
+    if args.quick:
+        args.size, args.repeats = 64, 1
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    net, weights = load_net()
+    x = test_image(args.size)
+    flops = conv_flops(net, x)
+    peak = matmul_peak_gflops()
+    out_mp = (4 * args.size) ** 2 / 1e6
+    net_bf16 = build_arch("rrdbnet", **net.hyperparameters).eval()
+    net_bf16.load_state_dict(net.state_dict())
+    net_bf16 = net_bf16.to(torch.bfloat16)
+    net_cl = build_arch("rrdbnet", **net.hyperparameters).eval()
+    net_cl.load_state_dict(net.state_dict())
+    net_cl = net_cl.to(memory_format=torch.channels_last)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+
+    variants = {
+        "fp32": lambda: upscale_tensor(net, x),
+        "fp32 channels_last": lambda: upscale_tensor(net_cl, x_cl),
+        "fp32 tiled 64 pad 10": lambda: upscale_tensor(net, x, tile=64, tile_pad=10),
+        "bf16 autocast": lambda: upscale_tensor(net, x, dtype=torch.bfloat16),
+        "bf16 weights": lambda: upscale_tensor(net_bf16, x, dtype=torch.bfloat16),
+    }
+    outputs = {name: fn() for name, fn in variants.items()}  # warm-up (and outputs for PSNR)
+    times = {name: math.inf for name in variants}
+    for _ in range(args.repeats):
+        for name, fn in variants.items():
+            t = time.perf_counter()
+            fn()
+            times[name] = min(times[name], time.perf_counter() - t)
+
+    ref = outputs["fp32"]
+    recompute = tile_recompute_fraction(args.size, args.size, 64, 10)
+    rows = []
+    for name, t in times.items():
+        work = flops * (1 + recompute) if "tiled" in name else flops
+        rows.append(dict(variant=name, seconds=t, out_mp_per_s=out_mp / t, gflops=work / t / 1e9,
+                         peak_fraction=work / t / 1e9 / peak, vs_fp32=times["fp32"] / t,
+                         psnr_vs_fp32=psnr(outputs[name], ref), max_abs_diff=(outputs[name] - ref).abs().max().item()))
+    print(f"RRDBNet x4 (23 blocks), input {args.size}x{args.size} -> output {4 * args.size}x{4 * args.size}; {weights}")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, CPU capability "
+          f"{torch.backends.cpu.get_cpu_capability()}; conv work {flops / 1e9:.1f} GFLOP "
+          f"({flops / args.size**2 / 1e6:.2f} MFLOP per input pixel)")
+    print(f"fp32 matmul peak: {peak:.1f} GFLOP/s;  tiled recompute fraction (tile 64, pad 10): {recompute:.1%}")
+    print(f"{'variant':24} {'s':>7} {'out MP/s':>9} {'GFLOP/s':>8} {'of peak':>8} {'speed vs fp32':>13} {'PSNR dB':>8} {'max diff':>9}")
+    for r in rows:
+        print(f"{r['variant']:24} {r['seconds']:7.2f} {r['out_mp_per_s']:9.4f} {r['gflops']:8.1f} "
+              f"{r['peak_fraction']:8.1%} {r['vs_fp32']:12.2f}x {r['psnr_vs_fp32']:8.1f} {r['max_abs_diff']:9.2e}")
+    tiled = times["fp32 tiled 64 pad 10"] / times["fp32"]
+    print(f"tiled/untiled time {tiled:.3f} vs 1 + recompute {1 + recompute:.3f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(dict(size=args.size, peak_gflops=peak, flops=flops, weights=weights,
+                                                   recompute=recompute, rows=rows), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,91 @@
+"""``replication upscale``: super-resolve one image or every image of a folder.
+
+    replication upscale --model models/official/realesrgan_x4plus.safetensors --input in/ --output out/ \
+        [--tile 256 --tile-pad 10] [--device cpu|cuda] [--half | --bf16] [--outscale 3.5]
+
+Gray, RGB, RGBA (alpha by a second network pass) and 16-bit PNG inputs give the same kind of output.
+For a folder, the output folder gets the same file names; an image that fails is reported and the
+others still run (exit code 1 if any failed). Each output file is written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, help="model .safetensors (with its .json sidecar)")
+    parser.add_argument("--input", required=True, help="an image file or a folder of images")
+    parser.add_argument("--output", required=True, help="output image file, or folder when --input is a folder")
+    parser.add_argument("--tile", type=int, default=0, help="tile size in input pixels (0: whole image)")
+    parser.add_argument("--tile-pad", type=int, default=10, help="context pixels around each tile (default 10)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--half", action="store_true", help="fp16 autocast (GPU)")
+    precision.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
+    parser.add_argument("--outscale", type=float, help="final scale if different from the model's (Lanczos resize)")
+    parser.add_argument("--alpha", choices=("network", "bilinear"), default="network",
+                        help="how to upscale an alpha channel (default: a second network pass)")
+    parser.add_argument("--suffix", default="", help="appended to output file stems in folder mode")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _jobs(inp: Path, out: Path, suffix: str) -> list[tuple[Path, Path]]:
+    from replication.errors import UserError
+    from replication.imageio import list_images
+
+    if inp.is_dir():
+        if out.exists() and not out.is_dir():
+            raise UserError(f"{out}: --input is a folder, so --output must be a folder")
+        files = list_images(inp)
+        if not files:
+            raise UserError(f"{inp}: no images found")
+        return [(f, out / f"{f.stem}{suffix}{f.suffix}") for f in files]
+    if not inp.is_file():
+        raise UserError(f"{inp}: no such file or folder")
+    target = out / inp.name if out.is_dir() else out
+    return [(inp, target)]
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from replication.archs.checkpoint import load_model
+    from replication.archs.infer import upscale_image
+    from replication.archs.registry import GENERATORS
+    from replication.errors import UserError
+    from replication.imageio import ImageReadError, read_image, write_image
+
+    model_path = Path(args.model)
+    if not model_path.is_file():
+        raise UserError(f"{model_path}: model file not found (get official ones with `replication weights fetch NAME "
+                        f"--out {model_path}`)")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {args.device}: no CUDA device available")
+    if args.tile < 0 or args.tile_pad < 0:
+        raise UserError("--tile and --tile-pad must be >= 0")
+    if args.outscale is not None and args.outscale <= 0:
+        raise UserError(f"--outscale must be positive, got {args.outscale}")
+    net = load_model(model_path, device=args.device)
+    if net.arch_name not in GENERATORS:
+        raise UserError(f"{model_path}: {net.arch_name} is not a super-resolution generator")
+    dtype = torch.float16 if args.half else torch.bfloat16 if args.bf16 else None
+    jobs = _jobs(Path(args.input), Path(args.output), args.suffix)
+    failures = []
+    for src, dst in tqdm(jobs, desc="upscale", unit="img", disable=args.no_progress or len(jobs) < 2, file=sys.stderr):
+        try:
+            image = read_image(src)
+            result = upscale_image(net, image, tile=args.tile, tile_pad=args.tile_pad, dtype=dtype,
+                                   outscale=args.outscale, alpha_mode=args.alpha)
+            write_image(dst, result.rgb, alpha=result.alpha, bit_depth=result.bit_depth, gray=result.gray)
+        except (ImageReadError, ValueError, OSError) as exc:
+            failures.append(f"{src}: {exc}")
+    for line in failures:
+        print(f"error: {line}", file=sys.stderr)
+    done = len(jobs) - len(failures)
+    rounded = " (fp16-rounded official weights)" if net.checkpoint_info.get("fp16_rounded") else ""
+    print(f"upscaled {done}/{len(jobs)} image(s) with {model_path.name}{rounded} -> {args.output}")
+    return 1 if failures else 0

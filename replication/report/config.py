@@ -1,0 +1,70 @@
+"""Parameters of the synthetic validation set (``profiles.<p>.validation``) and of the report
+(``profiles.<p>.report``).
+
+The validation set is synthesised once, with a fixed seed, from HR images that no profile trains on
+(Set14), so PSNR/SSIM of every model are measured on the same pairs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    dataset: str  # dataset registry name of the held-out HR images (never in data.train_sets)
+    variant: Literal["second_order", "first_order", "no_sinc", "bicubic", "bsrgan"]  # degradation used
+    count: int  # number of synthetic LQ/GT pairs
+    gt_size: int  # GT crop side in pixels (LQ side = gt_size / scale)
+    seed: int
+    metrics: tuple[str, ...]  # metric registry names measured on the pairs (full-reference ones need the GT)
+
+    def validate(self) -> None:
+        if self.count <= 0:
+            raise ValueError(f"validation.count must be positive, got {self.count}")
+        if self.gt_size <= 0:
+            raise ValueError(f"validation.gt_size must be positive, got {self.gt_size}")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    grid_images: int  # test images shown in the qualitative grids (per test set)
+    grid_crop: int  # side of the zoomed crop, in output (SR) pixels
+    # Confidence intervals use evaluate.bootstrap_samples and evaluate.seed (one source of truth).
+
+    def validate(self) -> None:
+        if self.grid_images < 0 or self.grid_crop <= 0:
+            raise ValueError("report.grid_images must be >= 0 and report.grid_crop positive")
+
+
+@dataclass(frozen=True)
+class PipelineLists:
+    """The lists ``dvc.yaml`` fans out over, for the ACTIVE profile (top-level key ``pipeline``).
+
+    DVC cannot iterate over ``${profiles.${profile}.…}`` (no nested interpolation in ``foreach`` /
+    ``matrix`` / ``vars``), so these lists are repeated at a fixed key. They are derived data: loading
+    ``params.yaml`` fails, naming the values to write, when they differ from the active profile
+    (:func:`expected_pipeline_lists`).
+    """
+
+    train_sets: tuple[str, ...]  # = data.train_sets
+    heldout_set: str  # = validation.dataset
+    test_sets: tuple[str, ...]  # = evaluate.test_sets
+    baselines: tuple[str, ...]  # = evaluate.baselines without "bicubic" (bicubic always has its own stages)
+    pretrained: tuple[str, ...]  # weights the trainer needs: network.net_init (unless scratch), vgg19_imagenet
+
+
+def expected_pipeline_lists(profile) -> PipelineLists:
+    """What ``pipeline:`` must hold for ``profile`` (a :class:`replication.params.Profile`)."""
+    return PipelineLists(
+        train_sets=tuple(profile.data.train_sets),
+        heldout_set=profile.validation.dataset,
+        test_sets=tuple(profile.evaluate.test_sets),
+        baselines=tuple(b for b in profile.evaluate.baselines if b != "bicubic"),
+        pretrained=tuple(
+            ([profile.network.net_init] if profile.network.net_init != "scratch" else [])
+            + (["vgg19_imagenet"] if "imagenet" in (profile.train_net.vgg_weights, profile.train_gan.vgg_weights)
+               else [])
+        ),
+    )

@@ -1,0 +1,72 @@
+"""``replication check-metrics``: compare a run's metrics with the committed expected values.
+
+Exit status: 0 when nothing moved beyond tolerance, 1 on a regression (the table of what moved is
+printed), 2 on bad input. ``--write`` (re)creates the expected file from a run instead, on purpose.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from replication.report.regression import (
+    DEFAULT_ABS,
+    DEFAULT_REL,
+    Tolerance,
+    compare,
+    expected_from_results,
+    failed,
+    format_table,
+    load_expected,
+    write_expected,
+)
+from replication.report.tidy import read_tidy
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--expected", required=True, type=Path, help="expected-metrics JSON (committed)")
+    parser.add_argument("--results", required=True, type=Path, nargs="+",
+                        help="tidy metrics CSV files or directories searched for *.csv")
+    parser.add_argument("--tolerance", type=float, default=None,
+                        help="absolute tolerance on each mean, overriding the file's (with --rel-tolerance)")
+    parser.add_argument("--rel-tolerance", type=float, default=None,
+                        help="relative tolerance (fraction of |expected|), overriding the file's")
+    parser.add_argument("--fail-on", choices=("any", "worse"), default="any",
+                        help="'any' (default): a move in either direction fails; 'worse': only regressions")
+    parser.add_argument("--all", action="store_true", help="print every row, not only those that moved")
+    parser.add_argument("--write", action="store_true",
+                        help="write the expected file from --results instead of checking")
+    parser.add_argument("--sources", default=None,
+                        help="with --write: comma-separated sources to keep (e.g. bicubic,official-fp16-rounded)")
+    parser.add_argument("--note", default="", help="with --write: how the values were produced")
+
+
+def _override(args: argparse.Namespace) -> Tolerance | None:
+    if args.tolerance is None and args.rel_tolerance is None:
+        return None
+    return Tolerance(abs=args.tolerance or 0.0, rel=args.rel_tolerance or 0.0)
+
+
+def run(args: argparse.Namespace) -> int:
+    tidy = read_tidy(args.results)
+    if args.write:
+        previous = load_expected(args.expected) if args.expected.exists() else None
+        tolerance = _override(args) or (previous.tolerance if previous else Tolerance(DEFAULT_ABS, DEFAULT_REL))
+        sources = tuple(s for s in args.sources.split(",") if s) if args.sources else None
+        content = expected_from_results(
+            tidy, sources, tolerance, args.note or (previous.note if previous else ""),
+            previous.metric_tolerance if previous else None,
+        )
+        write_expected(args.expected, content)
+        print(f"{args.expected}: wrote {len(content['entries'])} expected means (profile {content['profile']})")
+        return 0
+    expected = load_expected(args.expected)
+    table = compare(expected, tidy, _override(args))
+    print(format_table(table, only_moved=not args.all))
+    counts = table["status"].value_counts().to_dict()
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    if failed(table, args.fail_on):
+        print(f"check-metrics: FAILED ({summary}) against {args.expected}")
+        return 1
+    print(f"check-metrics: ok ({summary}) against {args.expected}")
+    return 0

@@ -1,0 +1,136 @@
+"""Assemble the comparison report (a :class:`Document`) from what the pipeline produced.
+
+Sections: a banner (real-scale or NOT comparable), Table 1 reproduced with the deviations printed
+next to it, the ablation tables (every model on every metric with 95% CIs, real test sets and the
+synthetic validation set), training curves, qualitative grids, degradation previews.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from replication.params import Params
+from replication.report import paper_table
+from replication.report.curves import Curve, plot_phase
+from replication.report.document import Banner, Bullets, Document, Heading, Image, Paragraph, Table
+from replication.report.tables import metric_tables, subsets, table1
+
+PHASE_TITLES = {"net": "Real-ESRNet phase (L1)", "gan": "Real-ESRGAN phase (L1 + perceptual + GAN)"}
+
+
+@dataclass
+class ReportInputs:
+    params: Params
+    summary: pd.DataFrame  # see replication.report.tables.SUMMARY_COLUMNS
+    curves: list[Curve] = field(default_factory=list)
+    grids: list[tuple[str, bytes]] = field(default_factory=list)  # (dataset, PNG)
+    previews: list[tuple[str, bytes]] = field(default_factory=list)  # (caption, PNG)
+    unavailable: dict[str, str] = field(default_factory=dict)  # model -> why it could not be run
+    validation_dataset: str = ""  # the `dataset` name of the synthetic validation set in the summary
+
+
+def banner(params: Params) -> Banner:
+    p = params.active
+    if p.real_scale:
+        return Banner(
+            f"Profile `{params.profile}`: real-scale results (the paper's recipe). Comparable to the paper "
+            "within the deviations listed below.",
+            comparable=True,
+        )
+    return Banner(
+        f"Profile `{params.profile}`: {params.profile} results, NOT comparable to the paper — tiny networks "
+        f"({p.network.num_feat} features × {p.network.num_block} blocks), {p.train_net.iters} + {p.train_gan.iters} "
+        "iterations, a subset of the test images. This checks that the pipeline works end to end.",
+        comparable=False,
+    )
+
+
+def deviations(inputs: ReportInputs) -> list[str]:
+    """What differs from the paper's protocol, for the numbers of this run."""
+    p = inputs.params.active
+    s = inputs.summary
+    out = [f"profile `{inputs.params.profile}` (`real_scale: {str(p.real_scale).lower()}`): {p.description}"]
+    for dataset, subset in subsets(s).items():
+        out.append(f"`{dataset}`: {subset}")
+    sources = set(s["source"]) if len(s) else set()
+    if any("fp16" in src for src in sources):
+        out.append(
+            "`official-fp16-rounded`: official weights imported from the ncnn release, whose convolution weights "
+            "are stored in fp16 (biases exact); outputs differ from the .pth weights by about one 8-bit level at most"
+        )
+    if p.train_gan.vgg_weights == "untrained":
+        out.append(
+            "retrained models: the perceptual loss used an UNTRAINED VGG19 (`train_gan.vgg_weights: untrained`): "
+            "the ImageNet weights are not available offline"
+        )
+    if p.network.net_init == "scratch":
+        out.append("retrained models: Real-ESRNet started from scratch, not from ESRGAN (`network.net_init: scratch`)")
+    for model, reason in sorted(inputs.unavailable.items()):
+        out.append(f"`{model}` not available: {reason}")
+    out.append("NIQE: our implementation of the MATLAB protocol (Y channel, no border crop); the paper does not "
+               "state its NIQE implementation")
+    return out
+
+
+def _model_order(inputs: ReportInputs) -> list[str]:
+    p = inputs.params.active
+    return [*inputs.params.variants, *p.evaluate.baselines]
+
+
+def build_report(inputs: ReportInputs) -> Document:
+    params = inputs.params
+    p = params.active
+    doc = Document(f"Real-ESRGAN replication — profile {params.profile}")
+    doc.add(banner(params))
+
+    doc.add(Heading("Table 1 reproduced (NIQE ↓)"))
+    doc.add(table1(inputs.summary, p.evaluate.test_sets, inputs.unavailable))
+    doc.add(Paragraph("**Deviations from the paper for these numbers:**"), Bullets(tuple(deviations(inputs))))
+    doc.add(Paragraph(f"Paper values: {paper_table.SOURCE}"))
+
+    doc.add(Heading("Ablations: every model on every metric"))
+    doc.add(Table(
+        ("Variant", "Degradation", "Discriminator", "Spectral norm", "Description"),
+        tuple((f"`{name}`", v.degradation, v.discriminator, "yes" if v.spectral_norm else "no", v.description)
+              for name, v in params.variants.items()),
+        "Variants (retrained, `retrained-<profile>`); each changes only what it names.",
+    ))
+    if inputs.validation_dataset:
+        v = p.validation
+        doc.add(Paragraph(
+            f"Synthetic validation set `{inputs.validation_dataset}`: {v.count} LQ/GT pairs synthesised once with "
+            f"the `{v.variant}` degradation (seed {v.seed}, GT {v.gt_size}px) from `{v.dataset}`, which no profile "
+            "trains on. PSNR/SSIM there measure fidelity to a known GT; on the real sets only no-reference "
+            "metrics exist."
+        ))
+    for dataset, table in metric_tables(inputs.summary, _model_order(inputs)):
+        doc.add(Heading(f"`{dataset}`", level=3), table)
+
+    doc.add(Heading("Training curves"))
+    plotted = False
+    for phase, title in PHASE_TITLES.items():
+        png = plot_phase(inputs.curves, phase, title)
+        if png is not None:
+            doc.add(Image(f"curves_{phase}.png", png, f"{title}: DVCLive metrics of every variant"))
+            plotted = True
+    if not plotted:
+        doc.add(Paragraph("No training logs found."))
+
+    doc.add(Heading("Qualitative comparison"))
+    if inputs.grids:
+        doc.add(Paragraph("The same zoomed crop (red box on the LR input: the window with the most gradient "
+                          "energy) from bicubic, every baseline and every variant."))
+        for dataset, png in inputs.grids:
+            doc.add(Image(f"grid_{dataset}.png", png, f"{dataset}: zoomed crops"))
+    else:
+        doc.add(Paragraph("No super-resolved images found."))
+
+    doc.add(Heading("Degradation previews"))
+    if inputs.previews:
+        for i, (caption, png) in enumerate(inputs.previews):
+            doc.add(Image(f"preview_{i}.png", png, caption))
+    else:
+        doc.add(Paragraph("No degradation previews given."))
+    return doc

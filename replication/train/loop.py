@@ -1,0 +1,606 @@
+"""The training loop of both phases: Real-ESRNet (L1) and Real-ESRGAN (L1 + perceptual + GAN).
+
+Read top to bottom: :func:`train` checks everything up front (:func:`preflight`), builds the nets,
+optimisers and generators, resumes from the newest valid checkpoint, then repeats
+``gt batch -> net_step | gan_step -> log / sample / checkpoint`` and finally publishes the EMA
+generator as ``OUT/model.safetensors``. Each phase's step is one function that does the whole
+iteration (synthesis on the training device, pool, forward, losses, updates, EMA), following the
+reference's order (reference-behaviour.md §1.3, §4.2).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+
+from replication.archs.checkpoint import load_strict, save_model
+from replication.archs.registry import build_arch
+from replication.data.subimages import SubImageStore
+from replication.degrade.crop import prepare_gt
+from replication.errors import UserError
+from replication.fsutil import sha256_file
+from replication.params import Params, Profile, fingerprint, load_params
+from replication.strict import to_dict
+from replication.train import distributed, state
+from replication.train.config import BOOKKEEPING_FIELDS, PhaseConfig, VariantConfig
+from replication.train.ema import EMA, unwrap
+from replication.train.logging import TrainLogger, sample_grid
+from replication.train.losses import PerceptualLoss, gan_loss, l1_loss
+from replication.train.sampler import EpochSampler, derive_seed
+from replication.train.synthesis import Synthesizer
+
+Phase = Literal["net", "gan"]
+PHASE_TITLES = {"net": "Real-ESRNet", "gan": "Real-ESRGAN"}
+
+
+class TrainingDiverged(UserError):
+    """A loss became NaN or infinite; the message names the step and the loss."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What the command line chose (experiment values come from params.yaml, not from here)."""
+
+    params_path: Path
+    profile: str | None
+    variant: str
+    phase: Phase
+    data: Path
+    out: Path
+    init: str | None  # .safetensors path, weights-registry name, "scratch", or None (phase default)
+    models_dir: Path
+    vgg_weights: Path
+    device: str = "cpu"
+    amp: Literal["none", "bf16"] = "none"
+    channels_last: bool = False
+    compile: bool = False
+    on_mismatch: Literal["restart", "fail"] = "restart"
+    max_steps: int | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Up-front checks
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything resolved and checked before any work starts."""
+
+    params: Params
+    profile: Profile
+    variant: VariantConfig
+    cfg: PhaseConfig
+    init_path: Path | None  # None: scratch
+    init_sha256: str | None
+    vgg_path: Path | None  # None: untrained extractor (declared deviation) or the net phase
+    deviations: tuple[str, ...]
+    num_items: int
+
+
+def resolve_init(opts: RunOptions, profile: Profile) -> Path | None:
+    """The initial generator weights file (None = from scratch); a clear error if it is missing."""
+    init = opts.init
+    if init is None:
+        if opts.phase == "gan":
+            raise UserError("--phase gan needs --init: the Real-ESRNet model (e.g. runs/<variant>/net/model.safetensors)")
+        init = profile.network.net_init
+    if init == "scratch":
+        return None
+    path = Path(init)
+    if path.suffix == ".safetensors" or "/" in init or path.exists():
+        if not path.is_file():
+            raise UserError(f"--init {init}: file not found")
+        return path
+    from replication.archs.weights_registry import get
+
+    get(init)  # raises UserError naming the known registry names
+    path = opts.models_dir / f"{init}.safetensors"
+    if not path.is_file():
+        raise UserError(
+            f"initial weights {init!r} not found at {path}: run "
+            f"`replication weights fetch {init} --out {path}` (or pass --init FILE / --init scratch)"
+        )
+    return path
+
+
+def preflight(opts: RunOptions) -> Plan:
+    """Validate params, variant, data, init weights and VGG weights; raise UserError on any problem."""
+    params = load_params(opts.params_path, opts.profile)
+    profile = params.active
+    variant = params.variant(opts.variant)
+    cfg = profile.train_net if opts.phase == "net" else profile.train_gan
+    section = f"profiles.{params.profile}.train_{opts.phase}"
+    if cfg.gt_size > profile.degradation.gt_crop:
+        raise UserError(f"{section}.gt_size {cfg.gt_size} exceeds degradation.gt_crop {profile.degradation.gt_crop}")
+    if opts.max_steps is not None and opts.max_steps <= 0:
+        raise UserError(f"--max-steps must be positive, got {opts.max_steps}")
+    if opts.device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available")
+    if opts.phase == "gan" and variant.discriminator == "vgg" and cfg.gt_size not in (128, 256):
+        raise UserError(
+            f"variant {opts.variant!r} uses the VGG-style discriminator, which takes 128 or 256 px inputs; "
+            f"{section}.gt_size is {cfg.gt_size}"
+        )
+    from replication.degrade.pipeline import Degrader
+
+    min_gt = Degrader(profile.degradation, variant.degradation, profile.scale).min_gt_size
+    if profile.degradation.gt_crop < min_gt:
+        raise UserError(
+            f"profiles.{params.profile}.degradation.gt_crop {profile.degradation.gt_crop} is too small for the "
+            f"{variant.degradation} degradation (needs >= {min_gt})"
+        )
+    if cfg.gt_size <= profile.degradation.usm.kernel_size // 2:
+        raise UserError(
+            f"{section}.gt_size {cfg.gt_size} must exceed half the USM kernel ({profile.degradation.usm.kernel_size})"
+        )
+    if not opts.data.is_dir():
+        raise UserError(f"--data {opts.data}: not a directory (run `replication prepare` first)")
+    num_items = len(SubImageStore(opts.data))
+    if num_items == 0:
+        raise UserError(f"--data {opts.data}: no training sub-images")
+    init_path = resolve_init(opts, profile)
+    deviations: list[str] = []
+    vgg_path = None
+    if opts.phase == "gan" and cfg.perceptual_weight > 0:
+        if cfg.vgg_weights == "imagenet":
+            if not opts.vgg_weights.is_file():
+                raise UserError(
+                    f"{section}.vgg_weights is 'imagenet' but {opts.vgg_weights} does not exist: run "
+                    f"`replication weights fetch vgg19_imagenet --out {opts.vgg_weights}` "
+                    f"(or set vgg_weights: untrained, a declared deviation)"
+                )
+            vgg_path = opts.vgg_weights
+        else:
+            deviations.append(
+                "perceptual loss uses an UNTRAINED (seeded random) VGG19, not ImageNet weights "
+                f"({section}.vgg_weights: untrained)"
+            )
+    if not profile.real_scale:
+        deviations.append(f"profile {params.profile!r} is not at the paper's scale (real_scale: false)")
+    return Plan(
+        params=params,
+        profile=profile,
+        variant=variant,
+        cfg=cfg,
+        init_path=init_path,
+        init_sha256=sha256_file(init_path) if init_path else None,
+        vgg_path=vgg_path,
+        deviations=tuple(deviations),
+        num_items=num_items,
+    )
+
+
+def fingerprint_sections(plan: Plan, opts: RunOptions, world_size: int) -> dict[str, str]:
+    """Per-section hashes of everything that changes the training trajectory (bookkeeping excluded)."""
+    phase_cfg = {k: v for k, v in to_dict(plan.cfg).items() if k not in BOOKKEEPING_FIELDS}
+    variant = {k: v for k, v in to_dict(plan.variant).items() if k != "description"}
+    return {
+        "phase": fingerprint(opts.phase),
+        "scale_seed": fingerprint({"scale": plan.profile.scale, "seed": plan.profile.seed}),
+        "degradation": fingerprint(plan.profile.degradation),
+        "network": fingerprint(plan.profile.network),
+        f"train_{opts.phase}": fingerprint(phase_cfg),
+        "variant": fingerprint(variant),
+        "init": fingerprint(plan.init_sha256 or "scratch"),
+        "vgg": fingerprint(sha256_file(plan.vgg_path) if plan.vgg_path else "untrained"),
+        "data": fingerprint(sha256_file(opts.data / "meta_info.txt")),
+        "world_size": fingerprint(world_size),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# What one process trains with
+
+
+@dataclass
+class Trainer:
+    phase: Phase
+    cfg: PhaseConfig
+    scale: int
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    channels_last: bool
+    g: nn.Module  # the generator (plain module)
+    g_train: nn.Module  # what the step calls: g, DDP(g) and/or compiled
+    ema: EMA
+    opt_g: torch.optim.Optimizer
+    sched_g: torch.optim.lr_scheduler.LRScheduler
+    synth: Synthesizer
+    gen_data: torch.Generator  # GT crops / flips
+    sampler: EpochSampler
+    store: SubImageStore
+    gt_crop: int
+    hflip: bool
+    d: nn.Module | None = None
+    d_train: nn.Module | None = None
+    opt_d: torch.optim.Optimizer | None = None
+    sched_d: torch.optim.lr_scheduler.LRScheduler | None = None
+    perceptual: PerceptualLoss | None = None
+    last_batch: tuple[torch.Tensor, torch.Tensor] | None = None  # (lq, loss target) of the last step, for samples
+
+    def autocast(self):
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def to_format(self, x: torch.Tensor) -> torch.Tensor:
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+
+def next_gt_batch(t: Trainer) -> torch.Tensor:
+    """(B, 3, gt_crop, gt_crop) on the training device: sampled sub-images, flipped and cropped."""
+    images = [prepare_gt(t.store.read(i), t.gt_crop, t.hflip, t.gen_data) for i in t.sampler.take(t.cfg.batch_size)]
+    return torch.stack(images).to(t.device, non_blocking=True)
+
+
+def net_step(t: Trainer, gt: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One Real-ESRNet iteration: synthesise, pool, L1 against the (USM-sharpened) GT, Adam, EMA."""
+    with torch.no_grad():
+        lq, target = t.synth.net_pair(gt, sharpen_target=t.cfg.l1_gt_usm)
+    lq, target = t.to_format(lq), t.to_format(target)
+    t.opt_g.zero_grad(set_to_none=True)
+    with t.autocast():
+        sr = t.g_train(lq)
+    l_pix = t.cfg.l1_weight * l1_loss(sr.float(), target)
+    l_pix.backward()
+    t.opt_g.step()
+    t.sched_g.step()
+    t.ema.update(t.g)
+    t.last_batch = (lq, target)
+    return {"l_g_pix": l_pix.detach()}
+
+
+def gan_step(t: Trainer, gt: torch.Tensor) -> dict[str, torch.Tensor]:
+    """One Real-ESRGAN iteration (reference order): G step with D frozen, then D step, then EMA.
+
+    G: L1(sr, gt_usm) + perceptual(sr, gt_usm) + gan_weight * BCE(D(sr), real).
+    D: BCE(D(gt), real) + BCE(D(sr.detach()), fake), the two gradients accumulated, unweighted.
+    """
+    cfg = t.cfg
+    with torch.no_grad():
+        lq, gt, gt_usm = t.synth.gan_triplet(gt)
+    lq, gt, gt_usm = t.to_format(lq), t.to_format(gt), t.to_format(gt_usm)
+    l1_target = gt_usm if cfg.l1_gt_usm else gt
+    percep_target = gt_usm if cfg.percep_gt_usm else gt
+    real = gt_usm if cfg.gan_gt_usm else gt
+
+    # Generator. D's parameters are frozen; under DDP the plain D module is called so that its
+    # (unused) gradient buckets are not armed. Its spectral-norm vectors still advance, as in the reference.
+    d_plain = unwrap(t.d)
+    d_plain.requires_grad_(False)
+    t.opt_g.zero_grad(set_to_none=True)
+    with t.autocast():
+        sr = t.g_train(lq)
+        fake_logits_g = d_plain(sr)
+    sr32 = sr.float()
+    l_pix = cfg.l1_weight * l1_loss(sr32, l1_target)
+    with t.autocast():
+        l_percep = cfg.perceptual_weight * t.perceptual(sr, percep_target) if t.perceptual else sr32.new_zeros(())
+    l_gan = cfg.gan_weight * gan_loss(fake_logits_g.float(), True)
+    (l_pix + l_percep + l_gan).backward()
+    t.opt_g.step()
+
+    # Discriminator: real then fake, gradients summed before one step (DDP syncs once).
+    d_plain.requires_grad_(True)
+    t.opt_d.zero_grad(set_to_none=True)
+    with distributed.no_sync(t.d_train):
+        with t.autocast():
+            real_logits = t.d_train(real)
+        l_d_real = gan_loss(real_logits.float(), True)
+        l_d_real.backward()
+    with t.autocast():
+        fake_logits = t.d_train(sr.detach().clone())
+    l_d_fake = gan_loss(fake_logits.float(), False)
+    l_d_fake.backward()
+    t.opt_d.step()
+
+    t.sched_g.step()
+    t.sched_d.step()
+    t.ema.update(t.g)
+    t.last_batch = (lq, l1_target)
+    return {
+        "l_g_pix": l_pix.detach(),
+        "l_g_percep": l_percep.detach(),
+        "l_g_gan": l_gan.detach(),
+        "l_d_real": l_d_real.detach(),
+        "l_d_fake": l_d_fake.detach(),
+        "out_d_real": real_logits.detach().float().mean(),
+        "out_d_fake": fake_logits.detach().float().mean(),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Building, saving and restoring
+
+
+def _seeded(base: int, rank: int, name: str) -> int:
+    """Per-rank stream seeds: the reference seeds rank r with seed + r; one stream per consumer here."""
+    return derive_seed(base + rank, name)
+
+
+def build_trainer(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Trainer:
+    profile, cfg, net = plan.profile, plan.cfg, plan.profile.network
+    seed = profile.seed
+    device = info.device
+    g = build_arch(
+        "rrdbnet", num_in_ch=3, num_out_ch=3, scale=profile.scale, num_feat=net.num_feat,
+        num_block=net.num_block, num_grow_ch=net.num_grow_ch, seed=seed,
+    )
+    init_state = None
+    if plan.init_path is not None:
+        from safetensors.torch import load_file
+
+        init_state = load_file(str(plan.init_path), device="cpu")
+        load_strict(g, init_state, str(plan.init_path))
+    g = g.to(device)
+    ema = EMA(g, cfg.ema_decay)  # reference: EMA starts from the pretrained params_ema = our model file
+    fmt = torch.channels_last if opts.channels_last else torch.contiguous_format
+    g = g.to(memory_format=fmt)
+    ema.model.to(memory_format=fmt)
+    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=0.0)
+    sched_g = torch.optim.lr_scheduler.MultiStepLR(opt_g, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma)
+    g_train = distributed.wrap_ddp(g, info)
+    if opts.compile:
+        g_train = torch.compile(g_train)
+    store = SubImageStore(opts.data)
+    synth = Synthesizer(
+        profile.degradation, plan.variant.degradation, profile.scale, cfg.gt_size, device,
+        seed=_seeded(seed, info.rank, "degradation"), pool_seed=_seeded(seed, info.rank, "pool"),
+    )
+    t = Trainer(
+        phase=opts.phase, cfg=cfg, scale=profile.scale, device=device,
+        amp_dtype=torch.bfloat16 if opts.amp == "bf16" else None, channels_last=opts.channels_last,
+        g=g, g_train=g_train, ema=ema, opt_g=opt_g, sched_g=sched_g, synth=synth,
+        gen_data=torch.Generator().manual_seed(_seeded(seed, info.rank, "data")),
+        sampler=EpochSampler(plan.num_items, seed, info.rank, info.world_size),
+        store=store, gt_crop=profile.degradation.gt_crop, hflip=profile.degradation.hflip,
+    )
+    if opts.phase == "gan":
+        v = plan.variant
+        if v.discriminator == "unet":
+            d = build_arch("unet_discriminator", num_in_ch=3, num_feat=net.disc_num_feat, skip_connection=True,
+                           spectral_norm=v.spectral_norm, seed=derive_seed(seed, "discriminator"))
+        else:
+            if v.spectral_norm:
+                raise UserError(f"variant {opts.variant!r}: the VGG-style discriminator has no spectral-norm option")
+            d = build_arch("vgg_discriminator", num_in_ch=3, num_feat=net.disc_num_feat, input_size=cfg.gt_size,
+                           seed=derive_seed(seed, "discriminator"))
+        d = d.to(device).to(memory_format=fmt).train()
+        t.d = d
+        t.opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=0.0)
+        t.sched_d = torch.optim.lr_scheduler.MultiStepLR(
+            t.opt_d, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma
+        )
+        d_train = distributed.wrap_ddp(d, info)
+        t.d_train = torch.compile(d_train) if opts.compile else d_train
+        if cfg.perceptual_weight > 0:
+            t.perceptual = PerceptualLoss(
+                cfg.perceptual_layers, pretrained=plan.vgg_path is not None, weights_path=plan.vgg_path,
+                seed=derive_seed(seed, "vgg19-untrained"),
+            ).to(device).to(memory_format=fmt)
+    g.train()
+    return t
+
+
+def shared_state(t: Trainer) -> dict:
+    """What every rank has in common (saved once, by rank 0)."""
+    out = {
+        "g": unwrap(t.g).state_dict(),
+        "ema": t.ema.state_dict(),
+        "opt_g": t.opt_g.state_dict(),
+        "sched_g": t.sched_g.state_dict(),
+    }
+    if t.d is not None:
+        out.update(d=unwrap(t.d).state_dict(), opt_d=t.opt_d.state_dict(), sched_d=t.sched_d.state_dict())
+    return out
+
+
+def local_state(t: Trainer, log_window: dict) -> dict:
+    """What this rank owns: pool, every RNG stream it draws from, data position, log accumulators."""
+    rng = {"data": t.gen_data.get_state(), **t.synth.rng_states()}
+    if t.device.type == "cuda":
+        rng["cuda_default"] = torch.cuda.get_rng_state(t.device)
+    return {
+        "pool": t.synth.pool.state_dict(),
+        "rng": rng,
+        "sampler": t.sampler.state_dict(),
+        "log_window": log_window,
+    }
+
+
+def _to_device(obj, device: torch.device):
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: _to_device(v, device) for k, v in obj.items()}
+    return obj
+
+
+def restore(t: Trainer, loaded: state.Loaded) -> dict:
+    """Load a checkpoint into ``t``; returns the log accumulators."""
+    sh, lo = loaded.shared, loaded.local
+    unwrap(t.g).load_state_dict(sh["g"])
+    t.ema.load_state_dict(sh["ema"])
+    t.opt_g.load_state_dict(sh["opt_g"])
+    t.sched_g.load_state_dict(sh["sched_g"])
+    if t.d is not None:
+        unwrap(t.d).load_state_dict(sh["d"])
+        t.opt_d.load_state_dict(sh["opt_d"])
+        t.sched_d.load_state_dict(sh["sched_d"])
+    pool = dict(lo["pool"])
+    for key in ("lq", "gt"):
+        if pool.get(key) is not None:
+            pool[key] = pool[key].to(t.device)
+    t.synth.pool.load_state_dict(pool)
+    rng = dict(lo["rng"])
+    t.gen_data.set_state(rng.pop("data"))
+    if "cuda_default" in rng:
+        torch.cuda.set_rng_state(rng.pop("cuda_default"), t.device)
+    t.synth.load_rng_states(rng)
+    t.sampler.load_state_dict(lo["sampler"])
+    return dict(lo["log_window"])
+
+
+def save_checkpoint(
+    t: Trainer, info: distributed.DistInfo, ckpt_dir: Path, step: int, fp: str, sections: dict, window: dict,
+    log: TrainLogger,
+) -> None:
+    if info.is_main:
+        state.begin_checkpoint(ckpt_dir, step)
+    distributed.barrier(info)
+    state.write_rank_part(state.partial_dir(ckpt_dir, step), info.rank, local_state(t, window))
+    distributed.barrier(info)
+    if info.is_main:
+        state.finish_checkpoint(ckpt_dir, step, info.world_size, fp, shared_state(t), {"sections": sections})
+        state.prune(ckpt_dir, t.cfg.keep_checkpoints, log.message)
+    distributed.barrier(info)
+
+
+def choose_checkpoint(ckpt_dir: Path, fp: str, sections: dict, on_mismatch: str) -> Path | None:
+    """(rank 0) The checkpoint to resume from, after handling damaged and mismatching ones."""
+    state.remove_partials(ckpt_dir)
+    found = state.latest_valid(ckpt_dir, lambda m: print(f"warning: {m}", file=sys.stderr))
+    if found is None:
+        if state.list_checkpoints(ckpt_dir):
+            print(f"warning: no valid checkpoint in {ckpt_dir}; starting from scratch", file=sys.stderr)
+        return None
+    path, manifest = found
+    if manifest["fingerprint"] == fp:
+        return path
+    old = manifest.get("info", {}).get("sections", {})
+    changed = sorted(k for k in set(old) | set(sections) if old.get(k) != sections.get(k)) or ["(unknown)"]
+    what = f"{path} was made with different parameters (changed: {', '.join(changed)})"
+    if on_mismatch == "fail":
+        raise UserError(f"{what}; rerun with --on-mismatch restart to move the old checkpoints aside")
+    aside = state.move_aside(ckpt_dir, manifest["fingerprint"][:8])
+    print(f"{what}: moved the old checkpoints to {aside} and starting fresh", file=sys.stderr)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
+def train(opts: RunOptions) -> Path | None:
+    """Run (or resume) one phase of one variant. Returns OUT/model.safetensors once training is complete."""
+    plan = preflight(opts)
+    info = distributed.setup(opts.device)
+    try:
+        return _train(plan, opts, info)
+    finally:
+        distributed.teardown(info)
+
+
+def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | None:
+    cfg = plan.cfg
+    out = Path(opts.out)
+    ckpt_dir = out / "checkpoints"
+    sections = fingerprint_sections(plan, opts, info.world_size)
+    fp = fingerprint(sections)
+
+    chosen = None
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        chosen = choose_checkpoint(ckpt_dir, fp, sections, opts.on_mismatch)
+    chosen = distributed.broadcast_object(info, str(chosen) if chosen else None)
+
+    t = build_trainer(plan, opts, info)
+    start = 0
+    window: dict = {}
+    if chosen is not None:
+        loaded = state.load_checkpoint(Path(chosen), info.rank)
+        window = restore(t, loaded)
+        start = loaded.step
+    last = cfg.iters if opts.max_steps is None else min(cfg.iters, opts.max_steps)
+
+    title = PHASE_TITLES[opts.phase]
+    log = TrainLogger(
+        out / "dvclive", enabled=info.is_main, resume_step=start if chosen else None, start_step=start,
+        total_steps=cfg.iters, desc=f"{title} {opts.variant}",
+    )
+    run_info = {
+        "variant": opts.variant, "phase": opts.phase, "profile": plan.params.profile,
+        "fingerprint": fp, "deviations": list(plan.deviations), "world_size": info.world_size,
+        "amp": opts.amp, "channels_last": opts.channels_last, "compile": opts.compile,
+        "init": str(plan.init_path) if plan.init_path else "scratch", "init_sha256": plan.init_sha256,
+        "vgg_weights": str(plan.vgg_path) if plan.vgg_path else ("untrained" if opts.phase == "gan" else "n/a"),
+    }
+    log.params({**run_info, "deviations": "; ".join(plan.deviations) or "none"})
+    if chosen:
+        log.message(f"resuming {title} from {chosen} (step {start})")
+    for note in plan.deviations:
+        log.message(f"deviation: {note}")
+
+    step_fn = net_step if opts.phase == "net" else gan_step
+    sums: dict[str, float] = dict(window.get("sums", {}))
+    count = int(window.get("count", 0))
+    t0, steps_timed = time.perf_counter(), 0
+    try:
+        for step in range(start + 1, last + 1):
+            gt = next_gt_batch(t)
+            losses = step_fn(t, gt)
+            names = list(losses)
+            values = torch.stack([losses[n].float() for n in names]).tolist()  # one device sync per step
+            bad = [n for n, v in zip(names, values) if not math.isfinite(v)]
+            if not distributed.all_true(info, not bad):
+                where = f"loss {', '.join(bad)} = {[losses[n].item() for n in bad]}" if bad else "on another rank"
+                raise TrainingDiverged(
+                    f"{title} {opts.variant}: non-finite loss at step {step} ({where}); stopped. The last good "
+                    f"checkpoint in {ckpt_dir} is kept; lower the learning rate or try --amp none"
+                )
+            current = dict(zip(names, values))
+            for n, v in current.items():
+                sums[n] = sums.get(n, 0.0) + v
+            count += 1
+            steps_timed += 1
+            log.step(step, current)
+            if step % cfg.log_every == 0:
+                elapsed = time.perf_counter() - t0
+                metrics = {f"train/{n}": s / count for n, s in sums.items()}
+                metrics["train/lr"] = t.opt_g.param_groups[0]["lr"]
+                log.metrics(step, metrics)
+                if steps_timed:
+                    log.metrics(step, {"perf/sec_per_iter": elapsed / steps_timed})
+                sums, count, t0, steps_timed = {}, 0, time.perf_counter(), 0
+            if step % cfg.sample_every == 0 and info.is_main:
+                write_sample(t, log, step)
+            if step % cfg.ckpt_every == 0 or step == last:
+                save_checkpoint(t, info, ckpt_dir, step, fp, sections, {"sums": sums, "count": count}, log)
+    finally:
+        log.close()
+
+    if last < cfg.iters:
+        if info.is_main:
+            print(f"stopped after step {last} of {cfg.iters} (--max-steps); run again to continue", file=sys.stderr)
+        return None
+    model_path = out / "model.safetensors"
+    if info.is_main:
+        save_model(
+            model_path, t.ema.model, source=f"trained: {title} variant {opts.variant}", source_sha256=None,
+            fp16_rounded=False,
+            extra={**run_info, "steps": cfg.iters, "params_file": str(opts.params_path),
+                   "ema_decay": cfg.ema_decay, "variant_config": to_dict(plan.variant)},
+        )
+        print(f"wrote {model_path} (EMA generator after {cfg.iters} steps)", file=sys.stderr)
+    distributed.barrier(info)
+    return model_path
+
+
+@torch.no_grad()
+def write_sample(t: Trainer, log: TrainLogger, step: int) -> None:
+    """LQ | EMA output | target of the current batch's first images, as one PNG in dvclive."""
+    lq, target = t.last_batch
+    sr = t.ema.model(lq[:4].float().contiguous())
+    log.image(step, sample_grid(lq[:4], sr, target[:4]))
+
+
+__all__ = ["RunOptions", "TrainingDiverged", "train", "preflight", "net_step", "gan_step"]

@@ -1,0 +1,177 @@
+"""The report: paper table data, curves, grids, Markdown and self-contained HTML, on fake inputs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from replication.imageio import write_image
+from replication.params import load_params
+from replication.report import paper_table
+from replication.report.curves import find_curves, plot_phase, read_tsv
+from replication.report.document import to_html, to_markdown, write_markdown
+from replication.report.grids import grid_rows, pick_crop, render_grid
+from replication.report.render import ReportInputs, build_report
+from replication.report.tables import SUMMARY_COLUMNS, metric_tables, table1
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_paper_table_is_complete_and_as_printed():
+    labels = [m.label for m in paper_table.METHODS]
+    assert len(paper_table.TEST_SETS) == 7 and len(labels) == 8
+    for ts in paper_table.TEST_SETS:
+        assert list(paper_table.VALUES[ts.label]) == labels
+    # spot checks against paper-facts.md §1 (bold = best in the paper)
+    assert paper_table.paper_value("realsr-v3-canon", "Real-ESRGAN+") == 4.5314
+    assert paper_table.paper_value("drealsr", "Real-ESRGAN") == 4.9796
+    assert paper_table.paper_value("ade20k-val", "RealSR") == 3.4102
+    assert paper_table.paper_value("realsrset", "Bicubic") is None  # RealSRSet is not in Table 1
+    assert paper_table.method_of("realesrgan_x4plus").label == "Real-ESRGAN+"
+    assert paper_table.method_of("first_order") is None
+    assert len(set(paper_table.paper_models())) == len(paper_table.paper_models())
+
+
+def fake_summary(profile: str = "smoke") -> pd.DataFrame:
+    rows = []
+    for model, source, niqe in [("bicubic", "bicubic", 7.1), ("realesrgan_x4plus", "official-fp16-rounded", 4.2),
+                                ("full", f"retrained-{profile}", 6.6), ("no_sinc", f"retrained-{profile}", 6.9)]:
+        for dataset in ("realsrset", "realesrgan-inputs"):
+            rows.append((model, source, profile, dataset, "first 3 of 20", "niqe", True, 3, niqe, niqe - 0.3, niqe + 0.3))
+            rows.append((model, source, profile, dataset, "first 3 of 20", "brisque", True, 3, 30.0, 25.0, 35.0))
+        rows.append((model, source, profile, "val-set14", "full", "psnr", False, 6, 22.5, 21.0, 24.0))
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def test_table1_puts_paper_and_ours_side_by_side():
+    params = load_params(ROOT / "params.yaml")
+    table = table1(fake_summary(), params.active.evaluate.test_sets, {"dan": "needs the DAN architecture"})
+    by_model = {row[1]: row for row in table.rows}
+    canon = table.columns.index("RealSR-Canon")
+    realsrset = table.columns.index("realsrset")
+    assert by_model["`realesrgan_x4plus`"][canon] == "4.5314 / —"  # the set is not in the smoke profile
+    assert by_model["`realesrgan_x4plus`"][realsrset] == "— / 4.2000"  # not in the paper, measured here
+    assert by_model["`realesrgan_x4plus`"][2] == "official-fp16-rounded"
+    assert by_model["`dan`"][-1] == "not available: needs the DAN architecture"
+    assert by_model["`full`"][0] == "Real-ESRGAN"
+
+
+def test_metric_tables_have_cis_and_directions():
+    tables = dict(metric_tables(fake_summary(), ["full", "no_sinc", "bicubic", "realesrgan_x4plus"]))
+    assert set(tables) == {"realsrset", "realesrgan-inputs", "val-set14"}
+    t = tables["val-set14"]
+    assert t.columns == ("Model", "Source", "psnr ↑")
+    assert [r[0] for r in t.rows] == ["`full`", "`no_sinc`", "`bicubic`", "`realesrgan_x4plus`"]
+    assert t.rows[0][2] == "22.500 [21.000, 24.000]"
+    assert tables["realsrset"].columns == ("Model", "Source", "brisque ↓", "niqe ↓")
+
+
+def _write_tsv(path: Path, name: str, rows: list[tuple[int, float]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"step\t{name}\n" + "".join(f"{s}\t{v}\n" for s, v in rows))
+
+
+def test_curves_are_found_and_plotted(tmp_path):
+    runs = tmp_path / "runs"
+    for variant in ("full", "no_sinc"):
+        _write_tsv(runs / variant / "net" / "dvclive/plots/metrics/train/l_pix.tsv", "l_pix", [(10, 0.3), (0, 0.5)])
+        _write_tsv(runs / variant / "gan" / "dvclive/plots/metrics/train/l_g_gan.tsv", "l_g_gan", [(0, 1.0)])
+    steps, values = read_tsv(runs / "full/net/dvclive/plots/metrics/train/l_pix.tsv")
+    assert steps == (0, 10) and values == (0.5, 0.3)  # sorted by step
+    curves = find_curves(runs)
+    assert {(c.variant, c.phase, c.name) for c in curves} == {
+        ("full", "net", "train/l_pix"), ("no_sinc", "net", "train/l_pix"),
+        ("full", "gan", "train/l_g_gan"), ("no_sinc", "gan", "train/l_g_gan")}
+    png = plot_phase(curves, "net", "net")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plot_phase(curves, "nonexistent", "x") is None
+    assert find_curves(tmp_path / "missing") == []
+
+
+def test_pick_crop_finds_the_textured_window():
+    img = torch.full((1, 3, 40, 50), 0.5)
+    gen = torch.Generator().manual_seed(0)
+    img[..., 20:30, 31:41] = torch.rand(1, 3, 10, 10, generator=gen)
+    top, left, side = pick_crop(img, 10)
+    assert (top, left, side) == (20, 31, 10)
+    assert pick_crop(img, 100)[2] == 40  # clipped to the image
+
+
+def _fake_outputs(tmp_path: Path) -> tuple[list[Path], dict[str, Path]]:
+    gen = torch.Generator().manual_seed(1)
+    lr_dir = tmp_path / "lr"
+    lrs = []
+    for name in ("b", "a", "c"):
+        lrs.append(write_image(lr_dir / f"{name}.png", torch.rand(1, 3, 16, 20, generator=gen)))
+    outs = {}
+    for model in ("bicubic", "full"):
+        d = tmp_path / model
+        for name in ("a", "b"):  # "c" missing for every model -> not in the grid
+            write_image(d / f"{name}.png", torch.rand(1, 3, 64, 80, generator=gen))
+        outs[model] = d
+    return lrs, outs
+
+
+def test_grid_rows_and_render(tmp_path):
+    lrs, outs = _fake_outputs(tmp_path)
+    rows = grid_rows(lrs, outs, max_images=5)
+    assert [r[0] for r in rows] == ["a.png", "b.png"]
+    assert grid_rows(lrs, outs, max_images=1)[0][0] == "a.png"
+    png = render_grid(rows, crop=32, title="t")
+    assert png[:4] == b"\x89PNG"
+
+
+def test_grid_rejects_an_output_of_the_wrong_size(tmp_path):
+    lrs, outs = _fake_outputs(tmp_path)
+    write_image(outs["full"] / "a.png", torch.rand(1, 3, 50, 80))
+    from replication.errors import UserError
+
+    with pytest.raises(UserError, match="not an integer multiple"):
+        render_grid(grid_rows(lrs, outs, 1), crop=32, title="t")
+
+
+def _inputs(tmp_path: Path, profile: str = "smoke") -> ReportInputs:
+    params = load_params(ROOT / "params.yaml", profile=profile)
+    runs = tmp_path / "runs"
+    _write_tsv(runs / "full" / "net" / "dvclive/plots/metrics/train/l_pix.tsv", "l_pix", [(0, 0.5), (5, 0.4)])
+    lrs, outs = _fake_outputs(tmp_path)
+    grid = render_grid(grid_rows(lrs, outs, 2), 32, "grid")
+    return ReportInputs(
+        params=params, summary=fake_summary(profile), curves=find_curves(runs), grids=[("realsrset", grid)],
+        previews=[("preview", grid)], unavailable={"dan": "no weights"}, validation_dataset="val-set14",
+    )
+
+
+def test_html_is_self_contained_and_has_every_section(tmp_path):
+    doc = build_report(_inputs(tmp_path))
+    page = to_html(doc)
+    assert "NOT comparable to the paper" in page and 'class="banner no"' in page
+    # no external resources: no URL in any src/href, no script
+    assert not re.search(r'(src|href)="(?!data:)', page)
+    assert "<script" not in page
+    assert page.count("data:image/png;base64,") == 3  # net curves (no gan logs here), one grid, one preview
+    for text in ("Table 1 reproduced", "4.5314 / —", "UNTRAINED VGG19", "official-fp16-rounded",
+                 "`dan` not available: no weights", "first 3 of 20", "Training curves", "Qualitative comparison",
+                 "Degradation previews", "val-set14", "22.500 [21.000, 24.000]"):
+        assert (text.replace("`", "") in re.sub("<[^>]+>", "", page)) or text in page, text
+
+
+def test_markdown_writes_its_images_beside_it(tmp_path):
+    doc = build_report(_inputs(tmp_path))
+    files = write_markdown(doc, tmp_path / "out" / "report.md")
+    md = (tmp_path / "out" / "report.md").read_text()
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert links and all((tmp_path / "out" / link).is_file() for link in links)
+    assert len(files) == len(links) + 1
+    assert "| Method (paper) |" in md and "⚠️" in md
+
+
+def test_real_scale_profile_gets_the_comparable_banner(tmp_path):
+    doc = build_report(_inputs(tmp_path, profile="paper"))
+    text, _ = to_markdown(doc, "static")
+    assert "real-scale results" in text and "NOT comparable" not in text
+    assert "UNTRAINED" not in text  # the paper profile uses ImageNet VGG19
