@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import tarfile
 import tempfile
 import time
@@ -25,10 +26,16 @@ from replication.params import load_params
 # workers re-import this file, and should pay only what `replication prepare`'s workers pay.
 
 
-def _time(fn) -> tuple[float, object]:
-    t0 = time.perf_counter()
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (the pool's workers)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _time(fn) -> tuple[float, object, float]:
+    c0, t0 = _cpu(), time.perf_counter()
     out = fn()
-    return time.perf_counter() - t0, out
+    return time.perf_counter() - t0, out, _cpu() - c0
 
 
 def main() -> None:
@@ -55,12 +62,12 @@ def main() -> None:
         tmp = Path(tmp)
         images = {"sample-hr-cc0": files}
         roots = {"sample-hr-cc0": folder}
-        t1, s1 = _time(lambda: prepare_subimages(images, roots, cfg, tmp / "w1", workers=1, progress=False))
-        tn, _ = _time(lambda: prepare_subimages(images, roots, cfg, tmp / "wn", workers=cores, progress=False))
-        rows.append((f"prepare {len(files)} images -> {s1.sub_images} sub-images, 1 process", t1, 1.0))
-        rows.append((f"prepare, {cores} processes (spawn start-up included)", tn, t1 / tn))
+        t1, s1, c1 = _time(lambda: prepare_subimages(images, roots, cfg, tmp / "w1", workers=1, progress=False))
+        tn, _, cn = _time(lambda: prepare_subimages(images, roots, cfg, tmp / "wn", workers=cores, progress=False))
+        rows.append((f"prepare {len(files)} images -> {s1.sub_images} sub-images, 1 process", t1, 1.0, c1))
+        rows.append((f"prepare, {cores} processes (spawn start-up included)", tn, t1 / tn, cn))
 
-        t_index, store = _time(lambda: SubImageStore(tmp / "w1"))
+        t_index, store, c_index = _time(lambda: SubImageStore(tmp / "w1"))
         loose = tmp / "loose"
         for shard in sorted((tmp / "w1" / "shards").iterdir()):
             with tarfile.open(shard) as tf:
@@ -68,20 +75,20 @@ def main() -> None:
         loose_files = sorted(p for p in loose.rglob("*.png"))
         n = len(store)
         os.sync()
-        t_loose, _ = _time(lambda: [read_image(p) for p in loose_files])
-        t_store, _ = _time(lambda: [store.read(i) for i in range(n)])
-        rows.append((f"read {n} sub-images as loose PNG files", t_loose, 1.0))
+        t_loose, _, c_loose = _time(lambda: [read_image(p) for p in loose_files])
+        t_store, _, c_store = _time(lambda: [store.read(i) for i in range(n)])
+        rows.append((f"read {n} sub-images as loose PNG files", t_loose, 1.0, c_loose))
         rows.append((f"read {n} sub-images from {len(list((tmp / 'w1' / 'shards').iterdir()))} tar shard(s)",
-                     t_store, t_loose / t_store))
-        t_scan, _ = _time(lambda: SubImageStore(tmp / "w1", use_index=False))
-        rows.append((f"SubImageStore start-up, scanning {n} tar headers", t_scan, 1.0))
-        rows.append((f"SubImageStore start-up, from index.tsv ({n} lines)", t_index, t_scan / t_index))
+                     t_store, t_loose / t_store, c_store))
+        t_scan, _, c_scan = _time(lambda: SubImageStore(tmp / "w1", use_index=False))
+        rows.append((f"SubImageStore start-up, scanning {n} tar headers", t_scan, 1.0, c_scan))
+        rows.append((f"SubImageStore start-up, from index.tsv ({n} lines)", t_index, t_scan / t_index, c_index))
     width = max(len(r[0]) for r in rows)
-    print(f"{'case':<{width}}  {'seconds':>8}  {'speed-up':>8}")
-    for name, secs, ratio in rows:
-        print(f"{name:<{width}}  {secs:8.3f}  {ratio:8.2f}")
-    print(f"\ncores usable: {cores}; load average at the end: {os.getloadavg()[0]:.2f} (a shared machine skews seconds)")
-
+    print(f"{'case':<{width}}  {'wall s':>8}  {'speed-up':>8}  {'cpu s':>8}")
+    for name, secs, ratio, cpu in rows:
+        print(f"{name:<{width}}  {secs:8.3f}  {ratio:8.2f}  {cpu:8.3f}")
+    print(f"\ncores usable: {cores}; load average at the end: {os.getloadavg()[0]:.2f} "
+          "(a shared machine skews wall seconds; cpu s = this process + its workers)")
 
 if __name__ == "__main__":
     main()

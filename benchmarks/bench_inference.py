@@ -7,7 +7,8 @@ Measures, in one run and interleaved (so background load hits every variant alik
   * fp32 whole-image inference: GFLOP/s (conv FLOPs counted by hooks; 35.9 MFLOP per input pixel)
     and the fraction of the matmul peak;
   * channels_last, tiled (tile 64, tile_pad 10; vs the overlap it recomputes);
-  * bf16: autocast and bf16 weights, speed-up over fp32 and PSNR(bf16 vs fp32 output).
+  * bf16: autocast and bf16 weights, speed-up over fp32 and PSNR(bf16 vs fp32 output) (on a 16×16
+    crop when the CPU lacks native bf16, where bf16 is an order of magnitude slower).
 The weights are the official x4plus ncnn copy when the mirror has it (PSNR depends on real
 weights), otherwise a seeded random init (reported). Minimum over repeats is reported.
 """
@@ -92,12 +93,38 @@ def test_image(size: int) -> torch.Tensor:
         return F.interpolate(torch.rand(1, 3, size // 8, size // 8, generator=g), size=(size, size), mode="bicubic").clamp(0, 1)
 
 
+def native_bf16() -> bool:
+    """True when the CPU has bf16 arithmetic (AVX512-BF16 or AMX), judged from /proc/cpuinfo."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def time_variants(variants: dict, repeats: int, warmup: bool = True) -> tuple[dict, dict]:
+    """Time the variants interleaved (minimum per variant), keeping each one's output.
+
+    With ``warmup`` every variant runs once untimed first; without it the first run is timed too.
+    """
+    outputs = {name: fn() for name, fn in variants.items()} if warmup else {}
+    times = {name: math.inf for name in variants}
+    for _ in range(repeats):
+        for name, fn in variants.items():
+            t = time.perf_counter()
+            outputs[name] = fn()
+            times[name] = min(times[name], time.perf_counter() - t)
+    return times, outputs
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="64×64 input, 1 repeat")
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
+    ap.add_argument("--bf16-size", type=int, default=0,
+                    help="input size of the bf16 group (default: --size with native bf16, else 16)")
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     if args.quick:
@@ -109,7 +136,6 @@ def main() -> int:
     x = test_image(args.size)
     flops = conv_flops(net, x)
     peak = matmul_peak_gflops()
-    out_mp = (4 * args.size) ** 2 / 1e6
     net_bf16 = build_arch("rrdbnet", **net.hyperparameters).eval()
     net_bf16.load_state_dict(net.state_dict())
     net_bf16 = net_bf16.to(torch.bfloat16)
@@ -122,34 +148,41 @@ def main() -> int:
         "fp32": lambda: upscale_tensor(net, x),
         "fp32 channels_last": lambda: upscale_tensor(net_cl, x_cl),
         "fp32 tiled 64 pad 10": lambda: upscale_tensor(net, x, tile=64, tile_pad=10),
-        "bf16 autocast": lambda: upscale_tensor(net, x, dtype=torch.bfloat16),
-        "bf16 weights": lambda: upscale_tensor(net_bf16, x, dtype=torch.bfloat16),
     }
-    outputs = {name: fn() for name, fn in variants.items()}  # warm-up (and outputs for PSNR)
-    times = {name: math.inf for name in variants}
-    for _ in range(args.repeats):
-        for name, fn in variants.items():
-            t = time.perf_counter()
-            fn()
-            times[name] = min(times[name], time.perf_counter() - t)
+    times, outputs = time_variants(variants, args.repeats)
+    # bf16 group: on CPUs without native bf16 (no AVX512-BF16 / AMX) oneDNN falls back to very slow
+    # kernels, so this group runs on a 16 px crop (its own fp32 reference at the same size).
+    bf16_size = args.bf16_size or (args.size if native_bf16() else min(args.size, 16))
+    xb = x[:, :, :bf16_size, :bf16_size].contiguous()
+    bf16_variants = {
+        f"fp32 ({bf16_size}px)": lambda: upscale_tensor(net, xb),
+        f"bf16 autocast ({bf16_size}px)": lambda: upscale_tensor(net, xb, dtype=torch.bfloat16),
+        f"bf16 weights ({bf16_size}px)": lambda: upscale_tensor(net_bf16, xb, dtype=torch.bfloat16),
+    }
+    fast = native_bf16()
+    btimes, bouts = time_variants(bf16_variants, args.repeats if fast else 1, warmup=fast)
 
-    ref = outputs["fp32"]
     recompute = tile_recompute_fraction(args.size, args.size, 64, 10)
     rows = []
-    for name, t in times.items():
-        work = flops * (1 + recompute) if "tiled" in name else flops
-        rows.append(dict(variant=name, seconds=t, out_mp_per_s=out_mp / t, gflops=work / t / 1e9,
-                         peak_fraction=work / t / 1e9 / peak, vs_fp32=times["fp32"] / t,
-                         psnr_vs_fp32=psnr(outputs[name], ref), max_abs_diff=(outputs[name] - ref).abs().max().item()))
+    for group, grp_times, grp_outs, size in ((0, times, outputs, args.size), (1, btimes, bouts, bf16_size)):
+        ref_name = next(iter(grp_times))
+        ref = grp_outs[ref_name]
+        work_px = flops / args.size**2 * size**2
+        for name, t in grp_times.items():
+            work = work_px * (1 + recompute) if "tiled" in name else work_px
+            rows.append(dict(variant=name, input=size, seconds=t, out_mp_per_s=(4 * size) ** 2 / 1e6 / t,
+                             gflops=work / t / 1e9, peak_fraction=work / t / 1e9 / peak,
+                             vs_fp32=grp_times[ref_name] / t, psnr_vs_fp32=psnr(grp_outs[name], ref),
+                             max_abs_diff=(grp_outs[name] - ref).abs().max().item()))
     print(f"RRDBNet x4 (23 blocks), input {args.size}x{args.size} -> output {4 * args.size}x{4 * args.size}; {weights}")
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, CPU capability "
-          f"{torch.backends.cpu.get_cpu_capability()}; conv work {flops / 1e9:.1f} GFLOP "
-          f"({flops / args.size**2 / 1e6:.2f} MFLOP per input pixel)")
+          f"{torch.backends.cpu.get_cpu_capability()}, native bf16: {native_bf16()}; conv work "
+          f"{flops / 1e9:.1f} GFLOP ({flops / args.size**2 / 1e6:.2f} MFLOP per input pixel)")
     print(f"fp32 matmul peak: {peak:.1f} GFLOP/s;  tiled recompute fraction (tile 64, pad 10): {recompute:.1%}")
-    print(f"{'variant':24} {'s':>7} {'out MP/s':>9} {'GFLOP/s':>8} {'of peak':>8} {'speed vs fp32':>13} {'PSNR dB':>8} {'max diff':>9}")
+    print(f"{'variant':26} {'s':>7} {'out MP/s':>9} {'GFLOP/s':>8} {'of peak':>8} {'vs fp32':>8} {'PSNR dB':>8} {'max diff':>9}")
     for r in rows:
-        print(f"{r['variant']:24} {r['seconds']:7.2f} {r['out_mp_per_s']:9.4f} {r['gflops']:8.1f} "
-              f"{r['peak_fraction']:8.1%} {r['vs_fp32']:12.2f}x {r['psnr_vs_fp32']:8.1f} {r['max_abs_diff']:9.2e}")
+        print(f"{r['variant']:26} {r['seconds']:7.2f} {r['out_mp_per_s']:9.4f} {r['gflops']:8.1f} "
+              f"{r['peak_fraction']:8.1%} {r['vs_fp32']:7.2f}x {r['psnr_vs_fp32']:8.1f} {r['max_abs_diff']:9.2e}")
     tiled = times["fp32 tiled 64 pad 10"] / times["fp32"]
     print(f"tiled/untiled time {tiled:.3f} vs 1 + recompute {1 + recompute:.3f}")
     if args.json:

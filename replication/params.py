@@ -29,7 +29,12 @@ from replication.archs.config import NetworkConfig
 from replication.data.config import DataConfig
 from replication.degrade.config import DegradationConfig
 from replication.evaluate.config import EvalConfig
-from replication.report.config import PipelineLists, ReportConfig, ValidationConfig, expected_pipeline_lists
+from replication.report.config import (
+    PipelineLists,
+    ReportConfig,
+    ValidationConfig,
+    expected_pipeline_lists,
+)
 from replication.strict import ParamsError, from_dict, to_dict
 from replication.train.config import PhaseConfig, VariantConfig
 
@@ -137,7 +142,7 @@ def _check_pipeline_lists(params: Params, path: Path) -> None:
     want = expected_pipeline_lists(params.active)
     if params.pipeline == want:
         return
-    fmt = lambda v: f"[{', '.join(v)}]" if isinstance(v, tuple) else str(v)  # noqa: E731
+    fmt = lambda v: f"[{', '.join(v)}]" if isinstance(v, tuple) else str(v)
     keys = ("train_sets", "heldout_set", "test_sets", "baselines", "pretrained")
     wrong = [k for k in keys if params.pipeline is None or getattr(params.pipeline, k) != getattr(want, k)]
     block = "".join(f"\n  {k}: {fmt(getattr(want, k))}" for k in keys)

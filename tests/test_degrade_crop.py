@@ -10,6 +10,15 @@ from scipy import stats
 from replication.degrade.crop import paired_random_crop, prepare_gt, reflect101_indices
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The 2-core test machine is shared: one intra-op thread avoids OpenMP oversubscription stalls."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 def test_reflect101_matches_numpy_reflect_for_any_padding():
     for length, needed in ((5, 9), (5, 30), (1, 4), (2, 7)):
         ref = np.pad(np.arange(length), (0, needed - length), mode="reflect")

@@ -9,7 +9,12 @@ import pytest
 import torch
 
 from replication.evaluate.bicubic import bicubic_upscale
-from replication.evaluate.matlab_resize import cubic_kernel, imresize, imresize_np, resize_taps
+from replication.evaluate.matlab_resize import (
+    cubic_kernel,
+    imresize,
+    imresize_np,
+    resize_taps,
+)
 from replication.imageio import read_image
 from replication.params import load_params
 

@@ -42,10 +42,10 @@ def filter2d(img: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
 
     img: (B, C, H, W); kernel: (k, k), (1, k, k) or (B, k, k), k odd -> (B, C, H, W).
     """
-    k, pad = _check(img, kernel)
+    _, pad = _check(img, kernel)
     if kernel.ndim == 2:
         kernel = kernel[None]
-    b, c, h, w = img.shape
+    h, w = img.shape[-2:]
     padded = F.pad(img, (pad, pad, pad, pad), mode="reflect")
     hp, wp = padded.shape[-2:]
     spectrum = torch.fft.rfft2(padded, s=(hp, wp))

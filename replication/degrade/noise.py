@@ -52,7 +52,7 @@ def gaussian_noise(
     sample's sigma (the reference's behaviour); otherwise each sample gets its own field.
     ``generator`` must live on ``img``'s device.
     """
-    b, c, h, w = img.shape
+    b, _, h, w = img.shape
     s = (sigma.to(img.device, img.dtype) / 255.0).view(-1, 1, 1, 1)
     color = torch.randn(img.shape, generator=generator, device=img.device, dtype=img.dtype) * s
     gray_noise = None

@@ -20,6 +20,7 @@ itself on the CPU). The same seed gives the same pairs on the same device.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
@@ -57,15 +58,36 @@ def without_sinc(cfg: DegradationConfig) -> DegradationConfig:
     )
 
 
+def _smallest_side(rate: float, need: int) -> int:
+    """Smallest S with int(S * rate) >= need."""
+    side = max(1, math.ceil(need / rate))
+    while int(side * rate) < need:
+        side += 1
+    return side
+
+
 def _min_gt_size(cfg: DegradationConfig, variant: str, scale: int) -> int:
-    """Smallest GT side for which every filtering step of ``variant`` has room for its padding."""
-    if variant == "bsrgan":
-        radius = max(max(cfg.bsrgan.kernel_sizes), cfg.bsrgan.down1_blur_kernel_size) // 2
-        # Blur may follow the intermediate down-sampling, which shrinks by up to this factor.
-        return int((radius + 1) * max(cfg.bsrgan.down1_factor_per_scale * scale, scale)) + 1
+    """Smallest GT side for which every filtering step of ``variant`` has room for reflect padding
+    (a k x k kernel needs more than k // 2 pixels)."""
+    sizes = [cfg.usm.kernel_size // 2 + 1]
     if variant == "bicubic":
-        return scale
-    return cfg.usm.kernel_size // 2 + 1
+        return max(sizes + [scale])
+    if variant == "bsrgan":
+        b = cfg.bsrgan
+        blur = max(b.kernel_sizes) // 2 + 1
+        # A blur may follow the intermediate down-sampling (by up to down1_factor_per_scale * scale)
+        # or the down-sampling to the LR size; the shifted-blur branch filters the full-size image.
+        sizes += [_smallest_side(1 / (b.down1_factor_per_scale * scale), blur), scale * blur]
+        sizes.append(b.down1_blur_kernel_size // 2 + 1)
+        return max(sizes)
+    final = max(cfg.final_sinc_sizes) // 2 + 1
+    sizes.append(scale * final)  # the final sinc filters the LR-size image
+    if variant != "first_order":
+        # The stage-2 blur filters the stage-1 output, int(S * s1) px with s1 >= resize1.range[0];
+        # stage 2 then resizes to int(S / scale * s2) px, which must not be empty.
+        sizes.append(_smallest_side(cfg.resize1.range[0], max(cfg.blur2.kernel_sizes) // 2 + 1))
+        sizes.append(scale * _smallest_side(cfg.resize2.range[0], 1))
+    return max(sizes)
 
 
 class Degrader:

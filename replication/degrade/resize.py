@@ -78,7 +78,7 @@ def matlab_weights(in_size: int, out_size: int, scale: float, antialias: bool = 
     j = torch.arange(1, out_size + 1, dtype=torch.float64)
     u = j / scale + 0.5 * (1 - 1 / scale)  # output pixel centre in 1-based input coordinates
     left = torch.floor(u - width / 2)
-    taps = int(math.ceil(width)) + 2
+    taps = math.ceil(width) + 2
     idx = left[:, None] + torch.arange(taps, dtype=torch.float64)[None]  # (out, taps), 1-based
     dist = u[:, None] - idx
     weights = scale * _cubic(scale * dist) if shrink else _cubic(dist)

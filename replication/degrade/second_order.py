@@ -32,7 +32,12 @@ from replication.degrade import draws
 from replication.degrade.config import DegradationConfig
 from replication.degrade.filters import filter2d
 from replication.degrade.jpeg import diff_jpeg
-from replication.degrade.kernels import PULSE, KernelBatch, sample_blur_kernels, sample_final_sinc
+from replication.degrade.kernels import (
+    PULSE,
+    KernelBatch,
+    sample_blur_kernels,
+    sample_final_sinc,
+)
 from replication.degrade.noise import add_noise, sample_noise
 from replication.degrade.resize import interpolate, sample_resize
 

@@ -15,7 +15,6 @@ float rounding (tested).
 
 from __future__ import annotations
 
-
 import torch
 
 from replication.degrade.config import USMConfig

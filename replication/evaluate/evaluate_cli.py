@@ -25,8 +25,8 @@ import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from tqdm import tqdm
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     rows: list[TidyRow] = []
     per_metric: dict[str, list[float]] = {n: [] for n in scorers}
     upscale_seconds: dict[str, float] = {}
-    metric_seconds = 0.0
+    metric_seconds: dict[str, float] = {}
     args.out_images.mkdir(parents=True, exist_ok=True)
     for path in tqdm(images, desc=f"{args.name} on {args.dataset}", unit="img", file=sys.stderr):
         try:
@@ -153,12 +153,10 @@ def run(args: argparse.Namespace) -> int:
         upscale_seconds[path.name] = time.perf_counter() - start
         out_path = args.out_images / f"{path.stem}.png"
         write_image(out_path, sr.rgb, alpha=sr.alpha, bit_depth=sr.bit_depth, gray=sr.gray)
-        start = time.perf_counter()
         saved = read_rgb(out_path)  # score exactly what was written
         ref = read_rgb(find_reference(args.reference, path)) if args.reference is not None else None
-        values = score_image(scorers, saved, ref, path.name,
+        values = score_image(scorers, saved, ref, path.name, seconds=metric_seconds,
                              on_undefined=lambda m: tqdm.write(f"warning: {m}", file=sys.stderr))
-        metric_seconds += time.perf_counter() - start
         for name, value in values.items():
             per_metric[name].append(value)
             rows.append(TidyRow(args.name, args.source, params.profile, args.dataset, subset, path.name,
@@ -172,13 +170,15 @@ def run(args: argparse.Namespace) -> int:
         "metrics": list(scorers), "unavailable": unavailable,
         "crop_border": {"no_reference": cfg.nr_crop_border, "full_reference": cfg.fr_crop_border},
         "evaluate_fingerprint": fingerprint(cfg),
-        "upscale_seconds": upscale_seconds, "metric_seconds_total": metric_seconds,
+        "upscale_seconds": upscale_seconds, "metric_seconds": metric_seconds,
         "torch_threads": torch.get_num_threads(),
     }
     write_text_atomic(_meta_path(args.out_metrics), json.dumps(meta, indent=1, default=str) + "\n")
     total = sum(upscale_seconds.values())
     print(f"{args.name} ({args.source}) on {args.dataset}: {len(images)} images ({subset}), "
           f"upscaling {total:.1f} s ({total / len(images):.2f} s/img) -> {args.out_metrics}")
+    if metric_seconds:
+        print("metric time per image: " + ", ".join(f"{k} {v / len(images):.2f} s" for k, v in metric_seconds.items()))
     for line in summary_lines(per_metric, unavailable):
         print(line)
     return 0

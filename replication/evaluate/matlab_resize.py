@@ -38,7 +38,7 @@ def cubic_kernel(x: np.ndarray) -> np.ndarray:
 
 def output_length(in_length: int, scale: float) -> int:
     """MATLAB's output size for a scale factor: ``ceil(in_length * scale)``."""
-    return int(math.ceil(in_length * scale))
+    return math.ceil(in_length * scale)
 
 
 def resize_taps(in_length: int, out_length: int, scale: float, antialias: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -53,7 +53,7 @@ def resize_taps(in_length: int, out_length: int, scale: float, antialias: bool =
     x = np.arange(1, out_length + 1, dtype=np.float64)
     u = x / scale + 0.5 * (1.0 - 1.0 / scale)
     left = np.floor(u - width / 2.0)
-    taps = int(math.ceil(width)) + 2
+    taps = math.ceil(width) + 2
     idx1 = left[:, None] + np.arange(taps, dtype=np.float64)[None, :]  # 1-based input positions
     dist = u[:, None] - idx1
     weights = scale * cubic_kernel(dist * scale) if shrink_aa else cubic_kernel(dist)

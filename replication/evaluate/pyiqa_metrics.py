@@ -20,9 +20,9 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import torch
 
@@ -129,7 +129,7 @@ def _refuse_download(url: str, dst: str, *args, **kwargs) -> None:
 @contextlib.contextmanager
 def offline_pyiqa(torch_home: Path) -> Iterator[None]:
     """Point pyiqa / torch.hub / HuggingFace at local caches and forbid downloads (restored after)."""
-    import pyiqa.utils.download_util as download_util
+    from pyiqa.utils import download_util
 
     saved_env = {k: os.environ.get(k) for k in ("TORCH_HOME", "HF_HUB_OFFLINE")}
     saved = (download_util.DEFAULT_CACHE_DIR, download_util.download_url_to_file, torch.hub.download_url_to_file)

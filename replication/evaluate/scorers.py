@@ -8,17 +8,28 @@ no-reference metrics crop ``nr_crop_border`` px, full-reference metrics ``fr_cro
 from __future__ import annotations
 
 import math
+import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 
 from replication.errors import UserError
 from replication.evaluate.fullref import psnr_y, ssim_y
-from replication.evaluate.niqe import PARAMS_FILE, PARAMS_FILE_MAT, NiqeInputError, load_pristine_model, niqe
-from replication.evaluate.pyiqa_metrics import PyiqaScorer, check_pyiqa_metric, default_torch_home
+from replication.evaluate.niqe import (
+    PARAMS_FILE,
+    PARAMS_FILE_MAT,
+    NiqeInputError,
+    load_pristine_model,
+    niqe,
+)
+from replication.evaluate.pyiqa_metrics import (
+    PyiqaScorer,
+    check_pyiqa_metric,
+    default_torch_home,
+)
 from replication.evaluate.registry import MetricSpec, get_metric
 
 
@@ -61,7 +72,7 @@ def _niqe_scorer(spec: MetricSpec, res: MetricResources) -> Scorer | str:
         for name in (PARAMS_FILE, PARAMS_FILE_MAT):
             if (folder / name).is_file():
                 model = load_pristine_model(folder / name)
-                return Scorer(spec, lambda sr, ref: niqe(sr, model, crop_border=res.nr_crop_border))
+                return Scorer(spec, lambda sr, ref, m=model: niqe(sr, m, crop_border=res.nr_crop_border))
     return f"unavailable: needs {PARAMS_FILE} (or {PARAMS_FILE_MAT}) in the mirror's metrics/ or a --weights-dir"
 
 
@@ -105,11 +116,13 @@ def score_image(
     ref: torch.Tensor | None,
     image_name: str,
     on_undefined: Callable[[str], None] = _warn,
+    seconds: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """Every scorer on one image. An image too small for NIQE gives NaN and a message
-    (``on_undefined``), not a crash."""
+    (``on_undefined``), not a crash. ``seconds`` (if given) accumulates the time per metric."""
     values: dict[str, float] = {}
     for name, scorer in scorers.items():
+        start = time.perf_counter()
         try:
             values[name] = float(scorer(sr, ref))
         except NiqeInputError as exc:
@@ -117,4 +130,6 @@ def score_image(
             values[name] = math.nan
         except UserError as exc:
             raise UserError(f"{image_name}: {name}: {exc}") from None
+        if seconds is not None:
+            seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
     return values

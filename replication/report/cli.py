@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from replication.errors import UserError
+from replication.evaluate.results import summarise
 from replication.fsutil import write_text_atomic
 from replication.params import Params, load_params
 from replication.report import paper_table
@@ -22,7 +23,6 @@ from replication.report.curves import find_curves
 from replication.report.document import to_html, write_markdown
 from replication.report.grids import grid_rows, render_grid
 from replication.report.render import ReportInputs, build_report
-from replication.report.summary import summarize
 from replication.report.tidy import read_tidy
 
 
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             f"{args.results}: metrics of profile(s) {', '.join(sorted(set(tidy['profile'])))} but the active profile "
             f"is {params.profile!r}; rerun the evaluation or pass --profile"
         )
-    summary = summarize(tidy, p.evaluate.bootstrap_samples, p.evaluate.seed)
+    summary = summarise(tidy, p.evaluate.bootstrap_samples, p.evaluate.seed)
     previews = []
     for path in args.previews:
         if not path.is_file():

@@ -180,7 +180,8 @@ def format_table(table: pd.DataFrame, only_moved: bool = True) -> str:
         return "(nothing moved)"
     shown = shown.copy()
     for col in ("expected", "got", "delta", "allowed"):
-        shown[col] = shown[col].map(lambda v: "-" if pd.isna(v) else f"{v:+.6g}" if col == "delta" else f"{v:.6g}")
+        fmt = "{:+.6g}" if col == "delta" else "{:.6g}"
+        shown[col] = shown[col].map(lambda v, fmt=fmt: "-" if pd.isna(v) else fmt.format(v))
     return shown.to_string(index=False)
 
 

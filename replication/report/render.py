@@ -14,7 +14,15 @@ import pandas as pd
 from replication.params import Params
 from replication.report import paper_table
 from replication.report.curves import Curve, plot_phase
-from replication.report.document import Banner, Bullets, Document, Heading, Image, Paragraph, Table
+from replication.report.document import (
+    Banner,
+    Bullets,
+    Document,
+    Heading,
+    Image,
+    Paragraph,
+    Table,
+)
 from replication.report.tables import metric_tables, subsets, table1
 
 PHASE_TITLES = {"net": "Real-ESRNet phase (L1)", "gan": "Real-ESRGAN phase (L1 + perceptual + GAN)"}

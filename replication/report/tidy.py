@@ -11,8 +11,8 @@ the file, so a report or a regression check never silently drops data.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 

@@ -11,7 +11,7 @@ reference's order (reference-behaviour.md §1.3, §4.2).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import hashlib
 import math
 import sys
 import time
@@ -83,7 +83,7 @@ class Plan:
     init_sha256: str | None
     vgg_path: Path | None  # None: untrained extractor (declared deviation) or the net phase
     deviations: tuple[str, ...]
-    num_items: int
+    store: SubImageStore
 
 
 def resolve_init(opts: RunOptions, profile: Profile) -> Path | None:
@@ -144,8 +144,8 @@ def preflight(opts: RunOptions) -> Plan:
         )
     if not opts.data.is_dir():
         raise UserError(f"--data {opts.data}: not a directory (run `replication prepare` first)")
-    num_items = len(SubImageStore(opts.data))
-    if num_items == 0:
+    store = SubImageStore(opts.data)
+    if len(store) == 0:
         raise UserError(f"--data {opts.data}: no training sub-images")
     init_path = resolve_init(opts, profile)
     deviations: list[str] = []
@@ -175,7 +175,7 @@ def preflight(opts: RunOptions) -> Plan:
         init_sha256=sha256_file(init_path) if init_path else None,
         vgg_path=vgg_path,
         deviations=tuple(deviations),
-        num_items=num_items,
+        store=store,
     )
 
 
@@ -351,7 +351,9 @@ def build_trainer(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> T
     g_train = distributed.wrap_ddp(g, info)
     if opts.compile:
         g_train = torch.compile(g_train)
-    store = SubImageStore(opts.data)
+    store = plan.store
+    if len(store) < info.world_size:
+        raise UserError(f"--data {opts.data}: {len(store)} sub-images cannot be shared by {info.world_size} processes")
     synth = Synthesizer(
         profile.degradation, plan.variant.degradation, profile.scale, cfg.gt_size, device,
         seed=_seeded(seed, info.rank, "degradation"), pool_seed=_seeded(seed, info.rank, "pool"),
@@ -361,7 +363,7 @@ def build_trainer(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> T
         amp_dtype=torch.bfloat16 if opts.amp == "bf16" else None, channels_last=opts.channels_last,
         g=g, g_train=g_train, ema=ema, opt_g=opt_g, sched_g=sched_g, synth=synth,
         gen_data=torch.Generator().manual_seed(_seeded(seed, info.rank, "data")),
-        sampler=EpochSampler(plan.num_items, seed, info.rank, info.world_size),
+        sampler=EpochSampler(len(store), seed, info.rank, info.world_size),
         store=store, gt_crop=profile.degradation.gt_crop, hflip=profile.degradation.hflip,
     )
     if opts.phase == "gan":
@@ -414,15 +416,20 @@ def local_state(t: Trainer, log_window: dict) -> dict:
         "rng": rng,
         "sampler": t.sampler.state_dict(),
         "log_window": log_window,
+        "weights_sha256": weights_digest(t),
     }
 
 
-def _to_device(obj, device: torch.device):
-    if isinstance(obj, torch.Tensor):
-        return obj.to(device)
-    if isinstance(obj, dict):
-        return {k: _to_device(v, device) for k, v in obj.items()}
-    return obj
+def weights_digest(t: Trainer) -> str:
+    """sha256 over this rank's G and D weights: under DDP every rank must report the same value."""
+    digest = hashlib.sha256()
+    for net in (t.g, t.d):
+        if net is None:
+            continue
+        for name, tensor in unwrap(net).state_dict().items():
+            digest.update(name.encode())
+            digest.update(tensor.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def restore(t: Trainer, loaded: state.Loaded) -> dict:
@@ -454,10 +461,14 @@ def save_checkpoint(
     t: Trainer, info: distributed.DistInfo, ckpt_dir: Path, step: int, fp: str, sections: dict, window: dict,
     log: TrainLogger,
 ) -> None:
+    local = local_state(t, window)
+    digests = distributed.all_gather_object(info, local["weights_sha256"])
+    if len(set(digests)) != 1:  # DDP keeps replicas identical; anything else is a bug worth stopping for
+        raise RuntimeError(f"step {step}: the {info.world_size} processes hold different weights ({digests})")
     if info.is_main:
         state.begin_checkpoint(ckpt_dir, step)
     distributed.barrier(info)
-    state.write_rank_part(state.partial_dir(ckpt_dir, step), info.rank, local_state(t, window))
+    state.write_rank_part(state.partial_dir(ckpt_dir, step), info.rank, local)
     distributed.barrier(info)
     if info.is_main:
         state.finish_checkpoint(ckpt_dir, step, info.world_size, fp, shared_state(t), {"sections": sections})
@@ -521,6 +532,10 @@ def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | N
         window = restore(t, loaded)
         start = loaded.step
     last = cfg.iters if opts.max_steps is None else min(cfg.iters, opts.max_steps)
+    if start > last:
+        if info.is_main:
+            print(f"{chosen} is already at step {start} (beyond --max-steps {last}); nothing to do", file=sys.stderr)
+        return None
 
     title = PHASE_TITLES[opts.phase]
     log = TrainLogger(
@@ -603,4 +618,4 @@ def write_sample(t: Trainer, log: TrainLogger, step: int) -> None:
     log.image(step, sample_grid(lq[:4], sr, target[:4]))
 
 
-__all__ = ["RunOptions", "TrainingDiverged", "train", "preflight", "net_step", "gan_step"]
+__all__ = ["RunOptions", "TrainingDiverged", "gan_step", "net_step", "preflight", "train"]

@@ -52,7 +52,7 @@ class PerceptualLoss(nn.Module):
         self.vgg.requires_grad_(False)
         self.vgg.eval()
 
-    def train(self, mode: bool = True) -> "PerceptualLoss":
+    def train(self, mode: bool = True) -> PerceptualLoss:
         super().train(mode)
         self.vgg.eval()  # the extractor stays in eval mode (no dropout/BN in VGG19 features, but be explicit)
         return self
