@@ -118,3 +118,14 @@ def test_ssim_matches_scikit_image_gaussian_ssim():
     assert ours == pytest.approx(ref, abs=1e-6)
     assert ssim_y(a, a) == pytest.approx(1.0)
     assert 0 < ours < 1
+
+
+def test_params_reject_an_unknown_metric_name(tmp_path):
+    from replication.strict import ParamsError
+
+    text = (ROOT / "params.yaml").read_text()
+    assert "metrics: [niqe, brisque]" in text
+    bad = tmp_path / "params.yaml"
+    bad.write_text(text.replace("metrics: [niqe, brisque]", "metrics: [niqe, brisqe]", 1))
+    with pytest.raises(ParamsError, match="evaluate: metrics: unknown metric 'brisqe'"):
+        load_params(bad)

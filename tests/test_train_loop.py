@@ -21,7 +21,16 @@ import yaml
 from replication.errors import UserError
 from replication.params import load_params
 from replication.train import state
-from replication.train.loop import RunOptions, TrainingDiverged, build_trainer, gan_step, net_step, preflight, train
+from replication.train.loop import (
+    RunOptions,
+    TrainingDiverged,
+    build_trainer,
+    gan_step,
+    net_step,
+    next_gt_batch,
+    preflight,
+    train,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ["full", "first_order", "no_sinc", "vgg_disc", "unet_no_sn", "esrgan_bicubic", "bsrgan_degradation"]
@@ -132,7 +141,7 @@ def test_losses_decrease_on_a_fixed_batch(tmp_path, store_dir, phase):
     params = tiny_params(tmp_path, lr=2e-3)
     opts = options(params, store_dir, tmp_path / "run", phase=phase)
     t = build_trainer(preflight(opts), opts, distributed.setup("cpu"))
-    gt = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    gt = next_gt_batch(t)  # two real sub-images
     if phase == "net":
         fixed = t.synth.net_pair(gt)
         t.synth.net_pair = lambda _gt, sharpen_target=True: fixed
@@ -147,8 +156,7 @@ def test_losses_decrease_on_a_fixed_batch(tmp_path, store_dir, phase):
     for key in keys:
         first = sum(h[key].item() for h in history[:5]) / 5
         last = sum(h[key].item() for h in history[-5:]) / 5
-        # the adversarial term pulls against reconstruction, so the GAN phase falls more slowly
-        assert last < (0.6 if phase == "net" else 0.8) * first, (key, first, last)
+        assert last < 0.6 * first, (key, first, last)
 
 
 @pytest.mark.parametrize("phase", ["net", "gan"])

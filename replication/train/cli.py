@@ -37,13 +37,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", action="store_true", help="torch.compile the generator and discriminator")
     parser.add_argument("--on-mismatch", choices=("restart", "fail"), default="restart",
                         help="checkpoints made with other parameters: move them aside and restart (default) or fail")
+    parser.add_argument("--threads", type=int,
+                        help="CPU threads for PyTorch (default: PyTorch's choice, one per core). On a machine "
+                             "shared with other jobs, 1 avoids OpenMP threads spin-waiting on each other")
     parser.add_argument("--max-steps", type=int,
                         help="stop after this step (a checkpoint is written there; run again to continue)")
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from replication.errors import UserError
     from replication.train.loop import RunOptions, train
 
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UserError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)  # this process only: the CLI owns it
     opts = RunOptions(
         params_path=Path(args.params),
         profile=args.profile,
