@@ -365,15 +365,14 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
+    if args.compare and args.official is None:
+        parser.error("--compare needs --official DIR")
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = load_params(ROOT / "params.yaml", profile="paper").active.degradation
     off = import_official(args.official) if args.official else None
     time_settings(args, cfg, off)
     if args.compare:
-        if off is None:
-            print("--compare needs --official DIR")
-            return 2
         compare_components(off)
         compare_distributions(args, cfg, off)
     return 0

@@ -19,7 +19,9 @@ import torch
 import yaml
 
 from replication.errors import UserError
-from replication.params import load_params
+from replication.params import Profile, load_params
+from replication.report.config import expected_pipeline_lists
+from replication.strict import from_dict, to_dict
 from replication.train import state
 from replication.train.loop import (
     RunOptions,
@@ -80,9 +82,8 @@ def tiny_params(tmp_path: Path, gan_gt_size: int = 32, **phase_overrides) -> Pat
                             sample_every=3, vgg_weights="untrained")
         smoke[phase].update(phase_overrides)
     smoke["train_gan"]["gt_size"] = gan_gt_size
-    # params.yaml's `pipeline:` block must repeat the profile's lists (checked on load)
-    uses_imagenet = any(smoke[p]["vgg_weights"] == "imagenet" for p in ("train_net", "train_gan"))
-    raw["pipeline"]["pretrained"] = ["vgg19_imagenet"] if uses_imagenet else []
+    # params.yaml's `pipeline:` block must repeat the active profile's lists (checked on load)
+    raw["pipeline"] = to_dict(expected_pipeline_lists(from_dict(Profile, smoke)))
     path = tmp_path / f"params_{gan_gt_size}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path

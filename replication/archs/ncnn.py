@@ -227,6 +227,22 @@ def _check_given(given: dict[str, object], inferred: dict[str, object], path: Pa
             raise UserError(f"{path}: the graph implies {key}={inferred.get(key)}, but {key}={value} was given")
 
 
+def _check_rrdb_graph(model: NcnnModel, num_block: int) -> None:
+    """The non-conv layers of an RRDBNet graph: 0.2-scaled residual sums and two nearest ×2 upsamplings."""
+    path = model.param_path
+    interps = [l for l in model.layers if l.type == "Interp"]
+    if len(interps) != 2 or any(int(l.get(0, 0)) != 1 or float(l.get(1, 0)) != 2.0 or float(l.get(2, 0)) != 2.0
+                                for l in interps):
+        raise UserError(f"{path}: expected two nearest ×2 Interp layers (RRDBNet upsampling), found "
+                        f"{[(l.line, l.params) for l in interps]}")
+    eltwise = [l for l in model.layers if l.type == "Eltwise"]
+    bad = [l for l in eltwise if int(l.get(0, -1)) != 1 or l.get(1) != [0.2, 1.0]]
+    if len(eltwise) != 4 * num_block or bad:
+        where = f" (line {bad[0].line})" if bad else ""
+        raise UserError(f"{path}: expected {4 * num_block} residual sums 0.2·a + b, found {len(eltwise)} "
+                        f"with {len(bad)} different{where}")
+
+
 def rrdbnet_from_ncnn(model: NcnnModel, given: dict[str, object]) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
     """Map an RRDBNet ncnn graph to a BasicSR-named state dict; returns (state, hyperparameters)."""
     from replication.archs.rrdbnet import UNSHUFFLE_FACTOR, rrdbnet_conv_names
@@ -247,6 +263,7 @@ def rrdbnet_from_ncnn(model: NcnnModel, given: dict[str, object]) -> tuple[dict[
     hyper = dict(num_in_ch=num_out_ch, num_out_ch=num_out_ch, scale=scale, num_feat=int(num_feat),
                  num_block=num_block, num_grow_ch=int(num_grow_ch))
     _check_given(given, hyper, path)
+    _check_rrdb_graph(model, num_block)
     names = rrdbnet_conv_names(num_block)
     leaky = (ACT_LEAKY, 0.2)
     state = {}
@@ -286,6 +303,10 @@ def srvgg_from_ncnn(model: NcnnModel, given: dict[str, object]) -> tuple[dict[st
     if len(shuffles) != 1:
         raise UserError(f"{path}: expected one PixelShuffle layer, found {len(shuffles)}")
     scale = shuffles[0]
+    interps = [l for l in model.layers if l.type == "Interp"]
+    if len(interps) != 1 or int(interps[0].get(0, 0)) != 1 or float(interps[0].get(1, 0)) != scale:
+        raise UserError(f"{path}: expected one nearest ×{scale} Interp of the input (the residual base); "
+                        f"x2/x3 variants that add a bicubic resize are not SRVGGNetCompact graphs")
     if last_out % (scale * scale):
         raise UserError(f"{path}: last conv has {last_out} outputs, not a multiple of scale² = {scale * scale}")
     num_out_ch = last_out // (scale * scale)

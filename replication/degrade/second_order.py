@@ -18,8 +18,8 @@ second order (the paper; §1.3)::
       B: JPEG -> resize to LR -> sinc
     round to 8 bit                   the only quantisation
 
-first order (the paper's "classical" model for the §4.4 ablation; our choice, see module
-``first_order``): blur(k1) -> stage-1 random resize -> noise1 -> JPEG(jpeg1) -> resize to the LR
+first order (the paper's "classical" model for the §4.4 ablation; our reading, see
+docs/degradation.md): blur(k1) -> stage-1 random resize -> noise1 -> JPEG(jpeg1) -> resize to the LR
 size (random mode from ``final_resize_modes``) -> final sinc with ``first_order.final_sinc_prob``
 (sizes / cut-off ``final_sinc_*``) -> round to 8 bit.
 """
