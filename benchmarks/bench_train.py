@@ -148,30 +148,40 @@ def main() -> None:
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--steps", type=int, help="timed steps per row (default: 3 smoke / 2 paper; --quick 2)")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: PyTorch's choice)")
-    ap.add_argument("--curve-steps", type=int, help="steps of the fp32-vs-bf16 loss curves (default 40; --quick 15)")
+    ap.add_argument("--curve-steps", type=int, help="steps of the fp32-vs-bf16 loss curves (default 40; --quick 10)")
+    ap.add_argument("--sizes", default=None, help="comma list of smoke,paper (default: both; --quick: smoke)")
+    ap.add_argument("--precisions", default="fp32,cl,bf16",
+                    help="comma list of fp32, cl (fp32 channels-last), bf16 (default: all three)")
+    ap.add_argument("--force-bf16", action="store_true",
+                    help="run bf16 rows even where bf16 matmul is slower than fp32 (no bf16 hardware)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    sizes = ["smoke"] if args.quick else ["smoke", "paper"]
+    sizes = args.sizes.split(",") if args.sizes else (["smoke"] if args.quick else ["smoke", "paper"])
     print(f"device {device}, {torch.get_num_threads()} threads, load average at start {os.getloadavg()}")
     n = 1024 if args.quick else 2048
     peak = {"fp32": matmul_peak(device, torch.float32, n, 3 if args.quick else 5),
             "bf16": matmul_peak(device, torch.bfloat16, n, 3 if args.quick else 5)}
     print(f"matmul peak ({n}^3): fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.1f} GFLOP/s")
+    wanted = set(args.precisions.split(","))
+    if "bf16" in wanted and peak["bf16"] < peak["fp32"] and not args.force_bf16:
+        wanted.discard("bf16")
+        print("bf16 is not accelerated here (bf16 matmul slower than fp32: no bf16 instructions); bf16 rows and "
+              "the bf16 loss curve are skipped (--force-bf16 runs them)")
+    precisions = [(label, amp, cl) for key, label, amp, cl in (
+        ("fp32", "fp32", "none", False), ("cl", "fp32 channels-last", "none", True),
+        ("bf16", "bf16 autocast", "bf16", False)) if key in wanted]
 
     rows = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        stores = {"smoke": make_store(tmp / "store128", 128)}
-        if "paper" in sizes:
-            stores["paper"] = make_store(tmp / "store400", 400)
+        stores = {size: make_store(tmp / f"store_{size}", 128 if size == "smoke" else 400) for size in sizes}
         for size in sizes:
             params = write_params(tmp, size)
             steps = args.steps or (2 if args.quick else (3 if size == "smoke" else 2))
             for phase in ("net", "gan"):
-                for label, amp, cl in (("fp32", "none", False), ("fp32 channels-last", "none", True),
-                                       ("bf16 autocast", "bf16", False)):
+                for label, amp, cl in precisions:
                     torch.manual_seed(0)  # nothing here should read it; belt and braces for fair warm-ups
                     t = build(params, stores[size], phase, args.device, amp, cl)
                     r = time_steps(t, phase, steps)
@@ -180,17 +190,21 @@ def main() -> None:
                                  r["flops"]))
                     print(f"  {size:5s} {phase:3s} {label:18s} {r['sec']:8.3f} s/it", file=sys.stderr, flush=True)
                     del t
-        curve_steps = args.curve_steps or (15 if args.quick else 40)
-        curves = loss_curves(write_params(tmp, "smoke"), stores["smoke"], args.device, curve_steps)
+        curves = None
+        if "bf16" in wanted:
+            curve_steps = args.curve_steps or (10 if args.quick else 40)
+            curves = loss_curves(write_params(tmp, "smoke"), make_store(tmp / "curve", 128), args.device, curve_steps)
 
     print(f"\nload average at end {os.getloadavg()} (the machine is shared: compare ratios within this run)\n")
-    print("| size | phase | precision | s/iter | data+synthesis | GFLOP/step | % of matmul peak | vs fp32 | vs official |")
+    print("| size | phase | precision | s/iter | data+synthesis | GFLOP/step | % of matmul peak | vs first row | vs official |")
     print("|---|---|---|---|---|---|---|---|---|")
-    base = {(s, p): sec for s, p, lab, sec, *_ in rows if lab == "fp32"}
+    base = {(s, p): sec for s, p, lab, sec, *_ in rows if lab == rows[0][2]}
     for size, phase, label, sec, ds, frac, flops in rows:
         official = f"{OFFICIAL_CPU_SEC[phase] / sec:.2f}x" if size == "paper" and device.type == "cpu" else "-"
         print(f"| {size} | {phase} | {label} | {sec:.3f} | {ds / sec:.0%} | {flops / 1e9:.1f} | {frac:.1%} | "
               f"{base[(size, phase)] / sec:.2f}x | {official} |")
+    if curves is None:
+        return
     a, b = curves["none"], curves["bf16"]
     w = max(1, len(a) // 5)
     diff = max(abs(x - y) for x, y in zip(a, b))

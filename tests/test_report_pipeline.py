@@ -195,3 +195,21 @@ def test_report_refuses_metrics_of_another_profile(tmp_path, capsys):
                  "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"),
                  "--out", str(tmp_path / "r")])
     assert code == 2 and "metrics of profile(s) smoke" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("profile", ["smoke", "mini", "paper"])
+def test_every_variant_passes_the_trainers_config_checks(tmp_path, profile):
+    """The trainer's up-front checks (discriminator input size, crops, USM) for every variant × phase of
+    every profile, so a bad combination fails here and not after an hour of `dvc repro`. The checks stop
+    at the missing data folder, which comes after every config check."""
+    from replication.errors import UserError
+    from replication.train.loop import RunOptions, preflight
+
+    params = load_params(ROOT / "params.yaml", profile=profile)
+    for variant in params.variants:
+        for phase in ("net", "gan"):
+            opts = RunOptions(params_path=ROOT / "params.yaml", profile=profile, variant=variant, phase=phase,
+                              data=tmp_path / "no-data", out=tmp_path / "out", init="scratch",
+                              models_dir=tmp_path, vgg_weights=tmp_path / "vgg.pth")
+            with pytest.raises(UserError, match="--data .*not a directory"):
+                preflight(opts)

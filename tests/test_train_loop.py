@@ -218,7 +218,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, store_di
     params = tiny_params(tmp_path)
     out = tmp_path / "run"
     train(options(params, store_dir, out, max_steps=2))
-    import replication.train.loop as loop
+    from replication.train import loop
 
     monkeypatch.setattr(loop, "l1_loss", lambda a, b: (a - b).abs().mean() * float("nan"))
     with pytest.raises(TrainingDiverged, match=r"step 3 .*l_g_pix"):
@@ -232,12 +232,12 @@ def test_bad_inputs_fail_before_any_work(tmp_path, store_dir):
     params = tiny_params(tmp_path)
     out = tmp_path / "never"
     cases = [
-        (dict(variant="nope"), "variants.nope"),
-        (dict(data=tmp_path / "missing"), "not a directory"),
-        (dict(init=str(tmp_path / "g.safetensors")), "file not found"),
-        (dict(phase="gan", init=None), "needs --init"),
-        (dict(init="not_a_registry_name"), "unknown weights"),
-        (dict(init="esrgan_df2kost"), "replication weights fetch esrgan_df2kost"),
+        ({"variant": "nope"}, "variants.nope"),
+        ({"data": tmp_path / "missing"}, "not a directory"),
+        ({"init": str(tmp_path / "g.safetensors")}, "file not found"),
+        ({"phase": "gan", "init": None}, "needs --init"),
+        ({"init": "not_a_registry_name"}, "unknown weights"),
+        ({"init": "esrgan_df2kost"}, "replication weights fetch esrgan_df2kost"),
     ]
     for change, message in cases:
         base = dataclasses.asdict(options(params, store_dir, out))
@@ -275,7 +275,7 @@ def test_ddp_two_processes_hold_identical_weights(tmp_path, store_dir, phase):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
            "--master_addr=127.0.0.1", "-m", "replication", "train", "--params", str(params), "--variant", "full",
            "--phase", phase, "--init", "scratch", "--data", str(store_dir), "--out", str(out), "--max-steps", "3"]
-    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(cmd, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ckpt = out / "checkpoints" / "step_00000003"
     manifest = state.verify(ckpt)

@@ -31,7 +31,7 @@ def _tiny_optimizer_state():
 
 
 def test_nested_state_roundtrip_keeps_types_and_bits():
-    net, opt, sched = _tiny_optimizer_state()
+    _net, opt, sched = _tiny_optimizer_state()
     gen = torch.Generator().manual_seed(5)
     rng_state = gen.get_state()
     original = {
@@ -52,7 +52,7 @@ def test_nested_state_roundtrip_keeps_types_and_bits():
     assert back["none"] is None and back["floats"][1] == 1e-300 and math.isinf(back["floats"][2])
     assert back["bf16"].dtype == torch.bfloat16 and torch.equal(back["bf16"], original["bf16"])
     # the restored optimiser and scheduler continue identically
-    net2, opt2, sched2 = _tiny_optimizer_state()
+    _net2, opt2, sched2 = _tiny_optimizer_state()
     opt2.load_state_dict(back["opt"])
     sched2.load_state_dict(back["sched"])
     assert sched2.get_last_lr() == sched.get_last_lr()

@@ -421,12 +421,16 @@ def local_state(t: Trainer, log_window: dict) -> dict:
 
 
 def weights_digest(t: Trainer) -> str:
-    """sha256 over this rank's G and D weights: under DDP every rank must report the same value."""
+    """sha256 over this rank's G and D parameters: under DDP every rank must report the same value.
+
+    Buffers are left out: BatchNorm running statistics (VGG-style D) follow each rank's own batches
+    between DDP's buffer broadcasts; only rank 0's are saved.
+    """
     digest = hashlib.sha256()
     for net in (t.g, t.d):
         if net is None:
             continue
-        for name, tensor in unwrap(net).state_dict().items():
+        for name, tensor in unwrap(net).named_parameters():
             digest.update(name.encode())
             digest.update(tensor.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
