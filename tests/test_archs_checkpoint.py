@@ -8,7 +8,12 @@ import pickle
 import pytest
 import torch
 
-from replication.archs.checkpoint import load_model, load_pth_state_dict, read_sidecar, save_model
+from replication.archs.checkpoint import (
+    load_model,
+    load_pth_state_dict,
+    read_sidecar,
+    save_model,
+)
 from replication.archs.keymap import detect_rrdb_naming, to_basicsr_names
 from replication.archs.registry import build_arch
 from replication.archs.rrdbnet import rrdbnet_conv_names

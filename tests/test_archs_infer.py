@@ -10,7 +10,11 @@ import pytest
 import torch
 
 from replication.archs.checkpoint import save_model
-from replication.archs.infer import tile_recompute_fraction, upscale_image, upscale_tensor
+from replication.archs.infer import (
+    tile_recompute_fraction,
+    upscale_image,
+    upscale_tensor,
+)
 from replication.archs.registry import build_arch
 from replication.cli import main
 from replication.imageio import read_image
@@ -57,11 +61,13 @@ def test_tiled_equals_untiled_when_the_pad_covers_the_receptive_field(arch, hype
 def test_mod_padding_reflects_right_and_bottom_then_crops():
     net = _net("rrdbnet", num_feat=8, num_block=1, num_grow_ch=4, scale=1)
     x = _image(13, 10)
-    out = upscale_tensor(net, x)
+    out = upscale_tensor(net, x, channels_last=False)
     padded = torch.nn.functional.pad(x, (0, 2, 0, 3), mode="reflect")  # to 16 × 12, multiples of 4
     with torch.no_grad():
         ref = net(padded)[..., :13, :10].clamp(0, 1)
     assert out.shape == (1, 3, 13, 10) and torch.equal(out, ref)
+    # the default NHWC path gives the same values up to float rounding
+    assert (upscale_tensor(net, x) - ref).abs().max().item() <= 1e-5
 
 
 def test_recompute_fraction():

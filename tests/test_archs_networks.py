@@ -55,12 +55,18 @@ def test_unet_discriminator_shape_and_spectral_norm_keys(spectral_norm):
         net(torch.rand(1, 3, 20, 24))
 
 
-@pytest.mark.parametrize("size", [128, 256])
+@pytest.mark.parametrize("size", [32, 64, 128, 256])
 def test_vgg_discriminator_shape(size):
     net = build_arch("vgg_discriminator", num_feat=4, input_size=size)
     assert net(torch.rand(2, 3, size, size)).shape == (2, 1)
     with pytest.raises(ValueError, match="built for"):
-        net(torch.rand(1, 3, 64, 64))
+        net(torch.rand(1, 3, size * 2, size * 2))
+
+
+@pytest.mark.parametrize("size", [8, 48, 100])
+def test_vgg_discriminator_rejects_sizes_without_a_4x4_end(size):
+    with pytest.raises(ValueError, match="4·2\\^n"):
+        build_arch("vgg_discriminator", num_feat=4, input_size=size)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
 
 from replication.archs.checkpoint import load_model
 from replication.archs.config import NetworkConfig

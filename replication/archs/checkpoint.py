@@ -15,8 +15,9 @@ import json
 import os
 import pickle
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -84,7 +85,7 @@ def save_model(
         "fp16_rounded": bool(fp16_rounded),
         "num_parameters": int(sum(p.numel() for p in net.parameters())),
         "git_revision": git_revision(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "extra": extra or {},
     }
     text = json.dumps(sidecar, indent=2, sort_keys=True)
@@ -202,7 +203,7 @@ def unwrap_state_dict(obj: Any, key: str | None = None, source: str = "<object>"
     for name, value in obj.items():
         if not isinstance(value, torch.Tensor):
             raise UserError(f"{source}: entry {name!r} is a {type(value).__name__}, not a tensor")
-        state[name[len("module."):] if name.startswith("module.") else name] = value
+        state[name.removeprefix("module.")] = value
     if not state:
         raise UserError(f"{source}: no tensors found")
     return state, used

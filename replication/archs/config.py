@@ -18,7 +18,9 @@ class NetworkConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"network.{name} must be positive, got {getattr(self, name)}")
         if self.net_init != "scratch":
-            from replication.archs.weights_registry import REGISTRY  # pure data, no side effects
+            from replication.archs.weights_registry import (
+                REGISTRY,  # pure data, no side effects
+            )
 
             entry = REGISTRY.get(self.net_init)
             if entry is None or entry.arch != "rrdbnet":

@@ -65,8 +65,8 @@ class UNetDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] % 8 or x.shape[-2] % 8:
             raise ValueError(f"UNetDiscriminator needs H and W divisible by 8, got {tuple(x.shape[-2:])}")
-        act = lambda t: F.leaky_relu(t, 0.2)  # noqa: E731
-        up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)  # noqa: E731
+        act = lambda t: F.leaky_relu(t, 0.2)
+        up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)
         x0 = act(self.conv0(x))
         x1 = act(self.conv1(x0))
         x2 = act(self.conv2(x1))
@@ -86,21 +86,33 @@ class UNetDiscriminator(nn.Module):
 
 
 class VGGStyleDiscriminator(nn.Module):
-    """ESRGAN's discriminator. Input (N, num_in_ch, S, S) with S = input_size (128 or 256) -> (N, 1)."""
+    """ESRGAN's discriminator. Input (N, num_in_ch, S, S) with S = input_size -> (N, 1).
+
+    The official network exists for S = 128 and 256 (key names and shapes match those releases).
+    Other sizes of the form 4·2^n (e.g. 64, used by the smoke profile's small patches) follow the same
+    rule the two official layouts follow: stride-2 stages until the feature map is 4×4, the channel
+    count doubling up to 8·num_feat, then the same two linear layers.
+    """
 
     arch_name = "vgg_discriminator"
 
     def __init__(self, *, num_in_ch: int = 3, num_feat: int = 64, input_size: int = 128, seed: int = 0) -> None:
         super().__init__()
-        if input_size not in (128, 256):
-            raise ValueError(f"VGGStyleDiscriminator input_size must be 128 or 256, got {input_size}")
+        downsamples = (input_size // 4).bit_length() - 1  # stride-2 convs that bring S down to 4
+        if input_size < 16 or 4 << downsamples != input_size:
+            raise ValueError(
+                f"VGGStyleDiscriminator input_size must be 4·2^n with n >= 2 (official: 128, 256), got {input_size}"
+            )
         self.hyperparameters = dict(num_in_ch=num_in_ch, num_feat=num_feat, input_size=input_size)
         self.input_size = input_size
         nf = num_feat
         # (in, out) channels of stages 1..4(5); each stage is a 3×3 conv then a stride-2 4×4 conv
-        stages = [(nf, nf * 2), (nf * 2, nf * 4), (nf * 4, nf * 8), (nf * 8, nf * 8)]
-        if input_size == 256:
-            stages.append((nf * 8, nf * 8))
+        # conv0_1 is the first stride-2 conv; each further stage adds one. 128 -> 4 stages, 256 -> 5.
+        stages = []
+        channels = nf
+        for _ in range(downsamples - 1):
+            stages.append((channels, min(channels * 2, nf * 8)))
+            channels = min(channels * 2, nf * 8)
         self.num_stages = len(stages)
         with isolated_global_rng():
             self.conv0_0 = nn.Conv2d(num_in_ch, nf, 3, 1, 1, bias=True)
@@ -111,7 +123,7 @@ class VGGStyleDiscriminator(nn.Module):
                 setattr(self, f"bn{i}_0", nn.BatchNorm2d(cout, affine=True))
                 setattr(self, f"conv{i}_1", nn.Conv2d(cout, cout, 4, 2, 1, bias=False))
                 setattr(self, f"bn{i}_1", nn.BatchNorm2d(cout, affine=True))
-            self.linear1 = nn.Linear(nf * 8 * 4 * 4, 100)
+            self.linear1 = nn.Linear(channels * 4 * 4, 100)  # nf*8*4*4 for every size >= 64
             self.linear2 = nn.Linear(100, 1)
         self.reset_parameters(seed)
 
@@ -125,7 +137,7 @@ class VGGStyleDiscriminator(nn.Module):
             raise ValueError(
                 f"VGGStyleDiscriminator built for {self.input_size}×{self.input_size} inputs, got {tuple(x.shape[-2:])}"
             )
-        act = lambda t: F.leaky_relu(t, 0.2)  # noqa: E731
+        act = lambda t: F.leaky_relu(t, 0.2)
         feat = act(self.conv0_0(x))
         feat = act(self.bn0_1(self.conv0_1(feat)))
         for i in range(1, self.num_stages + 1):

@@ -14,7 +14,7 @@ Detection is by key names; anything left unmapped is an error naming the key.
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 

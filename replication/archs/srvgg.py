@@ -13,7 +13,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from replication.archs.init import default_init_, generator_from_seed, isolated_global_rng
+from replication.archs.init import (
+    default_init_,
+    generator_from_seed,
+    isolated_global_rng,
+)
 
 ACT_TYPES = ("prelu", "relu", "lrelu")
 

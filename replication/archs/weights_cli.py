@@ -65,8 +65,9 @@ def _given(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _mirror(params_path: str) -> Path | None:
-    from replication.params import MIRROR_ENV, load_params
     import os
+
+    from replication.params import MIRROR_ENV, load_params
 
     if not Path(params_path).is_file() and os.environ.get(MIRROR_ENV):
         return Path(os.environ[MIRROR_ENV])

@@ -125,10 +125,10 @@ def preflight(opts: RunOptions) -> Plan:
         raise UserError(f"--max-steps must be positive, got {opts.max_steps}")
     if opts.device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is available")
-    if opts.phase == "gan" and variant.discriminator == "vgg" and cfg.gt_size not in (128, 256):
+    if opts.phase == "gan" and variant.discriminator == "vgg" and (cfg.gt_size < 16 or cfg.gt_size & (cfg.gt_size - 1)):
         raise UserError(
-            f"variant {opts.variant!r} uses the VGG-style discriminator, which takes 128 or 256 px inputs; "
-            f"{section}.gt_size is {cfg.gt_size}"
+            f"variant {opts.variant!r} uses the VGG-style discriminator, which takes square inputs of a power-of-two "
+            f"size >= 16 (official: 128 or 256); {section}.gt_size is {cfg.gt_size}"
         )
     from replication.degrade.pipeline import Degrader
 
