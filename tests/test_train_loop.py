@@ -247,8 +247,9 @@ def test_bad_inputs_fail_before_any_work(tmp_path, store_dir):
     imagenet = tiny_params(tmp_path, vgg_weights="imagenet")
     with pytest.raises(UserError, match="vgg19_imagenet"):
         train(options(imagenet, store_dir, out, phase="gan"))
-    with pytest.raises(UserError, match="128 or 256"):
-        train(options(params, store_dir, out, phase="gan", variant="vgg_disc"))
+    odd_patch = tiny_params(tmp_path, gan_gt_size=48)  # the VGG-style D needs a power-of-two input side
+    with pytest.raises(UserError, match="power-of-two size >= 16"):
+        train(options(odd_patch, store_dir, out, phase="gan", variant="vgg_disc"))
     assert not out.exists()
 
 

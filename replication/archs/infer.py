@@ -6,7 +6,9 @@
   runs each with ``tile_pad`` pixels of context (clipped at the image border) and pastes the
   cores. When ``tile_pad`` ≥ the network's receptive radius (``net.receptive_radius``) every core
   sees the same inputs as in the untiled run, so the result equals untiled inference up to float
-  rounding; with a smaller pad (the official default is 10) seams can differ slightly.
+  rounding; with a smaller pad (the official default is 10) seams differ. Measured for the official
+  x4plus weights (receptive radius ~350 px) on a 128 px RealSRSet crop, tile 64 / pad 10: max abs
+  difference 0.21, PSNR 42.0 dB against untiled inference (benchmarks/bench_inference.py).
 * Output is clamped to [0, 1] (the official tool clamps too) and returned as float32.
 """
 
