@@ -15,12 +15,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
     parser.add_argument("--profile", help="override the file's active profile")
     parser.add_argument("--json", action="store_true", help="print the active profile as JSON")
+    parser.add_argument("--switch", metavar="PROFILE",
+                        help="make PROFILE the active profile: rewrite `profile:` and the `pipeline:` block of "
+                             "the parameter file in one step (comments kept, file replaced atomically)")
     parser.add_argument("--get", metavar="KEY",
                         help="print one value for shell use in dvc.yaml: a key of the active profile "
                              "(validation.count) or pipeline.<list>; lists print space-separated")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.switch:
+        switch_profile(args.params, args.switch)
+        print(f"{args.params}: active profile is now {args.switch!r} (profile: and pipeline: rewritten)")
+        return 0
     params = load_params(args.params, args.profile)
     if args.get:
         print(_format(_lookup(params, args.get)))
@@ -56,3 +63,36 @@ def _format(value) -> str:
     if isinstance(value, dict):
         return json.dumps(value, sort_keys=True)
     return str(value)
+
+
+def switch_profile(path: str, profile: str) -> None:
+    """Set ``profile:`` and the derived ``pipeline:`` lists of ``path`` for ``profile``.
+
+    ``dvc.yaml`` fans out over ``pipeline.*`` (DVC has no nested interpolation), so switching profile
+    means changing both; doing it here keeps them consistent. The file is validated before and after.
+    """
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedSeq
+
+    from replication.fsutil import atomic_open
+
+    target = load_params(path, profile)  # validates every profile and the name
+    lists = to_dict(expected_pipeline_lists(target.active))
+    yaml = YAML()  # round trip: comments and key order survive
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap long flow lists
+    with open(path, encoding="utf-8") as fh:
+        doc = yaml.load(fh)
+    doc["profile"] = profile
+    pipeline = doc.get("pipeline")
+    if pipeline is None:
+        raise UserError(f"{path}: pipeline: missing key")
+    for key, value in lists.items():
+        if isinstance(value, list):
+            seq = CommentedSeq(value)
+            seq.fa.set_flow_style()
+            value = seq
+        pipeline[key] = value
+    with atomic_open(path, "w", encoding="utf-8") as fh:
+        yaml.dump(doc, fh)
+    load_params(path)  # the rewritten file must load with its lists consistent

@@ -105,3 +105,21 @@ def test_mirror_env_overrides_param(tmp_path, monkeypatch):
     assert params.mirror_dir().resolve() == (ROOT / "../shared/mirror").resolve()
     monkeypatch.setenv("REPLICATION_MIRROR", str(tmp_path))
     assert params.mirror_dir() == tmp_path
+
+
+def test_switch_profile_is_one_command_and_round_trips(tmp_path):
+    from replication.cli import main
+
+    path = tmp_path / "params.yaml"
+    original = (ROOT / "params.yaml").read_text()
+    path.write_text(original)
+    assert main(["params", "--params", str(path), "--switch", "paper"]) == 0
+    paper = load_params(path)  # loads: pipeline lists are consistent with the new profile
+    assert paper.profile == "paper"
+    assert "div2k-train-hr" in paper.pipeline.train_sets and "realsr-v3-canon" in paper.pipeline.test_sets
+    assert "# Every experiment value" in path.read_text()  # comments survive
+    assert main(["params", "--params", str(path), "--switch", "smoke"]) == 0
+    assert load_params(path) == load_params(ROOT / "params.yaml").__class__(
+        **{**load_params(ROOT / "params.yaml").__dict__, "source": str(path)}
+    )
+    assert main(["params", "--params", str(path), "--switch", "nope"]) == 2
