@@ -23,7 +23,7 @@ from replication.data.download import (
     ManualDownloadRequired,
     fetch_file,
 )
-from replication.params import load_params
+from helpers import mirror_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -354,15 +354,8 @@ def test_archive_dataset_is_downloaded_extracted_and_then_skipped(server, tmp_pa
     assert len(server.requests) == 1  # second call: marker matches, nothing fetched
 
 
-def _mirror() -> Path:
-    path = load_params(ROOT / "params.yaml").mirror_dir()
-    if path is None or not (path / "MANIFEST.json").is_file():
-        pytest.skip("offline mirror not available")
-    return path
-
-
 def test_cli_download_realsrset_from_mirror(tmp_path, monkeypatch, capsys):
-    mirror = _mirror()
+    mirror = mirror_dir()
     import requests
 
     def no_network(*args, **kwargs):
@@ -389,7 +382,7 @@ def test_registry_realsrset_matches_appendix_a():
 
 
 def test_registry_small_sets_match_mirror_manifest():
-    mirror = _mirror()
+    mirror = mirror_dir()
     manifest = {e["path"]: e for e in json.loads((mirror / "MANIFEST.json").read_text())}
     small = [d for d in registry.datasets().values() if d.files and d.files[0].bytes is not None and not d.files[0].extract]
     assert {d.name for d in small} == {
@@ -446,7 +439,7 @@ def test_mirror_precedence(tmp_path, monkeypatch):
 
 def test_image_folders_and_counts_of_small_sets():
     # The mirror's datasets/ folder has the same layout as a download root, so no copy is needed.
-    root = _mirror() / "datasets"
+    root = mirror_dir() / "datasets"
     for name in ["realsrset", "realesrgan-inputs", "realset-extra", "sample-hr-cc0", "ost300-hr-samples",
                  "urban100-subset", "set5", "set14"]:
         files = registry.image_files(root, name)

@@ -10,13 +10,7 @@ from scipy import stats
 from replication.degrade.crop import paired_random_crop, prepare_gt, reflect101_indices
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The 2-core test machine is shared: one intra-op thread avoids OpenMP oversubscription stalls."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_reflect101_matches_numpy_reflect_for_any_padding():

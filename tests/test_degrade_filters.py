@@ -13,13 +13,7 @@ from replication.degrade.filters import filter2d, filter2d_direct, separable_fil
 from replication.degrade.usm import gaussian_kernel_1d, opencv_sigma, usm_sharp
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The 2-core test machine is shared: one intra-op thread avoids OpenMP oversubscription stalls."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _rand(*shape, seed=0):

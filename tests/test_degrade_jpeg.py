@@ -3,42 +3,27 @@
 from __future__ import annotations
 
 import itertools
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import torch
-import yaml
 
 from replication.degrade.jpeg import diff_jpeg, quality_to_factor
 from replication.imageio import read_image
+from helpers import mirror_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The 2-core test machine is shared: one intra-op thread avoids OpenMP oversubscription stalls."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def _mirror() -> Path:
-    env = os.environ.get("REPLICATION_MIRROR")
-    if env:
-        return Path(env)
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    return (ROOT / raw["mirror"]).resolve()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def photo() -> torch.Tensor:
     """A 128x128 8-bit natural image crop, (1, 3, 128, 128)."""
-    path = _mirror() / "datasets" / "set5" / "HR" / "baby.png"
+    path = mirror_dir() / "datasets" / "set5" / "HR" / "baby.png"
     if not path.is_file():
         pytest.skip(f"mirror image {path} not available")
     return read_image(path).rgb[:, :, 200:328, 200:328].contiguous()

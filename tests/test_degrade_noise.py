@@ -6,33 +6,20 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from scipy import stats
 
-from replication.degrade.config import DegradationConfig
 from replication.degrade.noise import (
     _levels_per_sample,
     gaussian_noise,
     poisson_noise,
     sample_noise,
 )
-from replication.strict import from_dict
+from helpers import degradation_cfg
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The 2-core test machine is shared: one intra-op thread avoids OpenMP oversubscription stalls."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def degradation_cfg(profile: str = "paper") -> DegradationConfig:
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    return from_dict(DegradationConfig, raw["profiles"][profile]["degradation"], f"profiles.{profile}.degradation")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _gen(seed=0):

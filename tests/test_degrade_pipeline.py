@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from scipy import stats
 
 from replication.degrade.config import DegradationConfig
@@ -18,41 +16,23 @@ from replication.degrade.second_order import quantize_8bit
 from replication.degrade.usm import usm_sharp
 from replication.errors import UserError
 from replication.imageio import read_image
-from replication.strict import from_dict
+from helpers import degradation_cfg, mirror_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The 2-core test machine is shared: one intra-op thread avoids OpenMP oversubscription stalls."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def degradation_cfg(profile: str = "smoke") -> DegradationConfig:
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    return from_dict(DegradationConfig, raw["profiles"][profile]["degradation"], f"profiles.{profile}.degradation")
-
-
-def _mirror() -> Path:
-    env = os.environ.get("REPLICATION_MIRROR")
-    if env:
-        return Path(env)
-    return (ROOT / yaml.safe_load((ROOT / "params.yaml").read_text())["mirror"]).resolve()
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
 def cfg() -> DegradationConfig:
-    return degradation_cfg()
+    return degradation_cfg("smoke")
 
 
 @pytest.fixture(scope="module")
 def gt() -> torch.Tensor:
     """(3, 3, 128, 128) natural-image crops (Set5 HR), or smooth random images without the mirror."""
-    folder = _mirror() / "datasets" / "set5" / "HR"
+    folder = mirror_dir() / "datasets" / "set5" / "HR"
     if folder.is_dir():
         crops = [read_image(folder / f"{n}.png").rgb[0, :, 60:188, 60:188] for n in ("baby", "bird", "woman")]
         return torch.stack(crops).contiguous()

@@ -7,10 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import yaml
 from scipy import stats
 
-from replication.degrade.config import DegradationConfig
 from replication.degrade.resize import (
     RESIZE_KINDS,
     imresize_matlab,
@@ -18,23 +16,12 @@ from replication.degrade.resize import (
     matlab_weights,
     sample_resize,
 )
-from replication.strict import from_dict
+from helpers import degradation_cfg
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """The 2-core test machine is shared: one intra-op thread avoids OpenMP oversubscription stalls."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def degradation_cfg(profile: str = "paper") -> DegradationConfig:
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    return from_dict(DegradationConfig, raw["profiles"][profile]["degradation"], f"profiles.{profile}.degradation")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("stage", ["resize1", "resize2"])

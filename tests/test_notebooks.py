@@ -10,16 +10,9 @@ import pytest
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 
-from replication.params import load_params
+from helpers import mirror_dir
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _mirror() -> Path:
-    mirror = load_params(ROOT / "params.yaml").mirror_dir()
-    if mirror is None or not (mirror / "datasets" / "realsrset").is_dir():
-        pytest.skip("offline mirror not available (set REPLICATION_MIRROR)")
-    return mirror
 
 
 def _execute(name: str, env: dict[str, str]) -> list[str]:
@@ -47,7 +40,7 @@ def _execute(name: str, env: dict[str, str]) -> list[str]:
 
 
 def test_qualitative_grids_notebook_runs_on_tiny_inputs(tmp_path):
-    mirror = _mirror()
+    mirror = mirror_dir()
     texts = _execute("qualitative_grids.ipynb", {
         "REPLICATION_PARAMS": str(ROOT / "params.yaml"),
         "REPLICATION_RESULTS": str(tmp_path / "no-results"),  # force the tiny fallback
@@ -59,7 +52,7 @@ def test_qualitative_grids_notebook_runs_on_tiny_inputs(tmp_path):
 
 
 def test_degradation_explorer_notebook_runs():
-    mirror = _mirror()
+    mirror = mirror_dir()
     texts = _execute("degradation_explorer.ipynb", {
         "REPLICATION_PARAMS": str(ROOT / "params.yaml"),
         "REPLICATION_MIRROR": str(mirror),
