@@ -11,7 +11,7 @@ import pytest
 
 from replication.cli import main
 from replication.evaluate.results import read_tables
-from replication.imageio import read_image
+from replication.imageio import read_image, write_image
 from replication.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,9 +33,17 @@ def private_cache(tmp_path, monkeypatch):
 
 
 def _evaluate(tmp_path: Path, set14: Path, model: str, source: str, extra: list[str]) -> int:
+    """Evaluate baboon (123x120 px), barbara (180x144) and a larger 200x200 crop (named to sort first):
+    --max-images 2 keeps the two smallest, baboon and barbara."""
+    lr = tmp_path / "lr"
+    if not lr.exists():
+        lr.mkdir()
+        for name in ("baboon", "barbara"):
+            (lr / f"{name}.png").symlink_to(set14 / "LR_bicubic_X4" / f"{name}.png")
+        write_image(lr / "aaa_large.png", read_image(set14 / "HR" / "baboon.png").rgb[..., :200, :200])
     return main([
         "evaluate", "--params", str(PARAMS), "--model", model, "--name", Path(model).stem, "--source", source,
-        "--dataset", "set14", "--input", str(set14 / "LR_bicubic_X4"), "--out-images", str(tmp_path / "sr"),
+        "--dataset", "set14", "--input", str(lr), "--out-images", str(tmp_path / "sr"),
         "--out-metrics", str(tmp_path / "m" / "set14.csv"), "--max-images", "2", *extra,
     ])
 
@@ -54,7 +62,7 @@ def test_bicubic_end_to_end_and_metrics_command_agree(tmp_path, set14, capsys):
 
     df = read_tables([tmp_path / "m" / "set14.csv"])
     assert len(df) == 6 and set(df.metric) == {"niqe", "psnr", "ssim"}  # no number for musiq
-    assert set(df.subset) == {"first 2 of 13"} and set(df.source) == {"bicubic"} and set(df.profile) == {"smoke"}
+    assert set(df.subset) == {"smallest 2 of 3"} and set(df.source) == {"bicubic"} and set(df.profile) == {"smoke"}
     assert df.set_index("metric").lower_better.to_dict() == {"niqe": True, "psnr": False, "ssim": False}
     values = {(r.image, r.metric): r.value for r in df.itertuples()}
     # Bicubic x4 on Set14 baboon, Y channel, 4 px border: the standard 22.44 dB.

@@ -45,7 +45,7 @@ def test_bootstrap_is_reproducible_and_seed_dependent():
 
 
 def test_subset_label():
-    assert subset_label(3, 20) == "first 3 of 20"
+    assert subset_label(3, 20) == "smallest 3 of 20"
     assert subset_label(20, 20) == "full"
 
 

@@ -10,7 +10,6 @@ tries to run code is refused, never executed.
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 import pickle
@@ -85,7 +84,6 @@ def save_model(
         "fp16_rounded": bool(fp16_rounded),
         "num_parameters": int(sum(p.numel() for p in net.parameters())),
         "git_revision": git_revision(),
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "extra": extra or {},
     }
     text = json.dumps(sidecar, indent=2, sort_keys=True)
@@ -113,7 +111,7 @@ def read_sidecar(path: str | os.PathLike) -> dict:
     if embedded is None and on_disk is None:
         raise UserError(f"{path}: no architecture description (neither embedded metadata nor {side.name})")
     if embedded is not None and on_disk is not None:
-        for key in ("arch", "hyperparameters", "source_sha256", "created"):
+        for key in ("arch", "hyperparameters", "source_sha256", "git_revision"):
             if embedded.get(key) != on_disk.get(key):
                 raise UserError(f"{side}: sidecar does not belong to {path.name} ({key} differs)")
     return embedded if embedded is not None else on_disk

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class EvalConfig:
     test_sets: tuple[str, ...]  # dataset registry names
-    max_images: int  # 0 = every image of each test set; else the first N by name (a subset)
+    max_images: int  # 0 = every image of each test set; else the N smallest by pixel count (a subset)
     metrics: tuple[str, ...]  # metric registry names (replication/evaluate/registry.py)
     baselines: tuple[str, ...]  # "bicubic" and weights-registry names
     tile: int  # 0 = no tiling

@@ -7,8 +7,8 @@ and write tidy metric rows.
 
 * ``--model``: ``bicubic`` (MATLAB bicubic x ``scale``, :mod:`replication.evaluate.bicubic`) or a
   ``.safetensors`` generator with its sidecar (``replication weights fetch`` / ``train``).
-* Images: the first ``evaluate.max_images`` by name (0 = all; ``--max-images`` overrides), recorded
-  in the ``subset`` column as ``full`` or ``first N of M``.
+* Images: every image, or the ``evaluate.max_images`` smallest by pixel count (``--max-images``
+  overrides), recorded in the ``subset`` column as ``full`` or ``smallest N of M``.
 * Each SR image is written as ``<out-images>/<stem>.png`` (the input's bit depth, gray and alpha kept;
   alpha is resized bilinearly, it does not enter any metric), then read back, so the metrics are
   those of the saved file, which ``replication metrics`` reproduces.
@@ -62,7 +62,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out-images", required=True, type=Path, help="folder for the SR images")
     parser.add_argument("--out-metrics", required=True, type=Path, help="tidy metrics CSV to write")
     parser.add_argument("--metrics", help="comma-separated metric names (default: evaluate.metrics)")
-    parser.add_argument("--max-images", type=int, help="first N images by name, 0 = all (default: evaluate.max_images)")
+    parser.add_argument("--max-images", type=int, help="the N images with the fewest pixels, 0 = all (default: evaluate.max_images)")
     parser.add_argument("--reference", type=Path, help="ground-truth folder (same stems) for full-reference metrics")
     parser.add_argument("--tile", type=int, help="tile size for the network, 0 = whole image (default: evaluate.tile)")
     add_metric_resource_args(parser)

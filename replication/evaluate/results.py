@@ -71,8 +71,8 @@ def write_tidy_csv(rows: Iterable[TidyRow], path: str | os.PathLike) -> Path:
 
 
 def subset_label(n_used: int, n_total: int) -> str:
-    """``full`` or ``first N of M`` (the first N images by name)."""
-    return "full" if n_used >= n_total else f"first {n_used} of {n_total}"
+    """``full`` or ``smallest N of M`` (the N images with the fewest pixels, see runner.select_images)."""
+    return "full" if n_used >= n_total else f"smallest {n_used} of {n_total}"
 
 
 def bootstrap_ci(

@@ -18,8 +18,12 @@ from replication.imageio import list_images, read_image
 
 
 def select_images(folder: str | os.PathLike, max_images: int) -> tuple[list[Path], str]:
-    """The images of ``folder`` sorted by name, the first ``max_images`` of them (0 = all), and the
-    ``subset`` label (``full`` or ``first N of M``)."""
+    """The images of ``folder`` (sorted by name) or, with ``max_images`` > 0, the ``max_images`` of
+    them with the fewest pixels (ties broken by name, returned in name order), and the ``subset``
+    label (``full`` or ``smallest N of M``).
+
+    Smallest rather than first-by-name: a subset exists to bound the cost of running the x4 networks
+    on a CPU, and cost grows with pixel count (the first three demo inputs by name are its largest)."""
     folder = Path(folder)
     try:
         images = list_images(folder)
@@ -29,8 +33,22 @@ def select_images(folder: str | os.PathLike, max_images: int) -> tuple[list[Path
         raise UserError(f"{folder}: no image files (.png, .jpg, ...) in this folder")
     if max_images < 0:
         raise UserError(f"--max-images must be >= 0 (0 = all), got {max_images}")
-    chosen = images[:max_images] if max_images else images
+    if max_images and max_images < len(images):
+        chosen = sorted(sorted(images, key=lambda p: (_pixel_count(p), p.name))[:max_images])
+    else:
+        chosen = images
     return chosen, subset_label(len(chosen), len(images))
+
+
+def _pixel_count(path: Path) -> int:
+    """Width × height from the file header (no full decode)."""
+    from PIL import Image as PILImage
+
+    try:
+        with PILImage.open(path) as im:
+            return im.width * im.height
+    except OSError:
+        raise UserError(f"{path}: cannot read the image header") from None
 
 
 def find_reference(ref_dir: Path, image: Path) -> Path:

@@ -8,7 +8,7 @@ the images of each (model, source, dataset, subset)::
      "tolerance": {"abs": 1e-3, "rel": 1e-3},            # default for every metric
      "metric_tolerance": {"niqe": {"abs": 0.01, "rel": 0}},  # optional per-metric override
      "entries": [{"model": "bicubic", "source": "bicubic", "dataset": "realsrset",
-                  "subset": "first 3 of 20", "metric": "niqe", "lower_better": true,
+                  "subset": "smallest 3 of 20", "metric": "niqe", "lower_better": true,
                   "n": 3, "mean": 6.1234}, ...]}
 
 A value moved when ``|got - expected| > abs + rel * |expected|``. A move in the worse direction is a

@@ -97,5 +97,5 @@ def metric_tables(summary: pd.DataFrame, model_order: list[str]) -> list[tuple[s
 
 
 def subsets(summary: pd.DataFrame) -> dict[str, str]:
-    """dataset -> the subset(s) evaluated (e.g. ``first 3 of 20``)."""
+    """dataset -> the subset(s) evaluated (e.g. ``smallest 3 of 20``)."""
     return {d: ", ".join(sorted(p["subset"].unique())) for d, p in summary.groupby("dataset", sort=True)}

@@ -536,6 +536,13 @@ def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | N
         window = restore(t, loaded)
         start = loaded.step
     last = cfg.iters if opts.max_steps is None else min(cfg.iters, opts.max_steps)
+    if start > cfg.iters:
+        # iters is not part of the fingerprint (raising it extends a run), but a run cannot be shortened:
+        # exporting the longer-trained weights under the smaller iters would misreport what was trained.
+        raise UserError(
+            f"{chosen} is at step {start}, beyond train_{opts.phase}.iters {cfg.iters}: raise iters to at least {start}, "
+            f"or move {ckpt_dir} aside to train {cfg.iters} steps from the start"
+        )
     if start > last:
         if info.is_main:
             print(f"{chosen} is already at step {start} (beyond --max-steps {last}); nothing to do", file=sys.stderr)
