@@ -100,12 +100,7 @@ class SubImageStore:
     def _fd(self, shard: int) -> int:
         pid = os.getpid()
         if pid != self._pid:  # forked: the inherited descriptors belong to the parent
-            for fd in self._fds.values():
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-            self._fds = {}
+            self._close_fds()
             self._pid = pid
         fd = self._fds.get(shard)
         if fd is None:
@@ -141,11 +136,15 @@ class SubImageStore:
         if not hasattr(self, "_fds"):  # __init__ failed before opening anything
             return
         if os.getpid() == self._pid:
-            for fd in self._fds.values():
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            self._close_fds()
+        self._fds = {}
+
+    def _close_fds(self) -> None:
+        for fd in self._fds.values():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
         self._fds = {}
 
     def __del__(self) -> None:
