@@ -14,6 +14,7 @@ exit with status 2, so the stage fails instead of running with an empty argument
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -27,9 +28,13 @@ def image_dir(root: str, name: str) -> Path:
 
 
 def official_source(model: str) -> str:
-    from replication.archs.checkpoint import read_sidecar  # the one reader of model descriptions
-
-    meta = read_sidecar(model)
+    sidecar = Path(model).with_suffix(".json")
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{sidecar}: model sidecar not found (fetch the model with `replication weights fetch`)") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{sidecar}: invalid JSON: {exc}") from None
     return "official-fp16-rounded" if meta.get("fp16_rounded") else "official"
 
 
