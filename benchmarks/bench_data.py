@@ -52,9 +52,14 @@ def main() -> None:
     if args.quick:
         files = files[:4]
     cfg = DataConfig(
-        train_sets=("sample-hr-cc0",), multiscale_sets=("sample-hr-cc0",),
-        multiscale_factors=(0.75, 0.5, 1 / 3), multiscale_shortest_edge=400,
-        crop_size=200 if args.quick else 400, crop_step=100 if args.quick else 200, thresh_size=0, shard_size=1000,
+        train_sets=("sample-hr-cc0",),
+        multiscale_sets=("sample-hr-cc0",),
+        multiscale_factors=(0.75, 0.5, 1 / 3),
+        multiscale_shortest_edge=400,
+        crop_size=200 if args.quick else 400,
+        crop_step=100 if args.quick else 200,
+        thresh_size=0,
+        shard_size=1000,
     )
     cores = default_workers()
     rows = []
@@ -78,8 +83,14 @@ def main() -> None:
         t_loose, _, c_loose = _time(lambda: [read_image(p) for p in loose_files])
         t_store, _, c_store = _time(lambda: [store.read(i) for i in range(n)])
         rows.append((f"read {n} sub-images as loose PNG files", t_loose, 1.0, c_loose))
-        rows.append((f"read {n} sub-images from {len(list((tmp / 'w1' / 'shards').iterdir()))} tar shard(s)",
-                     t_store, t_loose / t_store, c_store))
+        rows.append(
+            (
+                f"read {n} sub-images from {len(list((tmp / 'w1' / 'shards').iterdir()))} tar shard(s)",
+                t_store,
+                t_loose / t_store,
+                c_store,
+            )
+        )
         t_scan, _, c_scan = _time(lambda: SubImageStore(tmp / "w1", use_index=False))
         rows.append((f"SubImageStore start-up, scanning {n} tar headers", t_scan, 1.0, c_scan))
         rows.append((f"SubImageStore start-up, from index.tsv ({n} lines)", t_index, t_scan / t_index, c_index))
@@ -87,8 +98,11 @@ def main() -> None:
     print(f"{'case':<{width}}  {'wall s':>8}  {'speed-up':>8}  {'cpu s':>8}")
     for name, secs, ratio, cpu in rows:
         print(f"{name:<{width}}  {secs:8.3f}  {ratio:8.2f}  {cpu:8.3f}")
-    print(f"\ncores usable: {cores}; load average at the end: {os.getloadavg()[0]:.2f} "
-          "(a shared machine skews wall seconds; cpu s = this process + its workers)")
+    print(
+        f"\ncores usable: {cores}; load average at the end: {os.getloadavg()[0]:.2f} "
+        "(a shared machine skews wall seconds; cpu s = this process + its workers)"
+    )
+
 
 if __name__ == "__main__":
     main()

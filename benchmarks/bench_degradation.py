@@ -348,6 +348,7 @@ def compare_distributions(args, cfg, off) -> None:
     n = batch * n_batches
     print(f"\n# LQ statistics over {n} pairs ({n_batches} batches of {batch}, same GT crops), mean +- std error")
     print(f"{'statistic':24} {'ours':>20} {'official':>20}")
+
     def fmt(v: torch.Tensor) -> str:
         return f"{float(v.mean()):.4f} +- {float(v.std() / math.sqrt(len(v))):.4f}"
 

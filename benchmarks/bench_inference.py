@@ -91,7 +91,9 @@ def test_image(size: int) -> torch.Tensor:
         return img[:, :, :size, :size].contiguous()
     except Exception:
         g = torch.Generator().manual_seed(0)
-        return F.interpolate(torch.rand(1, 3, size // 8, size // 8, generator=g), size=(size, size), mode="bicubic").clamp(0, 1)
+        return F.interpolate(
+            torch.rand(1, 3, size // 8, size // 8, generator=g), size=(size, size), mode="bicubic"
+        ).clamp(0, 1)
 
 
 def native_bf16() -> bool:
@@ -109,7 +111,7 @@ def time_variants(variants: dict, repeats: int, warmup: bool = True) -> tuple[di
     With ``warmup`` every variant runs once untimed first; without it the first run is timed too.
     """
     outputs = {name: fn() for name, fn in variants.items()} if warmup else {}
-    times = {name: math.inf for name in variants}
+    times = dict.fromkeys(variants, math.inf)
     for _ in range(repeats):
         for name, fn in variants.items():
             t = time.perf_counter()
@@ -124,8 +126,12 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
-    ap.add_argument("--bf16-size", type=int, default=0,
-                    help="input size of the bf16 group (default: --size with native bf16, else 16)")
+    ap.add_argument(
+        "--bf16-size",
+        type=int,
+        default=0,
+        help="input size of the bf16 group (default: --size with native bf16, else 16)",
+    )
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args()
     if args.quick:
@@ -187,24 +193,53 @@ def main() -> int:
         for name, t in grp_times.items():
             work = work_px * (1 + recompute) if "tiled" in name else work_px
             yardstick = peak1 if "1 thread" in name else peak
-            rows.append(dict(variant=name, input=size, seconds=t, out_mp_per_s=(4 * size) ** 2 / 1e6 / t,
-                             gflops=work / t / 1e9, peak_fraction=work / t / 1e9 / yardstick,
-                             vs_fp32=grp_times[ref_name] / t, psnr_vs_fp32=psnr(grp_outs[name], ref),
-                             max_abs_diff=(grp_outs[name] - ref).abs().max().item()))
+            rows.append(
+                dict(
+                    variant=name,
+                    input=size,
+                    seconds=t,
+                    out_mp_per_s=(4 * size) ** 2 / 1e6 / t,
+                    gflops=work / t / 1e9,
+                    peak_fraction=work / t / 1e9 / yardstick,
+                    vs_fp32=grp_times[ref_name] / t,
+                    psnr_vs_fp32=psnr(grp_outs[name], ref),
+                    max_abs_diff=(grp_outs[name] - ref).abs().max().item(),
+                )
+            )
     print(f"RRDBNet x4 (23 blocks), input {args.size}x{args.size} -> output {4 * args.size}x{4 * args.size}; {weights}")
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, CPU capability "
-          f"{torch.backends.cpu.get_cpu_capability()}, native bf16: {native_bf16()}; conv work "
-          f"{flops / 1e9:.1f} GFLOP ({flops / args.size**2 / 1e6:.2f} MFLOP per input pixel)")
-    print(f"fp32 matmul peak: {peak:.1f} GFLOP/s ({peak1:.1f} with 1 thread, the yardstick of 1-thread rows);  tiled recompute fraction (tile 64, pad 10): {recompute:.1%}")
-    print(f"{'variant':26} {'s':>7} {'out MP/s':>9} {'GFLOP/s':>8} {'of peak':>8} {'vs fp32':>8} {'PSNR dB':>8} {'max diff':>9}")
+    print(
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, CPU capability "
+        f"{torch.backends.cpu.get_cpu_capability()}, native bf16: {native_bf16()}; conv work "
+        f"{flops / 1e9:.1f} GFLOP ({flops / args.size**2 / 1e6:.2f} MFLOP per input pixel)"
+    )
+    print(
+        f"fp32 matmul peak: {peak:.1f} GFLOP/s ({peak1:.1f} with 1 thread, the yardstick of 1-thread rows);  tiled recompute fraction (tile 64, pad 10): {recompute:.1%}"
+    )
+    print(
+        f"{'variant':26} {'s':>7} {'out MP/s':>9} {'GFLOP/s':>8} {'of peak':>8} {'vs fp32':>8} {'PSNR dB':>8} {'max diff':>9}"
+    )
     for r in rows:
-        print(f"{r['variant']:26} {r['seconds']:7.2f} {r['out_mp_per_s']:9.4f} {r['gflops']:8.1f} "
-              f"{r['peak_fraction']:8.1%} {r['vs_fp32']:7.2f}x {r['psnr_vs_fp32']:8.1f} {r['max_abs_diff']:9.2e}")
+        print(
+            f"{r['variant']:26} {r['seconds']:7.2f} {r['out_mp_per_s']:9.4f} {r['gflops']:8.1f} "
+            f"{r['peak_fraction']:8.1%} {r['vs_fp32']:7.2f}x {r['psnr_vs_fp32']:8.1f} {r['max_abs_diff']:9.2e}"
+        )
     tiled = times["fp32 tiled 64 pad 10"] / times["fp32 (default: NHWC input)"]
     print(f"tiled/untiled (default path) time {tiled:.3f} vs 1 + recompute {1 + recompute:.3f}")
     if args.json:
-        Path(args.json).write_text(json.dumps(dict(size=args.size, peak_gflops=peak, peak_gflops_1thread=peak1, flops=flops, weights=weights,
-                                                   recompute=recompute, rows=rows), indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                dict(
+                    size=args.size,
+                    peak_gflops=peak,
+                    peak_gflops_1thread=peak1,
+                    flops=flops,
+                    weights=weights,
+                    recompute=recompute,
+                    rows=rows,
+                ),
+                indent=2,
+            )
+        )
     return 0
 
 

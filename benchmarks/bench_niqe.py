@@ -57,7 +57,9 @@ def _pyiqa_niqe(mirror: Path) -> Callable[[torch.Tensor], float]:
         import pyiqa
 
         metric = pyiqa.create_metric(
-            "niqe", device="cpu", color_space="ycbcr",
+            "niqe",
+            device="cpu",
+            color_space="ycbcr",
             pretrained_model_path=str(mirror / "metrics" / "niqe_modelparameters.mat"),
         )
     return lambda rgb: float(metric(rgb))

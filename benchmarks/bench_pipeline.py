@@ -41,8 +41,13 @@ def sh(cmd: list[str], cwd: Path, env: dict, check: bool = True) -> tuple[float,
 
 def clean_copy(dest: Path) -> None:
     """The files git would see (tracked + untracked, not ignored), without .git, committed afresh."""
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.split("\0")
+    files = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
     for rel in filter(None, files):
         src = ROOT / rel
         if src.is_file():
@@ -97,11 +102,20 @@ def main() -> int:
             t, out = sh(["dvc", "repro", "--dry"], work, env, check=False)
             ran = stage_names(out)
             others = [s for s in ran if args.variant not in s and s != "report"]
-            rows.append(("dvc repro --dry after the change", t,
-                         f"{len(ran)} stages; others than {args.variant}/report: {others or 'none'}"))
+            rows.append(
+                (
+                    "dvc repro --dry after the change",
+                    t,
+                    f"{len(ran)} stages; others than {args.variant}/report: {others or 'none'}",
+                )
+            )
         if args.check_metrics and not args.quick:
-            t, out = sh(["replication", "check-metrics", "--expected", str(ROOT / args.check_metrics),
-                         "--results", "results"], work, env, check=False)
+            t, out = sh(
+                ["replication", "check-metrics", "--expected", str(ROOT / args.check_metrics), "--results", "results"],
+                work,
+                env,
+                check=False,
+            )
             rows.append(("replication check-metrics", t, out.strip().splitlines()[-1]))
     finally:
         if args.keep:
@@ -109,8 +123,10 @@ def main() -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
 
-    print(f"\nPipeline benchmark ({'quick' if args.quick else 'full'}), {os.cpu_count()} CPUs; "
-          "other processes on the machine slow these numbers down")
+    print(
+        f"\nPipeline benchmark ({'quick' if args.quick else 'full'}), {os.cpu_count()} CPUs; "
+        "other processes on the machine slow these numbers down"
+    )
     print(f"{'step':50s} {'seconds':>9s}  result")
     for name, t, result in rows:
         print(f"{name:50s} {t:9.1f}  {result}")

@@ -74,8 +74,16 @@ def make_store(out: Path, crop: int) -> Path:
 
     src = load_params(ROOT / "params.yaml").mirror_dir() / "datasets" / "sample-hr-cc0"
     files = [src / "woman.png", src / "food.png", src / "monkey_and_man.png"]
-    cfg = DataConfig(train_sets=("t",), multiscale_sets=(), multiscale_factors=(0.5,), multiscale_shortest_edge=0,
-                     crop_size=crop, crop_step=crop, thresh_size=0, shard_size=1000)
+    cfg = DataConfig(
+        train_sets=("t",),
+        multiscale_sets=(),
+        multiscale_factors=(0.5,),
+        multiscale_shortest_edge=0,
+        crop_size=crop,
+        crop_step=crop,
+        thresh_size=0,
+        shard_size=1000,
+    )
     prepare_subimages({"t": files}, {"t": src}, cfg, out, workers=1, progress=False)
     return out
 
@@ -92,8 +100,15 @@ def write_params(tmp: Path, size: str) -> Path:
     prof = raw["profiles"][raw["profile"]]
     prof["network"]["net_init"] = "scratch"
     for phase in ("train_net", "train_gan"):
-        prof[phase].update(batch_size=4, gt_size=64 if size == "smoke" else 256, vgg_weights="untrained",
-                           iters=10**6, ckpt_every=10**6, log_every=10**6, sample_every=10**6)
+        prof[phase].update(
+            batch_size=4,
+            gt_size=64 if size == "smoke" else 256,
+            vgg_weights="untrained",
+            iters=10**6,
+            ckpt_every=10**6,
+            log_every=10**6,
+            sample_every=10**6,
+        )
     raw["pipeline"] = to_dict(expected_pipeline_lists(from_dict(Profile, prof)))
     path = tmp / f"params_{size}.yaml"
     path.write_text(yaml.safe_dump(raw))
@@ -104,9 +119,20 @@ def build(params: Path, data: Path, phase: str, device: str, amp: str, channels_
     from replication.train import distributed
     from replication.train.loop import RunOptions, build_trainer, preflight
 
-    opts = RunOptions(params_path=params, profile=None, variant="full", phase=phase, data=data,
-                      out=params.parent / "run", init="scratch", models_dir=params.parent, vgg_weights=params,
-                      device=device, amp=amp, channels_last=channels_last)
+    opts = RunOptions(
+        params_path=params,
+        profile=None,
+        variant="full",
+        phase=phase,
+        data=data,
+        out=params.parent / "run",
+        init="scratch",
+        models_dir=params.parent,
+        vgg_weights=params,
+        device=device,
+        amp=amp,
+        channels_last=channels_last,
+    )
     return build_trainer(preflight(opts), opts, distributed.setup(device))
 
 
@@ -164,11 +190,17 @@ def main() -> None:
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: PyTorch's choice)")
     ap.add_argument("--curve-steps", type=int, help="steps of the fp32-vs-bf16 loss curves (default 40; --quick 10)")
     ap.add_argument("--sizes", default=None, help="comma list of smoke,paper (default: both; --quick: smoke)")
-    ap.add_argument("--precisions", default="fp32,cl,bf16",
-                    help="comma list of fp32, cl (fp32 channels-last), bf16 (default: all three)")
+    ap.add_argument(
+        "--precisions",
+        default="fp32,cl,bf16",
+        help="comma list of fp32, cl (fp32 channels-last), bf16 (default: all three)",
+    )
     ap.add_argument("--phases", default="net,gan", help="comma list of net, gan (default: both)")
-    ap.add_argument("--force-bf16", action="store_true",
-                    help="run bf16 rows even where bf16 matmul is slower than fp32 (no bf16 hardware)")
+    ap.add_argument(
+        "--force-bf16",
+        action="store_true",
+        help="run bf16 rows even where bf16 matmul is slower than fp32 (no bf16 hardware)",
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -176,17 +208,27 @@ def main() -> None:
     sizes = args.sizes.split(",") if args.sizes else (["smoke"] if args.quick else ["smoke", "paper"])
     print(f"device {device}, {torch.get_num_threads()} threads, load average at start {os.getloadavg()}")
     n = 1024 if args.quick else 2048
-    peak = {"fp32": matmul_peak(device, torch.float32, n, 1.0 if args.quick else 3.0),
-            "bf16": matmul_peak(device, torch.bfloat16, n, 1.0 if args.quick else 3.0)}
+    peak = {
+        "fp32": matmul_peak(device, torch.float32, n, 1.0 if args.quick else 3.0),
+        "bf16": matmul_peak(device, torch.bfloat16, n, 1.0 if args.quick else 3.0),
+    }
     print(f"matmul peak (up to {n}^3): fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.1f} GFLOP/s")
     wanted = set(args.precisions.split(","))
     if "bf16" in wanted and peak["bf16"] < peak["fp32"] and not args.force_bf16:
         wanted.discard("bf16")
-        print("bf16 is not accelerated here (bf16 matmul slower than fp32: no bf16 instructions); bf16 rows and "
-              "the bf16 loss curve are skipped (--force-bf16 runs them)")
-    precisions = [(label, amp, cl) for key, label, amp, cl in (
-        ("fp32", "fp32", "none", False), ("cl", "fp32 channels-last", "none", True),
-        ("bf16", "bf16 autocast", "bf16", False)) if key in wanted]
+        print(
+            "bf16 is not accelerated here (bf16 matmul slower than fp32: no bf16 instructions); bf16 rows and "
+            "the bf16 loss curve are skipped (--force-bf16 runs them)"
+        )
+    precisions = [
+        (label, amp, cl)
+        for key, label, amp, cl in (
+            ("fp32", "fp32", "none", False),
+            ("cl", "fp32 channels-last", "none", True),
+            ("bf16", "bf16 autocast", "bf16", False),
+        )
+        if key in wanted
+    ]
 
     rows = []
     with tempfile.TemporaryDirectory() as tmpdir:
@@ -201,11 +243,14 @@ def main() -> None:
                     t = build(params, stores[size], phase, args.device, amp, cl)
                     r = time_steps(t, phase, steps)
                     pk = peak["bf16" if amp == "bf16" else "fp32"]
-                    rows.append((size, phase, label, r["sec"], r["data_synth"], r["flops"] / r["sec"] / pk,
-                                 r["flops"]))
-                    print(f"  {size:5s} {phase:3s} {label:18s} {r['sec']:8.3f} s/it, data+synthesis "
-                          f"{r['data_synth'] / r['sec']:.0%}, {r['flops'] / 1e9:.1f} GFLOP/step, "
-                          f"{rows[-1][5]:.1%} of matmul peak", file=sys.stderr, flush=True)
+                    rows.append((size, phase, label, r["sec"], r["data_synth"], r["flops"] / r["sec"] / pk, r["flops"]))
+                    print(
+                        f"  {size:5s} {phase:3s} {label:18s} {r['sec']:8.3f} s/it, data+synthesis "
+                        f"{r['data_synth'] / r['sec']:.0%}, {r['flops'] / 1e9:.1f} GFLOP/step, "
+                        f"{rows[-1][5]:.1%} of matmul peak",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     del t
         curves = None
         if "bf16" in wanted:
@@ -213,21 +258,27 @@ def main() -> None:
             curves = loss_curves(write_params(tmp, "smoke"), make_store(tmp / "curve", 128), args.device, curve_steps)
 
     print(f"\nload average at end {os.getloadavg()} (the machine is shared: compare ratios within this run)\n")
-    print("| size | phase | precision | s/iter | data+synthesis | GFLOP/step | % of matmul peak | vs first row | vs official |")
+    print(
+        "| size | phase | precision | s/iter | data+synthesis | GFLOP/step | % of matmul peak | vs first row | vs official |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     base = {(s, p): sec for s, p, lab, sec, *_ in rows if lab == rows[0][2]}
     for size, phase, label, sec, ds, frac, flops in rows:
         official = f"{OFFICIAL_CPU_SEC[phase] / sec:.2f}x" if size == "paper" and device.type == "cpu" else "-"
-        print(f"| {size} | {phase} | {label} | {sec:.3f} | {ds / sec:.0%} | {flops / 1e9:.1f} | {frac:.1%} | "
-              f"{base[(size, phase)] / sec:.2f}x | {official} |")
+        print(
+            f"| {size} | {phase} | {label} | {sec:.3f} | {ds / sec:.0%} | {flops / 1e9:.1f} | {frac:.1%} | "
+            f"{base[(size, phase)] / sec:.2f}x | {official} |"
+        )
     if curves is None:
         return
     a, b = curves["none"], curves["bf16"]
     w = max(1, len(a) // 5)
     diff = max(abs(x - y) for x, y in zip(a, b))
-    print(f"\nloss curve, Real-ESRGAN smoke size, {len(a)} steps, same seed: l_g_pix mean of the first/last {w} steps "
-          f"fp32 {sum(a[:w]) / w:.4f} -> {sum(a[-w:]) / w:.4f}, bf16 {sum(b[:w]) / w:.4f} -> {sum(b[-w:]) / w:.4f}; "
-          f"largest per-step difference {diff:.4f}")
+    print(
+        f"\nloss curve, Real-ESRGAN smoke size, {len(a)} steps, same seed: l_g_pix mean of the first/last {w} steps "
+        f"fp32 {sum(a[:w]) / w:.4f} -> {sum(a[-w:]) / w:.4f}, bf16 {sum(b[:w]) / w:.4f} -> {sum(b[-w:]) / w:.4f}; "
+        f"largest per-step difference {diff:.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,9 @@ def official_source(model: str) -> str:
     try:
         meta = json.loads(sidecar.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise UserError(f"{sidecar}: model sidecar not found (fetch the model with `replication weights fetch`)") from None
+        raise UserError(
+            f"{sidecar}: model sidecar not found (fetch the model with `replication weights fetch`)"
+        ) from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{sidecar}: invalid JSON: {exc}") from None
     return "official-fp16-rounded" if meta.get("fp16_rounded") else "official"

@@ -11,8 +11,9 @@ import hashlib
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 
 @contextlib.contextmanager
@@ -49,11 +50,10 @@ def _current_umask() -> int:
 @contextlib.contextmanager
 def atomic_open(target: str | os.PathLike, mode: str = "wb", **kwargs) -> Iterator[BinaryIO]:
     """Open a temporary file for writing; it replaces ``target`` only when the block succeeds."""
-    with atomic_path(target) as tmp:
-        with open(tmp, mode, **kwargs) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
+    with atomic_path(target) as tmp, open(tmp, mode, **kwargs) as fh:
+        yield fh
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def write_text_atomic(target: str | os.PathLike, text: str) -> None:

@@ -15,12 +15,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
     parser.add_argument("--profile", help="override the file's active profile")
     parser.add_argument("--json", action="store_true", help="print the active profile as JSON")
-    parser.add_argument("--switch", metavar="PROFILE",
-                        help="make PROFILE the active profile: rewrite `profile:` and the `pipeline:` block of "
-                             "the parameter file in one step (comments kept, file replaced atomically)")
-    parser.add_argument("--get", metavar="KEY",
-                        help="print one value for shell use in dvc.yaml: a key of the active profile "
-                             "(validation.count) or pipeline.<list>; lists print space-separated")
+    parser.add_argument(
+        "--switch",
+        metavar="PROFILE",
+        help="make PROFILE the active profile: rewrite `profile:` and the `pipeline:` block of "
+        "the parameter file in one step (comments kept, file replaced atomically)",
+    )
+    parser.add_argument(
+        "--get",
+        metavar="KEY",
+        help="print one value for shell use in dvc.yaml: a key of the active profile "
+        "(validation.count) or pipeline.<list>; lists print space-separated",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -56,7 +56,9 @@ def convert(tp: Any, value: Any, path: str) -> Any:
                 return convert(option, value, path)
             except ParamsError as exc:
                 errors.append(str(exc))
-        raise ParamsError(errors[0] if len(errors) == 1 else f"{path}: expected {_type_name(tp)}, got {_describe(value)}")
+        raise ParamsError(
+            errors[0] if len(errors) == 1 else f"{path}: expected {_type_name(tp)}, got {_describe(value)}"
+        )
     if origin is list:
         (item_tp,) = get_args(tp)
         if not isinstance(value, list):
@@ -114,9 +116,7 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
     unknown = sorted(set(data) - set(fields), key=str)
     if unknown:
         prefix = f"{path}." if path else ""
-        raise ParamsError(
-            f"{prefix}{unknown[0]}: unknown key (allowed here: {', '.join(sorted(fields))})"
-        )
+        raise ParamsError(f"{prefix}{unknown[0]}: unknown key (allowed here: {', '.join(sorted(fields))})")
     kwargs = {}
     for name, field in fields.items():
         key_path = f"{path}.{name}" if path else name

@@ -29,8 +29,14 @@ def _x() -> torch.Tensor:
 
 def test_save_load_round_trip_with_sidecar(tmp_path):
     net = build_arch("rrdbnet", scale=2, seed=5, **TINY).eval()
-    path = save_model(tmp_path / "m.safetensors", net, source="test", source_sha256="ab" * 32, fp16_rounded=True,
-                      extra={"note": "unit test"})
+    path = save_model(
+        tmp_path / "m.safetensors",
+        net,
+        source="test",
+        source_sha256="ab" * 32,
+        fp16_rounded=True,
+        extra={"note": "unit test"},
+    )
     side = json.loads((tmp_path / "m.json").read_text())
     assert side["arch"] == "rrdbnet" and side["hyperparameters"]["scale"] == 2
     assert side["source_sha256"] == "ab" * 32 and side["fp16_rounded"] is True
@@ -54,10 +60,20 @@ def test_spectral_norm_discriminator_round_trip(tmp_path):
 
 
 def test_a_sidecar_from_another_model_is_detected(tmp_path):
-    a = save_model(tmp_path / "a.safetensors", build_arch("srvgg", num_feat=4, num_conv=1), source="a",
-                   source_sha256=None, fp16_rounded=False)
-    save_model(tmp_path / "b.safetensors", build_arch("srvgg", num_feat=4, num_conv=2), source="b",
-               source_sha256=None, fp16_rounded=False)
+    a = save_model(
+        tmp_path / "a.safetensors",
+        build_arch("srvgg", num_feat=4, num_conv=1),
+        source="a",
+        source_sha256=None,
+        fp16_rounded=False,
+    )
+    save_model(
+        tmp_path / "b.safetensors",
+        build_arch("srvgg", num_feat=4, num_conv=2),
+        source="b",
+        source_sha256=None,
+        fp16_rounded=False,
+    )
     (tmp_path / "b.json").replace(tmp_path / "a.json")
     with pytest.raises(UserError, match="does not belong"):
         load_model(a)
@@ -104,11 +120,23 @@ def _esrgan_rename(key: str, num_block: int, sequential: bool) -> str:
             return f"model.1.sub.{b}.{rdb.upper()}.{conv}.0.{kind}"
         return f"RRDB_trunk.{b}.{rdb.upper()}.{conv}.{kind}"
     if sequential:
-        seq = {"conv_first": "model.0", "conv_body": f"model.1.sub.{num_block}", "conv_up1": "model.3",
-               "conv_up2": "model.6", "conv_hr": "model.8", "conv_last": "model.10"}
+        seq = {
+            "conv_first": "model.0",
+            "conv_body": f"model.1.sub.{num_block}",
+            "conv_up1": "model.3",
+            "conv_up2": "model.6",
+            "conv_hr": "model.8",
+            "conv_last": "model.10",
+        }
         return f"{seq[module]}.{kind}"
-    old = {"conv_first": "conv_first", "conv_body": "trunk_conv", "conv_up1": "upconv1", "conv_up2": "upconv2",
-           "conv_hr": "HRconv", "conv_last": "conv_last"}
+    old = {
+        "conv_first": "conv_first",
+        "conv_body": "trunk_conv",
+        "conv_up1": "upconv1",
+        "conv_up2": "upconv2",
+        "conv_hr": "HRconv",
+        "conv_last": "conv_last",
+    }
     return f"{old[module]}.{kind}"
 
 
@@ -141,12 +169,19 @@ def test_import_pth_checks_given_hyperparameters_and_shapes(tmp_path, capsys):
     pth = tmp_path / "x1.pth"
     torch.save({"params_ema": net.state_dict()}, pth)
     out = tmp_path / "x1.safetensors"
-    assert main(["weights", "import-pth", "--pth", str(pth), "--arch", "rrdbnet", "--scale", "4", "--out", str(out)]) == 2
+    assert (
+        main(["weights", "import-pth", "--pth", str(pth), "--arch", "rrdbnet", "--scale", "4", "--out", str(out)]) == 2
+    )
     assert "scale=1" in capsys.readouterr().err and not out.exists()
     assert main(["weights", "import-pth", "--pth", str(pth), "--arch", "rrdbnet", "--out", str(out)]) == 0
     assert load_model(out).hyperparameters["scale"] == 1
     state = net.state_dict()
     state["conv_last.weight"] = state["conv_last.weight"][:, :4]
     torch.save(state, pth)
-    assert main(["weights", "import-pth", "--pth", str(pth), "--arch", "rrdbnet", "--out", str(tmp_path / "y.safetensors")]) == 2
+    assert (
+        main(
+            ["weights", "import-pth", "--pth", str(pth), "--arch", "rrdbnet", "--out", str(tmp_path / "y.safetensors")]
+        )
+        == 2
+    )
     assert "conv_last.weight" in capsys.readouterr().err

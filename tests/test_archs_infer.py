@@ -120,8 +120,10 @@ def test_gray_in_gray_out_and_outscale(identity_model, tmp_path):
     out = cv2.imread(str(dst), cv2.IMREAD_UNCHANGED)
     assert out.ndim == 2 and np.array_equal(out, arr.repeat(2, axis=0).repeat(2, axis=1))
     dst3 = tmp_path / "gray_x3.png"
-    assert main(["upscale", "--model", str(identity_model), "--input", str(src), "--output", str(dst3),
-                 "--outscale", "3"]) == 0
+    assert (
+        main(["upscale", "--model", str(identity_model), "--input", str(src), "--output", str(dst3), "--outscale", "3"])
+        == 0
+    )
     assert cv2.imread(str(dst3), cv2.IMREAD_UNCHANGED).shape == (30, 36)
 
 
@@ -146,13 +148,27 @@ def test_folder_mode_reports_bad_files_and_keeps_going(identity_model, tmp_path)
     _write(folder / "b.jpg", np.full((5, 3, 3), 200, np.uint8))
     (folder / "broken.png").write_bytes(b"not an image")
     out = tmp_path / "out"
-    assert main(["upscale", "--model", str(identity_model), "--input", str(folder), "--output", str(out),
-                 "--no-progress"]) == 1
+    assert (
+        main(["upscale", "--model", str(identity_model), "--input", str(folder), "--output", str(out), "--no-progress"])
+        == 1
+    )
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.jpg"]
     assert read_image(out / "b.jpg").size == (10, 6)
 
 
 def test_missing_model_is_a_clear_error(tmp_path, capsys):
-    assert main(["upscale", "--model", str(tmp_path / "nope.safetensors"), "--input", str(tmp_path),
-                 "--output", str(tmp_path / "o")]) == 2
+    assert (
+        main(
+            [
+                "upscale",
+                "--model",
+                str(tmp_path / "nope.safetensors"),
+                "--input",
+                str(tmp_path),
+                "--output",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
     assert "weights fetch" in capsys.readouterr().err

@@ -29,15 +29,24 @@ def mirror() -> Path:
 
 def _crop(mirror: Path, size: int) -> torch.Tensor:
     # a real photo crop (RealSRSet 'building', 256x256)
-    return read_image(mirror / "datasets" / "realsrset" / "building.png").rgb[:, :, 40:40 + size, 60:60 + size].contiguous()
+    return (
+        read_image(mirror / "datasets" / "realsrset" / "building.png")
+        .rgb[:, :, 40 : 40 + size, 60 : 60 + size]
+        .contiguous()
+    )
 
 
 def _ncnn_runtime(param: Path, binary: Path, x: torch.Tensor) -> torch.Tensor:
     ncnn = pytest.importorskip("ncnn")
     net = ncnn.Net()
     # exact fp32 CPU inference: no Vulkan, no fp16 / bf16 storage or arithmetic
-    for flag in ("use_vulkan_compute", "use_fp16_storage", "use_fp16_packed", "use_fp16_arithmetic",
-                 "use_bf16_storage"):
+    for flag in (
+        "use_vulkan_compute",
+        "use_fp16_storage",
+        "use_fp16_packed",
+        "use_fp16_arithmetic",
+        "use_bf16_storage",
+    ):
         setattr(net.opt, flag, False)
     assert net.load_param(str(param)) == 0 and net.load_model(str(binary)) == 0
     ex = net.create_extractor()
@@ -72,8 +81,27 @@ def test_realesrgan_x4plus_matches_the_ncnn_runtime(mirror):
 def test_import_ncnn_cli_writes_an_fp16_rounded_model(mirror, tmp_path):
     param = mirror / "weights/ncnn/realesrgan/realesr-animevideov3-x4.param"
     out = tmp_path / "anime.safetensors"
-    assert main(["weights", "import-ncnn", "--param", str(param), "--bin", str(param.with_suffix(".bin")),
-                 "--arch", "srvgg", "--num-conv", "16", "--scale", "4", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "weights",
+                "import-ncnn",
+                "--param",
+                str(param),
+                "--bin",
+                str(param.with_suffix(".bin")),
+                "--arch",
+                "srvgg",
+                "--num-conv",
+                "16",
+                "--scale",
+                "4",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     net = load_model(out)
     info = net.checkpoint_info
     assert info["fp16_rounded"] is True
@@ -93,8 +121,11 @@ def test_the_mirror_pth_agrees_with_the_ncnn_copy_to_fp16_rounding(mirror):
     """
     from replication.archs.pth_import import pth_to_model
 
-    ncnn_net, _ = ncnn_to_model(mirror / "weights/ncnn/realesrgan/realesr-animevideov3-x4.param",
-                                mirror / "weights/ncnn/realesrgan/realesr-animevideov3-x4.bin", "srvgg")
+    ncnn_net, _ = ncnn_to_model(
+        mirror / "weights/ncnn/realesrgan/realesr-animevideov3-x4.param",
+        mirror / "weights/ncnn/realesrgan/realesr-animevideov3-x4.bin",
+        "srvgg",
+    )
     pth_net, facts = pth_to_model(mirror / "weights/realesr-animevideov3.pth", "srvgg")
     assert facts["pth_key"] == "params"
     for k, v in pth_net.state_dict().items():

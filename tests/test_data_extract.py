@@ -89,11 +89,14 @@ def test_malicious_tar_is_refused(tmp_path, case, compression):
 
 def test_symlink_then_write_through_it_is_refused(tmp_path):
     # A link that points inside is allowed, but it must not become a way out later.
-    archive = _tar(tmp_path / "a.tar", [
-        _link("inner", "sub", tarfile.SYMTYPE),
-        _file("sub/ok.txt"),
-        _link("sub/up", "..", tarfile.SYMTYPE),  # resolves to the root: still inside
-    ])
+    archive = _tar(
+        tmp_path / "a.tar",
+        [
+            _link("inner", "sub", tarfile.SYMTYPE),
+            _file("sub/ok.txt"),
+            _link("sub/up", "..", tarfile.SYMTYPE),  # resolves to the root: still inside
+        ],
+    )
     out = extract_archive(archive, tmp_path / "t")
     assert (out / "inner" / "ok.txt").read_bytes() == b"x"
     escape = _tar(tmp_path / "b.tar", [_link("l", "../outside", tarfile.SYMTYPE)])
@@ -137,12 +140,16 @@ def test_failed_extraction_keeps_the_previous_target(tmp_path):
 
 @pytest.mark.parametrize("mode", ["w", "w:gz", "w:bz2", "w:xz"])
 def test_good_tar_is_extracted(tmp_path, mode):
-    archive = _tar(tmp_path / "good.tar", [
-        _file("Set/a.png", b"aaa"),
-        _file("Set/sub/b.png", b"bbb"),
-        _link("Set/c.png", "a.png", tarfile.SYMTYPE),
-        _link("Set/d.png", "Set/sub/b.png", tarfile.LNKTYPE),
-    ], mode)
+    archive = _tar(
+        tmp_path / "good.tar",
+        [
+            _file("Set/a.png", b"aaa"),
+            _file("Set/sub/b.png", b"bbb"),
+            _link("Set/c.png", "a.png", tarfile.SYMTYPE),
+            _link("Set/d.png", "Set/sub/b.png", tarfile.LNKTYPE),
+        ],
+        mode,
+    )
     target = tmp_path / "target"
     target.mkdir()
     (target / "stale.txt").write_text("replaced")
@@ -157,12 +164,15 @@ def test_good_tar_is_extracted(tmp_path, mode):
 
 
 def test_good_zip_is_extracted(tmp_path):
-    archive = _zip(tmp_path / "good.zip", [
-        ("Set/", b"", stat.S_IFDIR | 0o755),
-        ("Set/a.png", b"aaa", None),
-        ("Set/sub/b.png", b"bbb", stat.S_IFREG | 0o644),
-        ("Set/link.png", b"a.png", stat.S_IFLNK | 0o777),
-    ])
+    archive = _zip(
+        tmp_path / "good.zip",
+        [
+            ("Set/", b"", stat.S_IFDIR | 0o755),
+            ("Set/a.png", b"aaa", None),
+            ("Set/sub/b.png", b"bbb", stat.S_IFREG | 0o644),
+            ("Set/link.png", b"a.png", stat.S_IFLNK | 0o777),
+        ],
+    )
     out = extract_archive(archive, tmp_path / "target")
     assert (out / "Set/a.png").read_bytes() == b"aaa"
     assert (out / "Set/sub/b.png").read_bytes() == b"bbb"

@@ -34,8 +34,14 @@ def _mirror_set() -> Path:
 
 def _cfg(**kw) -> DataConfig:
     base = {
-        "train_sets": ("sample-hr-cc0",), "multiscale_sets": ("sample-hr-cc0",), "multiscale_factors": (0.5,),
-        "multiscale_shortest_edge": 100, "crop_size": 128, "crop_step": 96, "thresh_size": 20, "shard_size": 25,
+        "train_sets": ("sample-hr-cc0",),
+        "multiscale_sets": ("sample-hr-cc0",),
+        "multiscale_factors": (0.5,),
+        "multiscale_shortest_edge": 100,
+        "crop_size": 128,
+        "crop_step": 96,
+        "thresh_size": 20,
+        "shard_size": 25,
     }
     base.update(kw)
     return DataConfig(**base)
@@ -85,8 +91,9 @@ def prepared(tmp_path_factory):
     folder = _mirror_set()
     cfg = _cfg()
     out = tmp_path_factory.mktemp("prep") / "train"
-    summary = prepare_subimages({"sample-hr-cc0": [folder / n for n in NAMES]}, {"sample-hr-cc0": folder}, cfg, out,
-                                workers=1, progress=False)
+    summary = prepare_subimages(
+        {"sample-hr-cc0": [folder / n for n in NAMES]}, {"sample-hr-cc0": folder}, cfg, out, workers=1, progress=False
+    )
     return folder, cfg, out, summary
 
 
@@ -157,8 +164,9 @@ def test_store_works_in_forked_and_spawned_workers(prepared):
     _, _, out, _ = prepared
     store = SubImageStore(out)
     local = [store.read(i) for i in range(len(store))]  # opens descriptors before the fork
-    loader = torch.utils.data.DataLoader(_AsDataset(store), batch_size=None, num_workers=2,
-                                         multiprocessing_context="fork")
+    loader = torch.utils.data.DataLoader(
+        _AsDataset(store), batch_size=None, num_workers=2, multiprocessing_context="fork"
+    )
     remote = list(loader)
     assert len(remote) == len(local)
     assert all(torch.equal(a, b) for a, b in zip(remote, local))
@@ -187,8 +195,14 @@ def test_bad_image_leaves_previous_output_intact(tmp_path):
     out.mkdir()
     (out / "meta_info.txt").write_text("previous\n")
     with pytest.raises(UserError, match="b.png"):
-        prepare_subimages({"s": [src / "a.png", src / "b.png"]}, {"s": src}, _cfg(train_sets=("s",), multiscale_sets=()),
-                          out, workers=1, progress=False)
+        prepare_subimages(
+            {"s": [src / "a.png", src / "b.png"]},
+            {"s": src},
+            _cfg(train_sets=("s",), multiscale_sets=()),
+            out,
+            workers=1,
+            progress=False,
+        )
     assert (out / "meta_info.txt").read_text() == "previous\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "src"]  # no partial folder left
 
@@ -213,18 +227,50 @@ def test_cli_prepare_from_downloaded_set(tmp_path, capsys):
     params = tmp_path / "params.yaml"
     params.write_text(text.replace(smoke_data, new_data, 1))
     out = tmp_path / "prepared"
-    assert main(["prepare", "--params", str(params), "--profile", "smoke", "--raw", str(raw), "--out", str(out),
-                 "--workers", "1", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "--params",
+                str(params),
+                "--profile",
+                "smoke",
+                "--raw",
+                str(raw),
+                "--out",
+                str(out),
+                "--workers",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     # OST_013 640x480, OST_159 984x736, OST_215 720x536; crop 256 step 256 thresh 0 -> per axis 1 + ceil((L-256)/256)
-    want = sum((1 + math.ceil((w - 256) / 256)) * (1 + math.ceil((h - 256) / 256))
-               for w, h in [(640, 480), (984, 736), (720, 536)])
+    want = sum(
+        (1 + math.ceil((w - 256) / 256)) * (1 + math.ceil((h - 256) / 256))
+        for w, h in [(640, 480), (984, 736), (720, 536)]
+    )
     assert len(SubImageStore(out)) == want
     assert f"{want} sub-images from 3 images" in capsys.readouterr().out
 
 
 def test_missing_training_set_is_a_clear_error(tmp_path, capsys):
-    assert main(["prepare", "--params", str(ROOT / "params.yaml"), "--raw", str(tmp_path), "--out",
-                 str(tmp_path / "o"), "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "prepare",
+                "--params",
+                str(ROOT / "params.yaml"),
+                "--raw",
+                str(tmp_path),
+                "--out",
+                str(tmp_path / "o"),
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "sample-hr-cc0" in err and "replication download" in err
 

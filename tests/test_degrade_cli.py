@@ -31,8 +31,26 @@ def gt_dir(tmp_path) -> Path:
 
 
 def _synthesize(gt_dir: Path, out: Path, *extra: str) -> int:
-    args = ["synthesize", "--gt-dir", str(gt_dir), "--out-dir", str(out), "--count", "3", "--seed", "5",
-            "--params", str(PARAMS), "--profile", "smoke", "--gt-size", "64", "--batch-size", "2", *extra]
+    args = [
+        "synthesize",
+        "--gt-dir",
+        str(gt_dir),
+        "--out-dir",
+        str(out),
+        "--count",
+        "3",
+        "--seed",
+        "5",
+        "--params",
+        str(PARAMS),
+        "--profile",
+        "smoke",
+        "--gt-size",
+        "64",
+        "--batch-size",
+        "2",
+        *extra,
+    ]
     return main(args)
 
 

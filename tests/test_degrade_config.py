@@ -40,7 +40,10 @@ def test_every_profile_loads_and_paper_holds_the_reference_values(raw):
     ("edit", "message"),
     [
         (lambda d: d["blur1"].update(kernel_probs=[0.5, 0.5, 0.5, 0, 0, 0]), r"blur1: kernel_probs must .* sum to 1"),
-        (lambda d: d["blur2"].update(kernel_types=["iso", "aniso", "box", "a", "b", "c"]), r"blur2: kernel_types: unknown type 'box'"),
+        (
+            lambda d: d["blur2"].update(kernel_types=["iso", "aniso", "box", "a", "b", "c"]),
+            r"blur2: kernel_types: unknown type 'box'",
+        ),
         (lambda d: d["blur1"].update(kernel_sizes=[7, 8]), r"blur1: kernel_sizes must hold odd"),
         (lambda d: d["resize1"].update(range=[1.5, 0.15]), r"resize1: range must"),
         (lambda d: d["resize2"].update(modes=["area", "lanczos"]), r"resize2: modes: unknown mode 'lanczos'"),

@@ -9,7 +9,6 @@ from scipy import stats
 
 from replication.degrade.crop import paired_random_crop, prepare_gt, reflect101_indices
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

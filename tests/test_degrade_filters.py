@@ -12,7 +12,6 @@ from replication.degrade.config import USMConfig
 from replication.degrade.filters import filter2d, filter2d_direct, separable_filter
 from replication.degrade.usm import gaussian_kernel_1d, opencv_sigma, usm_sharp
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

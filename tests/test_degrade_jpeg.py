@@ -9,10 +9,10 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import mirror_dir
 
 from replication.degrade.jpeg import diff_jpeg, quality_to_factor
 from replication.imageio import read_image
-from helpers import mirror_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 

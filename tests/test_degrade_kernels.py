@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import degradation_cfg
 from scipy import special, stats
 
 from replication.degrade.config import DegradationConfig
@@ -19,7 +20,6 @@ from replication.degrade.kernels import (
     sample_final_sinc,
     sinc_kernels,
 )
-from helpers import degradation_cfg
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,8 +84,12 @@ def test_shape_parameters_within_ranges(cfg, many):
     gauss = kinds >= 0
     s = many.sigma[gauss]
     assert float(s.min()) >= cfg.blur1.sigma[0] and float(s.max()) <= cfg.blur1.sigma[1]
-    iso = torch.tensor([cfg.blur1.kernel_types[i].endswith("iso") and "aniso" not in cfg.blur1.kernel_types[i]
-                        for i in kinds[gauss].tolist()])
+    iso = torch.tensor(
+        [
+            cfg.blur1.kernel_types[i].endswith("iso") and "aniso" not in cfg.blur1.kernel_types[i]
+            for i in kinds[gauss].tolist()
+        ]
+    )
     assert torch.equal(s[iso, 0], s[iso, 1]) and torch.all(many.theta[gauss][iso] == 0)
     theta = many.theta[gauss][~iso]
     assert float(theta.min()) >= -math.pi and float(theta.max()) <= math.pi and float(theta.std()) > 1.5
@@ -104,8 +108,13 @@ def test_anisotropic_gaussian_matches_independent_density():
     """exp(-Q/2) with Sigma = R diag(sx^2, sy^2) R^T, compared with scipy's bivariate normal."""
     sx, sy, theta = 2.5, 0.9, 0.6
     k = gaussian_family_kernels(
-        torch.tensor([0]), torch.tensor([sx], dtype=torch.float64), torch.tensor([sy], dtype=torch.float64),
-        torch.tensor([theta], dtype=torch.float64), torch.tensor([1.0]), torch.tensor([15]), 15,
+        torch.tensor([0]),
+        torch.tensor([sx], dtype=torch.float64),
+        torch.tensor([sy], dtype=torch.float64),
+        torch.tensor([theta], dtype=torch.float64),
+        torch.tensor([1.0]),
+        torch.tensor([15]),
+        15,
     )[0].numpy()
     r = np.array([[math.cos(theta), -math.sin(theta)], [math.sin(theta), math.cos(theta)]])
     cov = r @ np.diag([sx**2, sy**2]) @ r.T
@@ -143,8 +152,9 @@ def test_sinc_kernel_matches_bessel_formula_and_pads_symmetrically():
 
 
 def test_final_sinc_rate_and_identity_pulse(cfg):
-    fs = sample_final_sinc(cfg.final_sinc_prob, cfg.final_sinc_sizes, cfg.final_sinc_cutoff, 4000,
-                           torch.Generator().manual_seed(5), 21)
+    fs = sample_final_sinc(
+        cfg.final_sinc_prob, cfg.final_sinc_sizes, cfg.final_sinc_cutoff, 4000, torch.Generator().manual_seed(5), 21
+    )
     is_sinc = fs.kind == SINC
     assert stats.binomtest(int(is_sinc.sum()), 4000, cfg.final_sinc_prob).pvalue > 1e-3
     pulse = fs.kernels[fs.kind == PULSE]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import degradation_cfg
 from scipy import stats
 
 from replication.degrade.noise import (
@@ -14,7 +15,6 @@ from replication.degrade.noise import (
     poisson_noise,
     sample_noise,
 )
-from helpers import degradation_cfg
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import degradation_cfg, mirror_dir
 from scipy import stats
 
 from replication.degrade.config import DegradationConfig
@@ -16,7 +17,6 @@ from replication.degrade.second_order import quantize_8bit
 from replication.degrade.usm import usm_sharp
 from replication.errors import UserError
 from replication.imageio import read_image
-from helpers import degradation_cfg, mirror_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import degradation_cfg
 from scipy import stats
 
 from replication.degrade.resize import (
@@ -16,7 +17,6 @@ from replication.degrade.resize import (
     matlab_weights,
     sample_resize,
 )
-from helpers import degradation_cfg
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ def test_resize_kinds_factors_and_modes_follow_the_config(stage):
     assert stats.chisquare(modes).pvalue > 1e-3
     up = [d.factor for d in draws if d.kind == "up"]
     down = [d.factor for d in draws if d.kind == "down"]
-    assert 1 <= min(up) and max(up) <= cfg.range[1] and max(up) > 1 + 0.8 * (cfg.range[1] - 1)
+    assert min(up) >= 1 and max(up) <= cfg.range[1] and max(up) > 1 + 0.8 * (cfg.range[1] - 1)
     assert cfg.range[0] <= min(down) and max(down) <= 1 and min(down) < cfg.range[0] + 0.05
     assert all(d.factor == 1.0 for d in draws if d.kind == "keep")
 

@@ -41,16 +41,36 @@ def _evaluate(tmp_path: Path, set14: Path, model: str, source: str, extra: list[
         for name in ("baboon", "barbara"):
             (lr / f"{name}.png").symlink_to(set14 / "LR_bicubic_X4" / f"{name}.png")
         write_image(lr / "aaa_large.png", read_image(set14 / "HR" / "baboon.png").rgb[..., :200, :200])
-    return main([
-        "evaluate", "--params", str(PARAMS), "--model", model, "--name", Path(model).stem, "--source", source,
-        "--dataset", "set14", "--input", str(lr), "--out-images", str(tmp_path / "sr"),
-        "--out-metrics", str(tmp_path / "m" / "set14.csv"), "--max-images", "2", *extra,
-    ])
+    return main(
+        [
+            "evaluate",
+            "--params",
+            str(PARAMS),
+            "--model",
+            model,
+            "--name",
+            Path(model).stem,
+            "--source",
+            source,
+            "--dataset",
+            "set14",
+            "--input",
+            str(lr),
+            "--out-images",
+            str(tmp_path / "sr"),
+            "--out-metrics",
+            str(tmp_path / "m" / "set14.csv"),
+            "--max-images",
+            "2",
+            *extra,
+        ]
+    )
 
 
 def test_bicubic_end_to_end_and_metrics_command_agree(tmp_path, set14, capsys):
-    code = _evaluate(tmp_path, set14, "bicubic", "bicubic",
-                     ["--metrics", "niqe,psnr,ssim,musiq", "--reference", str(set14 / "HR")])
+    code = _evaluate(
+        tmp_path, set14, "bicubic", "bicubic", ["--metrics", "niqe,psnr,ssim,musiq", "--reference", str(set14 / "HR")]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert "musiq: unavailable: needs musiq_koniq_ckpt-e95806b9.pth" in out
@@ -75,8 +95,24 @@ def test_bicubic_end_to_end_and_metrics_command_agree(tmp_path, set14, capsys):
     assert meta["images"] == ["baboon.png", "barbara.png"]
 
     # The metrics command on the saved images reproduces the same numbers.
-    assert main(["metrics", "--params", str(PARAMS), "--input", str(tmp_path / "sr"), "--metrics", "niqe,psnr",
-                 "--reference", str(set14 / "HR"), "--output", str(tmp_path / "scores.csv")]) == 0
+    assert (
+        main(
+            [
+                "metrics",
+                "--params",
+                str(PARAMS),
+                "--input",
+                str(tmp_path / "sr"),
+                "--metrics",
+                "niqe,psnr",
+                "--reference",
+                str(set14 / "HR"),
+                "--output",
+                str(tmp_path / "scores.csv"),
+            ]
+        )
+        == 0
+    )
     with open(tmp_path / "scores.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["image"] for r in rows] == ["baboon.png", "barbara.png"]

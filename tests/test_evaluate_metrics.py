@@ -18,9 +18,19 @@ from replication.params import load_params
 ROOT = Path(__file__).resolve().parents[1]
 
 EXPECTED_LOWER_BETTER = {
-    "niqe": True, "brisque": True, "ilniqe": True, "piqe": True, "pi": True, "lpips": True,
-    "musiq": False, "maniqa": False, "clipiqa": False, "topiq_nr": False, "nrqm": False,
-    "psnr": False, "ssim": False,
+    "niqe": True,
+    "brisque": True,
+    "ilniqe": True,
+    "piqe": True,
+    "pi": True,
+    "lpips": True,
+    "musiq": False,
+    "maniqa": False,
+    "clipiqa": False,
+    "topiq_nr": False,
+    "nrqm": False,
+    "psnr": False,
+    "ssim": False,
 }
 
 
@@ -88,7 +98,7 @@ def test_pyiqa_metrics_run_offline_and_never_download(mirror, tmp_path):
 
     with offline_pyiqa(tmp_path / "torch"), pytest.raises(UserError, match="tried to download https://"):
         du.load_file_from_url("https://example.invalid/NRQM_model.mat")
-    assert du.DEFAULT_CACHE_DIR != str(tmp_path / "torch" / "hub" / "pyiqa")  # restored
+    assert str(tmp_path / "torch" / "hub" / "pyiqa") != du.DEFAULT_CACHE_DIR  # restored
 
 
 def _gray(value: float, h: int = 40, w: int = 40) -> torch.Tensor:
@@ -113,8 +123,9 @@ def test_ssim_matches_scikit_image_gaussian_ssim():
     ours = ssim_y(a, b, crop_border=0)
     ya = (16 + 65.481 * a[0, 0] + 128.553 * a[0, 1] + 24.966 * a[0, 2]).double().numpy()
     yb = (16 + 65.481 * b[0, 0] + 128.553 * b[0, 1] + 24.966 * b[0, 2]).double().numpy()
-    ref = metrics.structural_similarity(ya, yb, data_range=255, gaussian_weights=True, sigma=1.5,
-                                        use_sample_covariance=False)
+    ref = metrics.structural_similarity(
+        ya, yb, data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+    )
     assert ours == pytest.approx(ref, abs=1e-6)
     assert ssim_y(a, a) == pytest.approx(1.0)
     assert 0 < ours < 1

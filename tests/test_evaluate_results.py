@@ -50,8 +50,20 @@ def test_subset_label():
 
 
 def _rows(model: str, values: list[float], metric: str = "niqe") -> list[TidyRow]:
-    return [TidyRow(model, "bicubic" if model == "bicubic" else "official", "smoke", "realsrset",
-                    "first 3 of 20", f"im{i}.png", metric, v, True) for i, v in enumerate(values)]
+    return [
+        TidyRow(
+            model,
+            "bicubic" if model == "bicubic" else "official",
+            "smoke",
+            "realsrset",
+            "first 3 of 20",
+            f"im{i}.png",
+            metric,
+            v,
+            True,
+        )
+        for i, v in enumerate(values)
+    ]
 
 
 def test_tidy_round_trip_combine_and_summary(tmp_path):

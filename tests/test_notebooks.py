@@ -21,8 +21,9 @@ def _execute(name: str, env: dict[str, str]) -> list[str]:
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
-        nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                resources={"metadata": {"path": str(ROOT)}}).execute()
+        nbclient.NotebookClient(
+            nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+        ).execute()
     finally:
         for k, v in old.items():
             if v is None:
@@ -41,11 +42,14 @@ def _execute(name: str, env: dict[str, str]) -> list[str]:
 
 def test_qualitative_grids_notebook_runs_on_tiny_inputs(tmp_path):
     mirror = mirror_dir()
-    texts = _execute("qualitative_grids.ipynb", {
-        "REPLICATION_PARAMS": str(ROOT / "params.yaml"),
-        "REPLICATION_RESULTS": str(tmp_path / "no-results"),  # force the tiny fallback
-        "REPLICATION_MIRROR": str(mirror),
-    })
+    texts = _execute(
+        "qualitative_grids.ipynb",
+        {
+            "REPLICATION_PARAMS": str(ROOT / "params.yaml"),
+            "REPLICATION_RESULTS": str(tmp_path / "no-results"),  # force the tiny fallback
+            "REPLICATION_MIRROR": str(mirror),
+        },
+    )
     joined = "\n".join(texts)
     assert "pipeline outputs found for: none" in joined
     assert "image/png" in joined and "Lincoln.png" in joined
@@ -53,10 +57,13 @@ def test_qualitative_grids_notebook_runs_on_tiny_inputs(tmp_path):
 
 def test_degradation_explorer_notebook_runs():
     mirror = mirror_dir()
-    texts = _execute("degradation_explorer.ipynb", {
-        "REPLICATION_PARAMS": str(ROOT / "params.yaml"),
-        "REPLICATION_MIRROR": str(mirror),
-    })
+    texts = _execute(
+        "degradation_explorer.ipynb",
+        {
+            "REPLICATION_PARAMS": str(ROOT / "params.yaml"),
+            "REPLICATION_MIRROR": str(mirror),
+        },
+    )
     joined = "\n".join(texts)
     assert "GT crop (3, 128, 128)" in joined
     assert joined.count("image/png") == 2

@@ -52,7 +52,9 @@ def test_dvc_yaml_fans_out_over_every_variant_set_and_baseline(stages):
     for t in lists.test_sets:
         assert f"download_test@{t}" in stages and f"eval_bicubic@{t}" in stages
     assert {f"download_train@{s}" for s in lists.train_sets} <= set(stages)
-    assert {"prepare", "synthesize_val", "preview", "pretrained", "download_heldout", "val_bicubic", "report"} <= set(stages)
+    assert {"prepare", "synthesize_val", "preview", "pretrained", "download_heldout", "val_bicubic", "report"} <= set(
+        stages
+    )
 
 
 def test_every_stage_param_exists_and_reads_only_the_active_profile(stages):
@@ -68,7 +70,9 @@ def test_every_stage_param_exists_and_reads_only_the_active_profile(stages):
                 assert key.split(".")[1] == active, f"{name}: reads another profile's key {key}"
     # a variant's stages depend on that variant only: changing one re-runs only its stages
     assert "variants.no_sinc" in _params_of(stages["train_net@no_sinc"])
-    assert not any(k.startswith("variants.") and k != "variants.no_sinc" for k in _params_of(stages["train_net@no_sinc"]))
+    assert not any(
+        k.startswith("variants.") and k != "variants.no_sinc" for k in _params_of(stages["train_net@no_sinc"])
+    )
 
 
 def test_checkpoints_are_persisted_cached_outputs(stages):
@@ -115,8 +119,10 @@ def test_validation_set_is_never_a_training_set(tmp_path):
 def test_params_get_prints_shell_values(capsys):
     assert main(["params", "--params", str(ROOT / "params.yaml"), "--get", "validation.metrics"]) == 0
     assert capsys.readouterr().out == "psnr ssim\n"
-    assert main(["params", "--params", str(ROOT / "params.yaml"), "--profile", "paper", "--get",
-                 "pipeline.pretrained"]) == 0
+    assert (
+        main(["params", "--params", str(ROOT / "params.yaml"), "--profile", "paper", "--get", "pipeline.pretrained"])
+        == 0
+    )
     assert capsys.readouterr().out == "esrgan_df2kost vgg19_imagenet\n"
     assert main(["params", "--params", str(ROOT / "params.yaml"), "--get", "validation.nope"]) == 2
     assert "no key 'nope' under profiles.smoke.validation" in capsys.readouterr().err
@@ -143,8 +149,11 @@ def _fake_run(root: Path) -> None:
     lr_dir = root / "data/test/realsrset/realsrset"
     for name in ("a", "b"):
         write_image(lr_dir / f"{name}.png", torch.rand(1, 3, 12, 12, generator=gen))
-    models = [("bicubic", "bicubic", 7.0), ("realesrgan_x4plus", "official-fp16-rounded", 4.0),
-              ("full", "retrained-smoke", 6.0)]
+    models = [
+        ("bicubic", "bicubic", 7.0),
+        ("realesrgan_x4plus", "official-fp16-rounded", 4.0),
+        ("full", "retrained-smoke", 6.0),
+    ]
     for model, source, niqe in models:
         out = root / "results" / model / "realsrset"
         for name in ("a", "b"):
@@ -170,9 +179,25 @@ def _fake_run(root: Path) -> None:
 def test_report_cli_end_to_end(tmp_path, capsys):
     _fake_run(tmp_path)
     out = tmp_path / "reports"
-    code = main(["report", "--params", str(ROOT / "params.yaml"), "--results", str(tmp_path / "results"),
-                 "--runs", str(tmp_path / "runs"), "--test-root", str(tmp_path / "data/test"),
-                 "--val-name", "val-set14", "--previews", str(tmp_path / "preview.png"), "--out", str(out)])
+    code = main(
+        [
+            "report",
+            "--params",
+            str(ROOT / "params.yaml"),
+            "--results",
+            str(tmp_path / "results"),
+            "--runs",
+            str(tmp_path / "runs"),
+            "--test-root",
+            str(tmp_path / "data/test"),
+            "--val-name",
+            "val-set14",
+            "--previews",
+            str(tmp_path / "preview.png"),
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     html = (out / "report.html").read_text()
     md = (out / "report.md").read_text()
@@ -191,9 +216,21 @@ def test_report_cli_end_to_end(tmp_path, capsys):
 
 def test_report_refuses_metrics_of_another_profile(tmp_path, capsys):
     _fake_run(tmp_path)
-    code = main(["report", "--params", str(ROOT / "params.yaml"), "--profile", "mini",
-                 "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"),
-                 "--out", str(tmp_path / "r")])
+    code = main(
+        [
+            "report",
+            "--params",
+            str(ROOT / "params.yaml"),
+            "--profile",
+            "mini",
+            "--results",
+            str(tmp_path / "results"),
+            "--runs",
+            str(tmp_path / "runs"),
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
     assert code == 2 and "metrics of profile(s) smoke" in capsys.readouterr().err
 
 
@@ -208,8 +245,16 @@ def test_every_variant_passes_the_trainers_config_checks(tmp_path, profile):
     params = load_params(ROOT / "params.yaml", profile=profile)
     for variant in params.variants:
         for phase in ("net", "gan"):
-            opts = RunOptions(params_path=ROOT / "params.yaml", profile=profile, variant=variant, phase=phase,
-                              data=tmp_path / "no-data", out=tmp_path / "out", init="scratch",
-                              models_dir=tmp_path, vgg_weights=tmp_path / "vgg.pth")
+            opts = RunOptions(
+                params_path=ROOT / "params.yaml",
+                profile=profile,
+                variant=variant,
+                phase=phase,
+                data=tmp_path / "no-data",
+                out=tmp_path / "out",
+                init="scratch",
+                models_dir=tmp_path,
+                vgg_weights=tmp_path / "vgg.pth",
+            )
             with pytest.raises(UserError, match="--data .*not a directory"):
                 preflight(opts)

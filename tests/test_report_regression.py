@@ -16,17 +16,23 @@ from replication.report.tidy import TIDY_COLUMNS, read_tidy
 NIQE = {"realsrset": {"a.png": 6.0, "b.png": 5.0}, "inputs": {"c.png": 4.0}}
 
 
-def write_tidy(path: Path, model: str, source: str, values: dict[str, dict[str, float]],
-               metric: str = "niqe", lower_better: bool = True, profile: str = "smoke",
-               subset: str = "first 3 of 20") -> Path:
+def write_tidy(
+    path: Path,
+    model: str,
+    source: str,
+    values: dict[str, dict[str, float]],
+    metric: str = "niqe",
+    lower_better: bool = True,
+    profile: str = "smoke",
+    subset: str = "first 3 of 20",
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(TIDY_COLUMNS)
         for dataset, images in values.items():
             for image, value in images.items():
-                w.writerow([model, source, profile, dataset, subset, image, metric, value,
-                            str(lower_better).lower()])
+                w.writerow([model, source, profile, dataset, subset, image, metric, value, str(lower_better).lower()])
     return path
 
 
@@ -34,17 +40,42 @@ def write_tidy(path: Path, model: str, source: str, values: dict[str, dict[str, 
 def run_dir(tmp_path) -> Path:
     root = tmp_path / "results"
     write_tidy(root / "bicubic" / "metrics.csv", "bicubic", "bicubic", NIQE)
-    write_tidy(root / "x4plus" / "metrics.csv", "realesrgan_x4plus", "official-fp16-rounded",
-               {"realsrset": {"a.png": 4.0, "b.png": 3.0}})
-    write_tidy(root / "x4plus" / "psnr.csv", "realesrgan_x4plus", "official-fp16-rounded",
-               {"val": {"0.png": 25.0, "1.png": 27.0}}, metric="psnr", lower_better=False)
+    write_tidy(
+        root / "x4plus" / "metrics.csv",
+        "realesrgan_x4plus",
+        "official-fp16-rounded",
+        {"realsrset": {"a.png": 4.0, "b.png": 3.0}},
+    )
+    write_tidy(
+        root / "x4plus" / "psnr.csv",
+        "realesrgan_x4plus",
+        "official-fp16-rounded",
+        {"val": {"0.png": 25.0, "1.png": 27.0}},
+        metric="psnr",
+        lower_better=False,
+    )
     return root
 
 
 def _write_expected(tmp_path, run_dir) -> Path:
     expected = tmp_path / "expected.json"
-    assert main(["check-metrics", "--expected", str(expected), "--results", str(run_dir), "--write",
-                 "--tolerance", "0.01", "--rel-tolerance", "0"]) == 0
+    assert (
+        main(
+            [
+                "check-metrics",
+                "--expected",
+                str(expected),
+                "--results",
+                str(run_dir),
+                "--write",
+                "--tolerance",
+                "0.01",
+                "--rel-tolerance",
+                "0",
+            ]
+        )
+        == 0
+    )
     return expected
 
 
@@ -69,8 +100,12 @@ def test_identical_run_passes(tmp_path, run_dir, capsys):
 def test_worse_niqe_fails_and_is_printed(tmp_path, run_dir, capsys):
     expected = _write_expected(tmp_path, run_dir)
     # NIQE is lower-better: +0.5 on one image moves the mean by +0.25 > 0.01.
-    write_tidy(run_dir / "bicubic" / "metrics.csv", "bicubic", "bicubic",
-               {"realsrset": {"a.png": 6.5, "b.png": 5.0}, "inputs": {"c.png": 4.0}})
+    write_tidy(
+        run_dir / "bicubic" / "metrics.csv",
+        "bicubic",
+        "bicubic",
+        {"realsrset": {"a.png": 6.5, "b.png": 5.0}, "inputs": {"c.png": 4.0}},
+    )
     capsys.readouterr()
     assert main(["check-metrics", "--expected", str(expected), "--results", str(run_dir)]) == 1
     out = capsys.readouterr().out
@@ -81,8 +116,14 @@ def test_worse_niqe_fails_and_is_printed(tmp_path, run_dir, capsys):
 
 def test_direction_of_higher_better_metric(tmp_path, run_dir):
     expected = load_expected(_write_expected(tmp_path, run_dir))
-    write_tidy(run_dir / "x4plus" / "psnr.csv", "realesrgan_x4plus", "official-fp16-rounded",
-               {"val": {"0.png": 26.0, "1.png": 27.0}}, metric="psnr", lower_better=False)
+    write_tidy(
+        run_dir / "x4plus" / "psnr.csv",
+        "realesrgan_x4plus",
+        "official-fp16-rounded",
+        {"val": {"0.png": 26.0, "1.png": 27.0}},
+        metric="psnr",
+        lower_better=False,
+    )
     table = compare(expected, read_tidy([run_dir])).set_index(["model", "metric"])
     assert table.loc[("realesrgan_x4plus", "psnr"), "status"] == "better"
     assert failed(table.reset_index(), "any") and not failed(table.reset_index(), "worse")
@@ -90,8 +131,12 @@ def test_direction_of_higher_better_metric(tmp_path, run_dir):
 
 def test_within_tolerance_is_ok(tmp_path, run_dir):
     expected = load_expected(_write_expected(tmp_path, run_dir))
-    write_tidy(run_dir / "bicubic" / "metrics.csv", "bicubic", "bicubic",
-               {"realsrset": {"a.png": 6.009, "b.png": 5.0}, "inputs": {"c.png": 4.0}})
+    write_tidy(
+        run_dir / "bicubic" / "metrics.csv",
+        "bicubic",
+        "bicubic",
+        {"realsrset": {"a.png": 6.009, "b.png": 5.0}, "inputs": {"c.png": 4.0}},
+    )
     table = compare(expected, read_tidy([run_dir]))
     assert set(table["status"]) == {"ok"} and not failed(table)
 
@@ -99,8 +144,12 @@ def test_within_tolerance_is_ok(tmp_path, run_dir):
 def test_missing_result_and_changed_count_fail(tmp_path, run_dir):
     expected = load_expected(_write_expected(tmp_path, run_dir))
     (run_dir / "x4plus" / "psnr.csv").unlink()
-    write_tidy(run_dir / "bicubic" / "metrics.csv", "bicubic", "bicubic",
-               {"realsrset": {"a.png": 5.5, "b.png": 5.5, "z.png": 5.5}, "inputs": {"c.png": 4.0}})
+    write_tidy(
+        run_dir / "bicubic" / "metrics.csv",
+        "bicubic",
+        "bicubic",
+        {"realsrset": {"a.png": 5.5, "b.png": 5.5, "z.png": 5.5}, "inputs": {"c.png": 4.0}},
+    )
     table = compare(expected, read_tidy([run_dir])).set_index(["model", "dataset", "metric"])
     assert table.loc[("realesrgan_x4plus", "val", "psnr"), "status"] == "missing"
     assert table.loc[("bicubic", "realsrset", "niqe"), "status"] == "count"
@@ -126,8 +175,12 @@ def test_nan_becoming_a_number_is_a_change(tmp_path, run_dir):
 
 def test_sources_filter_when_writing(tmp_path, run_dir):
     expected = tmp_path / "e.json"
-    assert main(["check-metrics", "--expected", str(expected), "--results", str(run_dir), "--write",
-                 "--sources", "bicubic"]) == 0
+    assert (
+        main(
+            ["check-metrics", "--expected", str(expected), "--results", str(run_dir), "--write", "--sources", "bicubic"]
+        )
+        == 0
+    )
     assert set(load_expected(expected).entries["model"]) == {"bicubic"}
 
 
@@ -144,10 +197,14 @@ def test_profile_mismatch_is_a_user_error(tmp_path, run_dir):
     [
         ("{", "invalid JSON"),
         ('{"schema": 1, "profile": "smoke", "tolerance": {"abs": 0.1}, "entries": []}', "tolerance"),
-        ('{"schema": 1, "profile": "smoke", "tolerance": {"abs": 0, "rel": 0}, "entries": [], "extra": 1}',
-         "extra: unknown key"),
-        ('{"schema": 1, "profile": "smoke", "tolerance": {"abs": 0, "rel": 0}, "entries": [{"model": "m"}]}',
-         r"entries\[0\]"),
+        (
+            '{"schema": 1, "profile": "smoke", "tolerance": {"abs": 0, "rel": 0}, "entries": [], "extra": 1}',
+            "extra: unknown key",
+        ),
+        (
+            '{"schema": 1, "profile": "smoke", "tolerance": {"abs": 0, "rel": 0}, "entries": [{"model": "m"}]}',
+            r"entries\[0\]",
+        ),
     ],
 )
 def test_bad_expected_file_names_the_problem(tmp_path, content, message):

@@ -38,10 +38,16 @@ def test_paper_table_is_complete_and_as_printed():
 
 def fake_summary(profile: str = "smoke") -> pd.DataFrame:
     rows = []
-    for model, source, niqe in [("bicubic", "bicubic", 7.1), ("realesrgan_x4plus", "official-fp16-rounded", 4.2),
-                                ("full", f"retrained-{profile}", 6.6), ("no_sinc", f"retrained-{profile}", 6.9)]:
+    for model, source, niqe in [
+        ("bicubic", "bicubic", 7.1),
+        ("realesrgan_x4plus", "official-fp16-rounded", 4.2),
+        ("full", f"retrained-{profile}", 6.6),
+        ("no_sinc", f"retrained-{profile}", 6.9),
+    ]:
         for dataset in ("realsrset", "realesrgan-inputs"):
-            rows.append((model, source, profile, dataset, "first 3 of 20", "niqe", True, 3, niqe, niqe - 0.3, niqe + 0.3))
+            rows.append(
+                (model, source, profile, dataset, "first 3 of 20", "niqe", True, 3, niqe, niqe - 0.3, niqe + 0.3)
+            )
             rows.append((model, source, profile, dataset, "first 3 of 20", "brisque", True, 3, 30.0, 25.0, 35.0))
         rows.append((model, source, profile, "val-set14", "full", "psnr", False, 6, 22.5, 21.0, 24.0))
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
@@ -84,8 +90,11 @@ def test_curves_are_found_and_plotted(tmp_path):
     assert steps == (0, 10) and values == (0.5, 0.3)  # sorted by step
     curves = find_curves(runs)
     assert {(c.variant, c.phase, c.name) for c in curves} == {
-        ("full", "net", "train/l_pix"), ("no_sinc", "net", "train/l_pix"),
-        ("full", "gan", "train/l_g_gan"), ("no_sinc", "gan", "train/l_g_gan")}
+        ("full", "net", "train/l_pix"),
+        ("no_sinc", "net", "train/l_pix"),
+        ("full", "gan", "train/l_g_gan"),
+        ("no_sinc", "gan", "train/l_g_gan"),
+    }
     png = plot_phase(curves, "net", "net")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert plot_phase(curves, "nonexistent", "x") is None
@@ -141,8 +150,13 @@ def _inputs(tmp_path: Path, profile: str = "smoke") -> ReportInputs:
     lrs, outs = _fake_outputs(tmp_path)
     grid = render_grid(grid_rows(lrs, outs, 2), 32, "grid")
     return ReportInputs(
-        params=params, summary=fake_summary(profile), curves=find_curves(runs), grids=[("realsrset", grid)],
-        previews=[("preview", grid)], unavailable={"dan": "no weights"}, validation_dataset="val-set14",
+        params=params,
+        summary=fake_summary(profile),
+        curves=find_curves(runs),
+        grids=[("realsrset", grid)],
+        previews=[("preview", grid)],
+        unavailable={"dan": "no weights"},
+        validation_dataset="val-set14",
     )
 
 
@@ -154,9 +168,19 @@ def test_html_is_self_contained_and_has_every_section(tmp_path):
     assert not re.search(r'(src|href)="(?!data:)', page)
     assert "<script" not in page
     assert page.count("data:image/png;base64,") == 3  # net curves (no gan logs here), one grid, one preview
-    for text in ("Table 1 reproduced", "4.5314 / —", "UNTRAINED VGG19", "official-fp16-rounded",
-                 "`dan` not available: no weights", "first 3 of 20", "Training curves", "Qualitative comparison",
-                 "Degradation previews", "val-set14", "22.500 [21.000, 24.000]"):
+    for text in (
+        "Table 1 reproduced",
+        "4.5314 / —",
+        "UNTRAINED VGG19",
+        "official-fp16-rounded",
+        "`dan` not available: no weights",
+        "first 3 of 20",
+        "Training curves",
+        "Qualitative comparison",
+        "Degradation previews",
+        "val-set14",
+        "22.500 [21.000, 24.000]",
+    ):
         assert (text.replace("`", "") in re.sub("<[^>]+>", "", page)) or text in page, text
 
 

@@ -63,8 +63,16 @@ def store_dir(tmp_path_factory) -> Path:
 
     src = _mirror() / "datasets" / "sample-hr-cc0"
     out = tmp_path_factory.mktemp("train_data") / "prepared"
-    cfg = DataConfig(train_sets=("t",), multiscale_sets=(), multiscale_factors=(0.5,), multiscale_shortest_edge=0,
-                     crop_size=128, crop_step=160, thresh_size=0, shard_size=100)
+    cfg = DataConfig(
+        train_sets=("t",),
+        multiscale_sets=(),
+        multiscale_factors=(0.5,),
+        multiscale_shortest_edge=0,
+        crop_size=128,
+        crop_step=160,
+        thresh_size=0,
+        shard_size=100,
+    )
     prepare_subimages({"t": [src / "woman.png", src / "food.png"]}, {"t": src}, cfg, out, workers=1, progress=False)
     return out
 
@@ -78,8 +86,16 @@ def tiny_params(tmp_path: Path, gan_gt_size: int = 32, **phase_overrides) -> Pat
     smoke["network"].update(num_feat=8, num_block=1, num_grow_ch=4, disc_num_feat=8, net_init="scratch")
     smoke["degradation"]["pool_size"] = 4
     for phase in ("train_net", "train_gan"):
-        smoke[phase].update(iters=6, batch_size=2, gt_size=32, ckpt_every=2, keep_checkpoints=2, log_every=1,
-                            sample_every=3, vgg_weights="untrained")
+        smoke[phase].update(
+            iters=6,
+            batch_size=2,
+            gt_size=32,
+            ckpt_every=2,
+            keep_checkpoints=2,
+            log_every=1,
+            sample_every=3,
+            vgg_weights="untrained",
+        )
         smoke[phase].update(phase_overrides)
     smoke["train_gan"]["gt_size"] = gan_gt_size
     # params.yaml's `pipeline:` block must repeat the active profile's lists (checked on load)
@@ -90,8 +106,18 @@ def tiny_params(tmp_path: Path, gan_gt_size: int = 32, **phase_overrides) -> Pat
 
 
 def options(params: Path, data: Path, out: Path, phase: str = "net", variant: str = "full", **kw) -> RunOptions:
-    return RunOptions(params_path=params, profile=None, variant=variant, phase=phase, data=data, out=out,
-                      init=kw.pop("init", "scratch"), models_dir=out / "models", vgg_weights=out / "no-vgg.pth", **kw)
+    return RunOptions(
+        params_path=params,
+        profile=None,
+        variant=variant,
+        phase=phase,
+        data=data,
+        out=out,
+        init=kw.pop("init", "scratch"),
+        models_dir=out / "models",
+        vgg_weights=out / "no-vgg.pth",
+        **kw,
+    )
 
 
 def checkpoint_tensors(path: Path) -> dict[str, torch.Tensor]:
@@ -256,8 +282,21 @@ def test_bad_inputs_fail_before_any_work(tmp_path, store_dir):
 def test_cli_reports_user_errors(tmp_path, store_dir, capsys):
     from replication.cli import main
 
-    rc = main(["train", "--params", str(tiny_params(tmp_path)), "--variant", "full", "--phase", "net",
-               "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")])
+    rc = main(
+        [
+            "train",
+            "--params",
+            str(tiny_params(tmp_path)),
+            "--variant",
+            "full",
+            "--phase",
+            "net",
+            "--data",
+            str(tmp_path / "missing"),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
     assert rc == 2 and "not a directory" in capsys.readouterr().err
 
 
@@ -273,9 +312,31 @@ def test_ddp_two_processes_hold_identical_weights(tmp_path, store_dir, phase):
     params = tiny_params(tmp_path)
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
-           "--master_addr=127.0.0.1", "-m", "replication", "train", "--params", str(params), "--variant", "full",
-           "--phase", phase, "--init", "scratch", "--data", str(store_dir), "--out", str(out), "--max-steps", "3"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={_free_port()}",
+        "--master_addr=127.0.0.1",
+        "-m",
+        "replication",
+        "train",
+        "--params",
+        str(params),
+        "--variant",
+        "full",
+        "--phase",
+        phase,
+        "--init",
+        "scratch",
+        "--data",
+        str(store_dir),
+        "--out",
+        str(out),
+        "--max-steps",
+        "3",
+    ]
     proc = subprocess.run(cmd, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ckpt = out / "checkpoints" / "step_00000003"

@@ -38,10 +38,16 @@ def git_revision() -> str | None:
     """Commit of the source tree this package runs from (``+dirty`` if modified); None outside git."""
     repo = Path(__file__).resolve().parents[2]
     try:
-        rev = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        rev = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{rev}+dirty" if dirty else rev
@@ -140,8 +146,11 @@ def load_strict(net: nn.Module, state: Mapping[str, torch.Tensor], source: str) 
     own = net.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    wrong = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in own.items()
-             if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
     if missing or unexpected or wrong:
         parts = []
         for label, items in (("missing", missing), ("unexpected", unexpected), ("shape mismatch", wrong)):
@@ -183,7 +192,9 @@ def load_pth_with_key(path: str | os.PathLike, key: str | None = None) -> tuple[
     return unwrap_state_dict(obj, key=key, source=str(path))
 
 
-def unwrap_state_dict(obj: Any, key: str | None = None, source: str = "<object>") -> tuple[dict[str, torch.Tensor], str | None]:
+def unwrap_state_dict(
+    obj: Any, key: str | None = None, source: str = "<object>"
+) -> tuple[dict[str, torch.Tensor], str | None]:
     """Pick the weights out of a loaded checkpoint and strip DataParallel ``module.`` prefixes."""
     if not isinstance(obj, Mapping):
         raise UserError(f"{source}: expected a dict of tensors, got {type(obj).__name__}")

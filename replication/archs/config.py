@@ -25,9 +25,12 @@ class NetworkConfig:
             entry = REGISTRY.get(self.net_init)
             if entry is None or entry.arch != "rrdbnet":
                 known = ", ".join(n for n, e in REGISTRY.items() if e.arch == "rrdbnet")
-                raise ValueError(f"network.net_init: {self.net_init!r} is neither 'scratch' nor an RRDBNet weights "
-                                 f"name ({known})")
+                raise ValueError(
+                    f"network.net_init: {self.net_init!r} is neither 'scratch' nor an RRDBNet weights name ({known})"
+                )
             for name in ("num_feat", "num_block", "num_grow_ch"):
                 if entry.hyperparameters[name] != getattr(self, name):
-                    raise ValueError(f"network.net_init: {self.net_init} has {name}={entry.hyperparameters[name]}, "
-                                     f"but network.{name} is {getattr(self, name)}")
+                    raise ValueError(
+                        f"network.net_init: {self.net_init} has {name}={entry.hyperparameters[name]}, "
+                        f"but network.{name} is {getattr(self, name)}"
+                    )

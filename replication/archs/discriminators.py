@@ -35,8 +35,9 @@ class UNetDiscriminator(nn.Module):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        self.hyperparameters = dict(num_in_ch=num_in_ch, num_feat=num_feat,
-                                    skip_connection=skip_connection, spectral_norm=spectral_norm)
+        self.hyperparameters = dict(
+            num_in_ch=num_in_ch, num_feat=num_feat, skip_connection=skip_connection, spectral_norm=spectral_norm
+        )
         self.skip_connection = skip_connection
         nf = num_feat
         norm = add_spectral_norm if spectral_norm else (lambda m: m)

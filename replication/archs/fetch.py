@@ -23,9 +23,16 @@ def _fetch_pth(entry: WeightsEntry, dest: Path, mirror: Path | None, offline_onl
 
     pth = entry.pth
     urls = () if offline_only else pth.urls
-    return fetch_file(dest, urls, sha256=pth.sha256, size=pth.size, mirror=mirror,
-                      mirror_relpaths=[pth.mirror_relpath], progress=progress,
-                      manual_hint=pth.manual_hint or None)
+    return fetch_file(
+        dest,
+        urls,
+        sha256=pth.sha256,
+        size=pth.size,
+        mirror=mirror,
+        mirror_relpaths=[pth.mirror_relpath],
+        progress=progress,
+        manual_hint=pth.manual_hint or None,
+    )
 
 
 def _ncnn_paths(entry: WeightsEntry, mirror: Path | None) -> tuple[Path, Path] | None:
@@ -42,8 +49,14 @@ def _ncnn_paths(entry: WeightsEntry, mirror: Path | None) -> tuple[Path, Path] |
     return param, binary
 
 
-def fetch_weights(name: str, out: str | os.PathLike, *, mirror: str | os.PathLike | None,
-                  source: Source = "auto", progress: bool = True) -> Path:
+def fetch_weights(
+    name: str,
+    out: str | os.PathLike,
+    *,
+    mirror: str | os.PathLike | None,
+    source: Source = "auto",
+    progress: bool = True,
+) -> Path:
     """Make ``out`` (.safetensors + sidecar; ``.pth`` for the VGG19 extractor) hold registry model ``name``.
 
     A downloaded ``.pth`` is kept beside ``out`` under its official file name (re-runs skip it).
@@ -70,8 +83,13 @@ def fetch_weights(name: str, out: str | os.PathLike, *, mirror: str | os.PathLik
 
         pth = _fetch_pth(entry, pth_dest, mirror, offline_only, progress)
         verified = entry.pth.sha256 is not None
-        return import_pth(pth, out, entry.arch, extra={**extra, "sha256_verified": verified,
-                                                      "urls": list(entry.pth.urls)}, **entry.hyperparameters)
+        return import_pth(
+            pth,
+            out,
+            entry.arch,
+            extra={**extra, "sha256_verified": verified, "urls": list(entry.pth.urls)},
+            **entry.hyperparameters,
+        )
 
     if source in ("auto", "pth") and entry.pth is not None:
         try:
@@ -84,8 +102,14 @@ def fetch_weights(name: str, out: str | os.PathLike, *, mirror: str | os.PathLik
         if paths is not None:
             from replication.archs.ncnn import import_ncnn
 
-            return import_ncnn(paths[0], paths[1], entry.arch, out,
-                               extra={**extra, "ncnn_origin": entry.ncnn.origin}, **entry.hyperparameters)
+            return import_ncnn(
+                paths[0],
+                paths[1],
+                entry.arch,
+                out,
+                extra={**extra, "ncnn_origin": entry.ncnn.origin},
+                **entry.hyperparameters,
+            )
         if source == "ncnn":
             where = f"{mirror}/{entry.ncnn.bin}" if entry.ncnn and mirror else "(no ncnn copy known)"
             raise UserError(f"{name}: ncnn files not found: {where}")
@@ -99,8 +123,15 @@ def _fetch_vgg(entry: WeightsEntry, out: Path, mirror: Path | None, progress: bo
 
     if out.suffix != ".pth":
         raise UserError(f"{out}: the VGG19 extractor weights are kept as torchvision's .pth; use --out FILE.pth")
-    path = fetch_file(out, entry.pth.urls, sha256=entry.pth.sha256, size=entry.pth.size, mirror=mirror,
-                      mirror_relpaths=[entry.pth.mirror_relpath], progress=progress)
+    path = fetch_file(
+        out,
+        entry.pth.urls,
+        sha256=entry.pth.sha256,
+        size=entry.pth.size,
+        mirror=mirror,
+        mirror_relpaths=[entry.pth.mirror_relpath],
+        progress=progress,
+    )
     prefix = entry.pth.sha256_prefix
     got = sha256_file(path)
     if prefix and not got.startswith(prefix):

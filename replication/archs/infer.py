@@ -87,14 +87,14 @@ def upscale_tensor(
         if tile == 0 or (tile >= x.shape[-2] and tile >= x.shape[-1]):
             out = _forward(net, x, dtype, channels_last)
         else:
-            out = _tiled(net, x, scale, _round_up(tile, multiple), _round_up(tile_pad, multiple), dtype,
-                         channels_last)
+            out = _tiled(net, x, scale, _round_up(tile, multiple), _round_up(tile_pad, multiple), dtype, channels_last)
         out = out[..., : h * scale, : w * scale].clamp_(0, 1)
     return out.contiguous()
 
 
-def _tiled(net: nn.Module, x: torch.Tensor, scale: int, tile: int, pad: int, dtype: torch.dtype | None,
-           channels_last: bool) -> torch.Tensor:
+def _tiled(
+    net: nn.Module, x: torch.Tensor, scale: int, tile: int, pad: int, dtype: torch.dtype | None, channels_last: bool
+) -> torch.Tensor:
     h, w = x.shape[-2:]
     out = None
     for ty in range(math.ceil(h / tile)):
@@ -107,8 +107,9 @@ def _tiled(net: nn.Module, x: torch.Tensor, scale: int, tile: int, pad: int, dty
             if out is None:
                 out = result.new_zeros((1, result.shape[1], h * scale, w * scale))
             oy, ox = (y0 - in_y0) * scale, (x0 - in_x0) * scale
-            out[:, :, y0 * scale:y1 * scale, x0 * scale:x1 * scale] = \
-                result[:, :, oy:oy + (y1 - y0) * scale, ox:ox + (x1 - x0) * scale]
+            out[:, :, y0 * scale : y1 * scale, x0 * scale : x1 * scale] = result[
+                :, :, oy : oy + (y1 - y0) * scale, ox : ox + (x1 - x0) * scale
+            ]
     return out
 
 

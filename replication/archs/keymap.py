@@ -30,8 +30,13 @@ _ESRGAN_TOP = {
 }
 _ESRGAN_BLOCK = re.compile(r"^RRDB_trunk\.(\d+)\.RDB([123])\.conv([1-5])\.(weight|bias)$")
 _SEQ_BLOCK = re.compile(r"^model\.1\.sub\.(\d+)\.RDB([123])\.conv([1-5])\.0\.(weight|bias)$")
-_SEQ_TOP = {"model.0": "conv_first", "model.3": "conv_up1", "model.6": "conv_up2", "model.8": "conv_hr",
-            "model.10": "conv_last"}
+_SEQ_TOP = {
+    "model.0": "conv_first",
+    "model.3": "conv_up1",
+    "model.6": "conv_up2",
+    "model.8": "conv_hr",
+    "model.10": "conv_last",
+}
 
 
 def detect_rrdb_naming(state: Mapping[str, torch.Tensor]) -> str:
@@ -44,7 +49,9 @@ def detect_rrdb_naming(state: Mapping[str, torch.Tensor]) -> str:
     return "basicsr"
 
 
-def to_basicsr_names(state: Mapping[str, torch.Tensor], source: str = "<state dict>") -> tuple[dict[str, torch.Tensor], str]:
+def to_basicsr_names(
+    state: Mapping[str, torch.Tensor], source: str = "<state dict>"
+) -> tuple[dict[str, torch.Tensor], str]:
     """Return (renamed state dict, detected naming). BasicSR-named input is returned unchanged."""
     naming = detect_rrdb_naming(state)
     if naming == "basicsr":
@@ -96,6 +103,12 @@ def infer_rrdbnet_hyperparameters(state: Mapping[str, torch.Tensor]) -> dict[str
     # conv_first sees num_in_ch · f² channels (f = pixel-unshuffle factor 1/2/4 for scale 4/2/1)
     for scale, factor in ((4, 1), (2, 2), (1, 4)):
         if in_folded == num_out_ch * factor * factor:
-            return dict(num_in_ch=num_out_ch, num_out_ch=num_out_ch, scale=scale, num_feat=num_feat,
-                        num_block=num_block, num_grow_ch=int(grow.shape[0]))
+            return dict(
+                num_in_ch=num_out_ch,
+                num_out_ch=num_out_ch,
+                scale=scale,
+                num_feat=num_feat,
+                num_block=num_block,
+                num_grow_ch=int(grow.shape[0]),
+            )
     raise UserError(f"cannot tell the RRDBNet scale from conv_first with {in_folded} input channels")

@@ -31,8 +31,25 @@ TAG_FP16 = 0x01306B47
 TAG_FP32 = 0x00000000
 TAG_INT8 = 0x000D4B38
 # Layer types that own no data in the .bin (everything the supported graphs contain).
-WEIGHTLESS = {"Input", "Split", "Concat", "Eltwise", "BinaryOp", "Interp", "PixelShuffle", "ReLU",
-              "Sigmoid", "Clip", "Crop", "Padding", "Reshape", "Permute", "Noop", "Dropout", "Flatten"}
+WEIGHTLESS = {
+    "Input",
+    "Split",
+    "Concat",
+    "Eltwise",
+    "BinaryOp",
+    "Interp",
+    "PixelShuffle",
+    "ReLU",
+    "Sigmoid",
+    "Clip",
+    "Crop",
+    "Padding",
+    "Reshape",
+    "Permute",
+    "Noop",
+    "Dropout",
+    "Flatten",
+}
 ACT_NONE, ACT_RELU, ACT_LEAKY = 0, 1, 2
 
 
@@ -111,10 +128,10 @@ def parse_param(path: str | os.PathLike) -> list[NcnnLayer]:
         tok = text.split()
         try:
             typ, name, n_in, n_out = tok[0], tok[1], int(tok[2]), int(tok[3])
-            ins = tuple(tok[4:4 + n_in])
-            outs = tuple(tok[4 + n_in:4 + n_in + n_out])
+            ins = tuple(tok[4 : 4 + n_in])
+            outs = tuple(tok[4 + n_in : 4 + n_in + n_out])
             params: dict[int, object] = {}
-            for kv in tok[4 + n_in + n_out:]:
+            for kv in tok[4 + n_in + n_out :]:
                 key_text, value_text = kv.split("=", 1)
                 key = int(key_text)
                 if key <= -23300:  # array: "count,v1,v2,..."
@@ -147,7 +164,7 @@ class _BinReader:
                 f"{self.path}: ends at byte {len(self.data)} but {what} needs {nbytes} bytes from offset "
                 f"{self.offset} (wrong .bin for this .param?)"
             )
-        chunk = self.data[self.offset:self.offset + nbytes]
+        chunk = self.data[self.offset : self.offset + nbytes]
         self.offset += nbytes
         return chunk
 
@@ -171,8 +188,10 @@ def read_ncnn(param_path: str | os.PathLike, bin_path: str | os.PathLike) -> Ncn
             kw = int(layer.get(1, 0))
             kh = int(layer.get(11, kw))
             if size <= 0 or out_ch <= 0 or size % (out_ch * kh * kw):
-                raise UserError(f"{param_path}:{layer.line}: {layer.name}: weight_data_size {size} does not "
-                                f"fit num_output {out_ch} and kernel {kh}×{kw}")
+                raise UserError(
+                    f"{param_path}:{layer.line}: {layer.name}: weight_data_size {size} does not "
+                    f"fit num_output {out_ch} and kernel {kh}×{kw}"
+                )
             tag = int.from_bytes(reader.take(4, f"the weight tag of {where}"), "little")
             if tag == TAG_FP16:
                 raw = reader.take(size * 2, f"the fp16 weights of {where}")
@@ -182,8 +201,10 @@ def read_ncnn(param_path: str | os.PathLike, bin_path: str | os.PathLike) -> Ncn
                 weight = np.frombuffer(reader.take(size * 4, f"the fp32 weights of {where}"), dtype="<f4").copy()
             else:
                 kind = "int8" if tag == TAG_INT8 else "codebook-quantised"
-                raise UserError(f"{bin_path}: offset {start}: {where} has {kind} weights (tag 0x{tag:08X}); "
-                                f"only fp16/fp32 are supported")
+                raise UserError(
+                    f"{bin_path}: offset {start}: {where} has {kind} weights (tag 0x{tag:08X}); "
+                    f"only fp16/fp32 are supported"
+                )
             bias = None
             if int(layer.get(5, 0)):
                 bias = np.frombuffer(reader.take(out_ch * 4, f"the bias of {where}"), dtype="<f4").copy()
@@ -197,27 +218,36 @@ def read_ncnn(param_path: str | os.PathLike, bin_path: str | os.PathLike) -> Ncn
         elif layer.type not in WEIGHTLESS:
             raise UserError(f"{param_path}:{layer.line}: unsupported layer type {layer.type} ({layer.name})")
     if reader.offset != len(reader.data):
-        raise UserError(f"{bin_path}: {len(reader.data) - reader.offset} bytes left over at offset {reader.offset} "
-                        f"after the last layer of {param_path.name} (wrong .param for this .bin?)")
+        raise UserError(
+            f"{bin_path}: {len(reader.data) - reader.offset} bytes left over at offset {reader.offset} "
+            f"after the last layer of {param_path.name} (wrong .param for this .bin?)"
+        )
     return model
 
 
-def _check_conv(conv: NcnnConv, key: str, expected_shape: tuple[int, ...], act: tuple[int, float | None],
-                path: Path) -> None:
+def _check_conv(
+    conv: NcnnConv, key: str, expected_shape: tuple[int, ...], act: tuple[int, float | None], path: Path
+) -> None:
     layer = conv.layer
     where = f"{path}:{layer.line}: {layer.name} (-> {key})"
     if tuple(conv.weight.shape) != tuple(expected_shape):
         raise UserError(f"{where}: weight shape {tuple(conv.weight.shape)}, expected {tuple(expected_shape)}")
-    geometry = dict(stride=(int(layer.get(3, 1)), int(layer.get(13, layer.get(3, 1)))),
-                    dilation=(int(layer.get(2, 1)), int(layer.get(12, layer.get(2, 1)))),
-                    pad=(int(layer.get(4, 0)), int(layer.get(14, layer.get(4, 0)))))
+    geometry = dict(
+        stride=(int(layer.get(3, 1)), int(layer.get(13, layer.get(3, 1)))),
+        dilation=(int(layer.get(2, 1)), int(layer.get(12, layer.get(2, 1)))),
+        pad=(int(layer.get(4, 0)), int(layer.get(14, layer.get(4, 0)))),
+    )
     if geometry != dict(stride=(1, 1), dilation=(1, 1), pad=(1, 1)) or conv.bias is None:
-        raise UserError(f"{where}: expected a 3×3 stride-1 pad-1 conv with bias, got {geometry}, bias={conv.bias is not None}")
+        raise UserError(
+            f"{where}: expected a 3×3 stride-1 pad-1 conv with bias, got {geometry}, bias={conv.bias is not None}"
+        )
     act_type = int(layer.get(9, ACT_NONE))
     act_params = layer.get(10, [])
     want_type, want_slope = act
-    if act_type != want_type or (want_slope is not None and not (
-            isinstance(act_params, list) and len(act_params) == 1 and math.isclose(act_params[0], want_slope))):
+    if act_type != want_type or (
+        want_slope is not None
+        and not (isinstance(act_params, list) and len(act_params) == 1 and math.isclose(act_params[0], want_slope))
+    ):
         raise UserError(f"{where}: fused activation {act_type} {act_params}, expected {want_type} slope {want_slope}")
 
 
@@ -231,16 +261,21 @@ def _check_rrdb_graph(model: NcnnModel, num_block: int) -> None:
     """The non-conv layers of an RRDBNet graph: 0.2-scaled residual sums and two nearest ×2 upsamplings."""
     path = model.param_path
     interps = [l for l in model.layers if l.type == "Interp"]
-    if len(interps) != 2 or any(int(l.get(0, 0)) != 1 or float(l.get(1, 0)) != 2.0 or float(l.get(2, 0)) != 2.0
-                                for l in interps):
-        raise UserError(f"{path}: expected two nearest ×2 Interp layers (RRDBNet upsampling), found "
-                        f"{[(l.line, l.params) for l in interps]}")
+    if len(interps) != 2 or any(
+        int(l.get(0, 0)) != 1 or float(l.get(1, 0)) != 2.0 or float(l.get(2, 0)) != 2.0 for l in interps
+    ):
+        raise UserError(
+            f"{path}: expected two nearest ×2 Interp layers (RRDBNet upsampling), found "
+            f"{[(l.line, l.params) for l in interps]}"
+        )
     eltwise = [l for l in model.layers if l.type == "Eltwise"]
     bad = [l for l in eltwise if int(l.get(0, -1)) != 1 or l.get(1) != [0.2, 1.0]]
     if len(eltwise) != 4 * num_block or bad:
         where = f" (line {bad[0].line})" if bad else ""
-        raise UserError(f"{path}: expected {4 * num_block} residual sums 0.2·a + b, found {len(eltwise)} "
-                        f"with {len(bad)} different{where}")
+        raise UserError(
+            f"{path}: expected {4 * num_block} residual sums 0.2·a + b, found {len(eltwise)} "
+            f"with {len(bad)} different{where}"
+        )
 
 
 def rrdbnet_from_ncnn(model: NcnnModel, given: dict[str, object]) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
@@ -250,8 +285,10 @@ def rrdbnet_from_ncnn(model: NcnnModel, given: dict[str, object]) -> tuple[dict[
     path = model.param_path
     convs = model.convs
     if len(convs) != len(model.owners) or len(convs) < 21 or (len(convs) - 6) % 15:
-        raise UserError(f"{path}: {len(convs)} convolutions and {len(model.owners) - len(convs)} other weight "
-                        f"layers do not form an RRDBNet (6 + 15·num_block convolutions)")
+        raise UserError(
+            f"{path}: {len(convs)} convolutions and {len(model.owners) - len(convs)} other weight "
+            f"layers do not form an RRDBNet (6 + 15·num_block convolutions)"
+        )
     num_block = (len(convs) - 6) // 15
     num_feat = convs[0].weight.shape[0]
     num_grow_ch = convs[1].weight.shape[0]
@@ -260,8 +297,14 @@ def rrdbnet_from_ncnn(model: NcnnModel, given: dict[str, object]) -> tuple[dict[
     scale = next((s for s, f in UNSHUFFLE_FACTOR.items() if in_folded == num_out_ch * f * f), None)
     if scale is None:
         raise UserError(f"{path}: first conv has {in_folded} input channels: not an RRDBNet for {num_out_ch} channels")
-    hyper = dict(num_in_ch=num_out_ch, num_out_ch=num_out_ch, scale=scale, num_feat=int(num_feat),
-                 num_block=num_block, num_grow_ch=int(num_grow_ch))
+    hyper = dict(
+        num_in_ch=num_out_ch,
+        num_out_ch=num_out_ch,
+        scale=scale,
+        num_feat=int(num_feat),
+        num_block=num_block,
+        num_grow_ch=int(num_grow_ch),
+    )
     _check_given(given, hyper, path)
     _check_rrdb_graph(model, num_block)
     names = rrdbnet_conv_names(num_block)
@@ -305,8 +348,10 @@ def srvgg_from_ncnn(model: NcnnModel, given: dict[str, object]) -> tuple[dict[st
     scale = shuffles[0]
     interps = [l for l in model.layers if l.type == "Interp"]
     if len(interps) != 1 or int(interps[0].get(0, 0)) != 1 or float(interps[0].get(1, 0)) != scale:
-        raise UserError(f"{path}: expected one nearest ×{scale} Interp of the input (the residual base); "
-                        f"x2/x3 variants that add a bicubic resize are not SRVGGNetCompact graphs")
+        raise UserError(
+            f"{path}: expected one nearest ×{scale} Interp of the input (the residual base); "
+            f"x2/x3 variants that add a bicubic resize are not SRVGGNetCompact graphs"
+        )
     if last_out % (scale * scale):
         raise UserError(f"{path}: last conv has {last_out} outputs, not a multiple of scale² = {scale * scale}")
     num_out_ch = last_out // (scale * scale)
@@ -326,8 +371,9 @@ def srvgg_from_ncnn(model: NcnnModel, given: dict[str, object]) -> tuple[dict[st
             act_type, fused = "lrelu", (ACT_LEAKY, 0.1)
         else:
             raise UserError(f"{path}: cannot tell the SRVGGNetCompact activation (fused types {sorted(fused_types)})")
-    hyper = dict(num_in_ch=num_in_ch, num_out_ch=num_out_ch, num_feat=num_feat, num_conv=num_conv, scale=scale,
-                 act_type=act_type)
+    hyper = dict(
+        num_in_ch=num_in_ch, num_out_ch=num_out_ch, num_feat=num_feat, num_conv=num_conv, scale=scale, act_type=act_type
+    )
     _check_given(given, hyper, path)
     state = {}
     index = 0
@@ -341,7 +387,9 @@ def srvgg_from_ncnn(model: NcnnModel, given: dict[str, object]) -> tuple[dict[st
         if i < len(convs) - 1 and act_type == "prelu":
             slope = prelus[i].slope
             if slope.shape != (num_feat,):
-                raise UserError(f"{path}:{prelus[i].layer.line}: PReLU with {slope.shape[0]} slopes, expected {num_feat}")
+                raise UserError(
+                    f"{path}:{prelus[i].layer.line}: PReLU with {slope.shape[0]} slopes, expected {num_feat}"
+                )
             state[f"body.{index + 1}.weight"] = torch.from_numpy(slope)
         index += 2
     return state, hyper
@@ -350,8 +398,9 @@ def srvgg_from_ncnn(model: NcnnModel, given: dict[str, object]) -> tuple[dict[st
 IMPORTERS = {"rrdbnet": rrdbnet_from_ncnn, "srvgg": srvgg_from_ncnn}
 
 
-def ncnn_to_model(param_path: str | os.PathLike, bin_path: str | os.PathLike, arch: str,
-                  **given: object) -> tuple[torch.nn.Module, NcnnModel]:
+def ncnn_to_model(
+    param_path: str | os.PathLike, bin_path: str | os.PathLike, arch: str, **given: object
+) -> tuple[torch.nn.Module, NcnnModel]:
     """Build architecture ``arch`` holding the ncnn file's weights (float32; fp16-rounded if tagged fp16).
 
     ``given`` hyperparameters (None = infer) must agree with what the graph implies.
@@ -368,12 +417,25 @@ def ncnn_to_model(param_path: str | os.PathLike, bin_path: str | os.PathLike, ar
     return net.eval(), model
 
 
-def import_ncnn(param_path: str | os.PathLike, bin_path: str | os.PathLike, arch: str, out: str | os.PathLike,
-                *, extra: dict | None = None, **given: object) -> Path:
+def import_ncnn(
+    param_path: str | os.PathLike,
+    bin_path: str | os.PathLike,
+    arch: str,
+    out: str | os.PathLike,
+    *,
+    extra: dict | None = None,
+    **given: object,
+) -> Path:
     """Convert an ncnn model to ``out`` (.safetensors + sidecar, ``fp16_rounded`` recorded)."""
     from replication.archs.checkpoint import save_model
 
     net, model = ncnn_to_model(param_path, bin_path, arch, **given)
     info = {"ncnn_param": str(param_path), "ncnn_param_sha256": sha256_file(param_path), **(extra or {})}
-    return save_model(out, net, source=f"ncnn:{Path(bin_path).name}", source_sha256=sha256_file(bin_path),
-                      fp16_rounded=model.fp16_rounded, extra=info)
+    return save_model(
+        out,
+        net,
+        source=f"ncnn:{Path(bin_path).name}",
+        source_sha256=sha256_file(bin_path),
+        fp16_rounded=model.fp16_rounded,
+        extra=info,
+    )

@@ -36,13 +36,20 @@ def infer_srvgg_hyperparameters(state: Mapping[str, torch.Tensor]) -> dict[str, 
     for num_out_ch in (num_in_ch, 3, 1):
         scale = math.isqrt(out // num_out_ch) if out % num_out_ch == 0 else 0
         if scale and scale * scale * num_out_ch == out:
-            return dict(num_in_ch=num_in_ch, num_out_ch=num_out_ch, num_feat=num_feat, num_conv=len(conv_idx) - 2,
-                        scale=scale, act_type=act_type)
+            return dict(
+                num_in_ch=num_in_ch,
+                num_out_ch=num_out_ch,
+                num_feat=num_feat,
+                num_conv=len(conv_idx) - 2,
+                scale=scale,
+                act_type=act_type,
+            )
     raise UserError(f"cannot tell the SRVGGNetCompact scale from a last conv with {out} outputs")
 
 
-def pth_to_model(pth: str | os.PathLike, arch: str, key: str | None = None,
-                 **given: object) -> tuple[torch.nn.Module, dict[str, object]]:
+def pth_to_model(
+    pth: str | os.PathLike, arch: str, key: str | None = None, **given: object
+) -> tuple[torch.nn.Module, dict[str, object]]:
     """Build ``arch`` holding the weights of ``pth``; ``given`` hyperparameters (None = infer) are checked.
 
     Returns (network in eval mode, facts for the sidecar: wrapper key used, key naming).
@@ -73,9 +80,22 @@ def pth_to_model(pth: str | os.PathLike, arch: str, key: str | None = None,
     return net.eval(), {"pth_key": used_key, "key_naming": naming}
 
 
-def import_pth(pth: str | os.PathLike, out: str | os.PathLike, arch: str, *, key: str | None = None,
-               extra: dict | None = None, **given: object) -> Path:
+def import_pth(
+    pth: str | os.PathLike,
+    out: str | os.PathLike,
+    arch: str,
+    *,
+    key: str | None = None,
+    extra: dict | None = None,
+    **given: object,
+) -> Path:
     """Convert ``pth`` to ``out`` (.safetensors + sidecar). Weights are kept exactly (float32)."""
     net, facts = pth_to_model(pth, arch, key, **given)
-    return save_model(out, net, source=f"pth:{Path(pth).name}", source_sha256=sha256_file(pth), fp16_rounded=False,
-                      extra={**facts, **(extra or {})})
+    return save_model(
+        out,
+        net,
+        source=f"pth:{Path(pth).name}",
+        source_sha256=sha256_file(pth),
+        fp16_rounded=False,
+        extra={**facts, **(extra or {})},
+    )

@@ -79,12 +79,23 @@ class RRDBNet(nn.Module):
         super().__init__()
         if scale not in UNSHUFFLE_FACTOR:
             raise ValueError(f"RRDBNet scale must be 1, 2 or 4, got {scale}")
-        for name, value in (("num_in_ch", num_in_ch), ("num_out_ch", num_out_ch), ("num_feat", num_feat),
-                            ("num_block", num_block), ("num_grow_ch", num_grow_ch)):
+        for name, value in (
+            ("num_in_ch", num_in_ch),
+            ("num_out_ch", num_out_ch),
+            ("num_feat", num_feat),
+            ("num_block", num_block),
+            ("num_grow_ch", num_grow_ch),
+        ):
             if value < 1:
                 raise ValueError(f"RRDBNet {name} must be positive, got {value}")
-        self.hyperparameters = dict(num_in_ch=num_in_ch, num_out_ch=num_out_ch, scale=scale,
-                                    num_feat=num_feat, num_block=num_block, num_grow_ch=num_grow_ch)
+        self.hyperparameters = dict(
+            num_in_ch=num_in_ch,
+            num_out_ch=num_out_ch,
+            scale=scale,
+            num_feat=num_feat,
+            num_block=num_block,
+            num_grow_ch=num_grow_ch,
+        )
         self.scale = scale
         self.unshuffle = UNSHUFFLE_FACTOR[scale]
         with isolated_global_rng():

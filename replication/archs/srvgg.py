@@ -43,8 +43,14 @@ class SRVGGNetCompact(nn.Module):
             raise ValueError(f"SRVGGNetCompact act_type must be one of {ACT_TYPES}, got {act_type!r}")
         if scale < 1 or num_conv < 0 or num_feat < 1:
             raise ValueError(f"SRVGGNetCompact: bad sizes scale={scale} num_conv={num_conv} num_feat={num_feat}")
-        self.hyperparameters = dict(num_in_ch=num_in_ch, num_out_ch=num_out_ch, num_feat=num_feat,
-                                    num_conv=num_conv, scale=scale, act_type=act_type)
+        self.hyperparameters = dict(
+            num_in_ch=num_in_ch,
+            num_out_ch=num_out_ch,
+            num_feat=num_feat,
+            num_conv=num_conv,
+            scale=scale,
+            act_type=act_type,
+        )
         self.scale = scale
         with isolated_global_rng():
             layers: list[nn.Module] = [nn.Conv2d(num_in_ch, num_feat, 3, 1, 1), self._act(act_type, num_feat)]

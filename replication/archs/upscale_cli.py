@@ -26,8 +26,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     precision.add_argument("--half", action="store_true", help="fp16 autocast (GPU)")
     precision.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
     parser.add_argument("--outscale", type=float, help="final scale if different from the model's (Lanczos resize)")
-    parser.add_argument("--alpha", choices=("network", "bilinear"), default="network",
-                        help="how to upscale an alpha channel (default: a second network pass)")
+    parser.add_argument(
+        "--alpha",
+        choices=("network", "bilinear"),
+        default="network",
+        help="how to upscale an alpha channel (default: a second network pass)",
+    )
     parser.add_argument("--suffix", default="", help="appended to output file stems in folder mode")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -61,8 +65,10 @@ def run(args: argparse.Namespace) -> int:
 
     model_path = Path(args.model)
     if not model_path.is_file():
-        raise UserError(f"{model_path}: model file not found (get official ones with `replication weights fetch NAME "
-                        f"--out {model_path}`)")
+        raise UserError(
+            f"{model_path}: model file not found (get official ones with `replication weights fetch NAME "
+            f"--out {model_path}`)"
+        )
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {args.device}: no CUDA device available")
     if args.tile < 0 or args.tile_pad < 0:
@@ -78,8 +84,15 @@ def run(args: argparse.Namespace) -> int:
     for src, dst in tqdm(jobs, desc="upscale", unit="img", disable=args.no_progress or len(jobs) < 2, file=sys.stderr):
         try:
             image = read_image(src)
-            result = upscale_image(net, image, tile=args.tile, tile_pad=args.tile_pad, dtype=dtype,
-                                   outscale=args.outscale, alpha_mode=args.alpha)
+            result = upscale_image(
+                net,
+                image,
+                tile=args.tile,
+                tile_pad=args.tile_pad,
+                dtype=dtype,
+                outscale=args.outscale,
+                alpha_mode=args.alpha,
+            )
             write_image(dst, result.rgb, alpha=result.alpha, bit_depth=result.bit_depth, gray=result.gray)
         except (ImageReadError, ValueError, OSError) as exc:
             failures.append(f"{src}: {exc}")

@@ -1,9 +1,9 @@
 """``replication weights``: list the official weights, fetch one, or import ncnn / .pth files.
 
-    replication weights list
-    replication weights fetch NAME --out models/official/NAME.safetensors [--params params.yaml] [--source auto|pth|ncnn]
-    replication weights import-ncnn --param P --bin B --arch rrdbnet|srvgg [--scale 4] [--num-block N] ... --out F.safetensors
-    replication weights import-pth --pth P --arch rrdbnet|srvgg|... [--key params_ema] [hyperparameters] --out F.safetensors
+replication weights list
+replication weights fetch NAME --out models/official/NAME.safetensors [--params params.yaml] [--source auto|pth|ncnn]
+replication weights import-ncnn --param P --bin B --arch rrdbnet|srvgg [--scale 4] [--num-block N] ... --out F.safetensors
+replication weights import-pth --pth P --arch rrdbnet|srvgg|... [--key params_ema] [hyperparameters] --out F.safetensors
 """
 
 from __future__ import annotations
@@ -32,8 +32,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("name", help="registry name (see `replication weights list`)")
     p.add_argument("--out", required=True, help="output .safetensors (VGG19: .pth)")
     p.add_argument("--params", default="params.yaml", help="parameter file naming the mirror (default: params.yaml)")
-    p.add_argument("--source", choices=("auto", "pth", "ncnn"), default="auto",
-                   help="auto: exact .pth if at hand, else mirror ncnn copy, else download (default)")
+    p.add_argument(
+        "--source",
+        choices=("auto", "pth", "ncnn"),
+        default="auto",
+        help="auto: exact .pth if at hand, else mirror ncnn copy, else download (default)",
+    )
     p.add_argument("--no-progress", action="store_true")
 
     p = sub.add_parser("import-ncnn", help="convert an ncnn .param/.bin pair")
@@ -52,10 +56,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def _given(args: argparse.Namespace) -> dict[str, object]:
-    given = dict(scale=args.scale, num_block=args.num_block, num_feat=args.num_feat, num_grow_ch=args.num_grow_ch,
-                 num_conv=args.num_conv)
-    allowed = {"rrdbnet": {"scale", "num_block", "num_feat", "num_grow_ch"},
-               "srvgg": {"scale", "num_feat", "num_conv"}}.get(args.arch, {"num_feat"})
+    given = dict(
+        scale=args.scale,
+        num_block=args.num_block,
+        num_feat=args.num_feat,
+        num_grow_ch=args.num_grow_ch,
+        num_conv=args.num_conv,
+    )
+    allowed = {
+        "rrdbnet": {"scale", "num_block", "num_feat", "num_grow_ch"},
+        "srvgg": {"scale", "num_feat", "num_conv"},
+    }.get(args.arch, {"num_feat"})
     from replication.errors import UserError
 
     bad = [k for k, v in given.items() if v is not None and k not in allowed]
@@ -79,8 +90,10 @@ def _describe_sidecar(path: Path) -> str:
 
     info = read_sidecar(path)
     rounded = " (fp16-rounded weights)" if info["fp16_rounded"] else ""
-    return (f"{path}: {info['arch']} {json.dumps(info['hyperparameters'])}, {info['num_parameters']:,} params, "
-            f"from {info['source']} sha256 {info['source_sha256']}{rounded}")
+    return (
+        f"{path}: {info['arch']} {json.dumps(info['hyperparameters'])}, {info['num_parameters']:,} params, "
+        f"from {info['source']} sha256 {info['source_sha256']}{rounded}"
+    )
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -94,9 +107,19 @@ def _list(args: argparse.Namespace) -> int:
             in_mirror.append("ncnn")
         if mirror is not None and e.pth and (mirror / e.pth.mirror_relpath).is_file():
             in_mirror.append("pth")
-        rows.append(dict(name=e.name, arch=e.arch, availability=e.availability, in_mirror=in_mirror,
-                         sha256=(e.pth.sha256 if e.pth else None), urls=list(e.pth.urls) if e.pth else [],
-                         num_parameters=e.num_parameters, role=e.role, note=e.reason))
+        rows.append(
+            dict(
+                name=e.name,
+                arch=e.arch,
+                availability=e.availability,
+                in_mirror=in_mirror,
+                sha256=(e.pth.sha256 if e.pth else None),
+                urls=list(e.pth.urls) if e.pth else [],
+                num_parameters=e.num_parameters,
+                role=e.role,
+                note=e.reason,
+            )
+        )
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -104,7 +127,9 @@ def _list(args: argparse.Namespace) -> int:
     print(f"{'name':28} {'arch':8} {'availability':12} {'mirror':9} {'pth sha256':12} note")
     for r in rows:
         sha = (r["sha256"] or "unknown")[:10]
-        print(f"{r['name']:28} {r['arch']:8} {r['availability']:12} {'+'.join(r['in_mirror']) or '-':9} {sha:12} {r['note']}")
+        print(
+            f"{r['name']:28} {r['arch']:8} {r['availability']:12} {'+'.join(r['in_mirror']) or '-':9} {sha:12} {r['note']}"
+        )
     return 0
 
 
@@ -114,8 +139,9 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "fetch":
         from replication.archs.fetch import fetch_weights
 
-        path = fetch_weights(args.name, args.out, mirror=_mirror(args.params), source=args.source,
-                             progress=not args.no_progress)
+        path = fetch_weights(
+            args.name, args.out, mirror=_mirror(args.params), source=args.source, progress=not args.no_progress
+        )
         print(_describe_sidecar(path) if path.suffix == ".safetensors" else f"{path}: verified")
         return 0
     if args.action == "import-ncnn":

@@ -42,8 +42,10 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  notes: {d.notes}")
             for f in d.files[:3]:
                 sums = ", ".join(f"{a} {v}" for a, v in (("sha256", f.sha256), ("md5", f.md5), ("sha1", f.sha1)) if v)
-                print(f"  {f.path}: {', '.join(f.urls) or '(no direct URL)'} [{sums or 'checksum unknown'}; "
-                      f"{registry.human_bytes(f.bytes)}]")
+                print(
+                    f"  {f.path}: {', '.join(f.urls) or '(no direct URL)'} [{sums or 'checksum unknown'}; "
+                    f"{registry.human_bytes(f.bytes)}]"
+                )
             if len(d.files) > 3:
                 print(f"  ... and {len(d.files) - 3} more files")
     print("\nimages '?': count unknown; size 'unknown': not published. Download: replication download NAME")

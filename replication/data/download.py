@@ -92,8 +92,9 @@ def _mismatch(path: Path, expected: Expected) -> tuple[str | None, dict[str, str
     digests = file_digests(path, ["sha256", *want])
     size = path.stat().st_size
     if expected.size is not None and size != expected.size:
-        return (f"{size} bytes with sha256 {digests['sha256']}, expected {expected.size} bytes "
-                f"({expected.describe()})"), digests
+        return (
+            f"{size} bytes with sha256 {digests['sha256']}, expected {expected.size} bytes ({expected.describe()})"
+        ), digests
     for algo, value in want.items():
         if digests[algo] != value:
             return f"{algo} {digests[algo]}, expected {algo} {value}", digests
@@ -165,8 +166,13 @@ def _is_offline(exc: BaseException) -> bool:
     text = str(exc)
     return any(
         s in text
-        for s in ("Failed to resolve", "Name or service not known", "Temporary failure in name resolution",
-                  "Network is unreachable", "nodename nor servname")
+        for s in (
+            "Failed to resolve",
+            "Name or service not known",
+            "Temporary failure in name resolution",
+            "Network is unreachable",
+            "nodename nor servname",
+        )
     )
 
 
@@ -233,10 +239,20 @@ def _stream(
                     # Keep the bytes of a body cut short (urllib3 would raise and drop its last
                     # buffer); the size check below then resumes from exactly what was written.
                     resp.raw.enforce_content_length = False
-                with open(part, mode) as fh, tqdm(
-                    total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-                    desc=part.name[: -len(".part")], disable=not progress, file=sys.stderr, leave=False,
-                ) as bar:
+                with (
+                    open(part, mode) as fh,
+                    tqdm(
+                        total=total,
+                        initial=start,
+                        unit="B",
+                        unit_scale=True,
+                        unit_divisor=1024,
+                        desc=part.name[: -len(".part")],
+                        disable=not progress,
+                        file=sys.stderr,
+                        leave=False,
+                    ) as bar,
+                ):
                     for chunk in resp.iter_content(CHUNK):
                         fh.write(chunk)
                         received += len(chunk)
@@ -245,7 +261,12 @@ def _stream(
                 if total is not None and size_now < total:
                     raise _Transient(f"connection closed after {size_now} of {total} bytes")
                 return
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError, _Transient) as exc:
+        except (
+            requests.ConnectionError,
+            requests.Timeout,
+            requests.exceptions.ChunkedEncodingError,
+            _Transient,
+        ) as exc:
             if _is_offline(exc):
                 raise DownloadError(f"{url}: host unreachable ({exc.__class__.__name__}: {exc})") from None
             if received:
@@ -256,8 +277,9 @@ def _stream(
             sleep(backoff * 2 ** (failures - 1))
 
 
-def _how_to_provide(dest: Path, urls: Sequence[str], expected: Expected, mirror: Path | None,
-                    relpaths: Sequence[str]) -> str:
+def _how_to_provide(
+    dest: Path, urls: Sequence[str], expected: Expected, mirror: Path | None, relpaths: Sequence[str]
+) -> str:
     rel = relpaths[0] if relpaths else dest.name
     in_mirror = (
         f"the mirror at {mirror / rel}"
@@ -366,8 +388,19 @@ def fetch_file(
     """
     expected = Expected(sha256=sha256, md5=md5, sha1=sha1, size=size)
     path, _, _ = _fetch(
-        Path(dest), list(urls), expected, Path(mirror) if mirror else None, list(mirror_relpaths),
-        progress, force, manual_hint, session, retries, backoff, sleep, timeout,
+        Path(dest),
+        list(urls),
+        expected,
+        Path(mirror) if mirror else None,
+        list(mirror_relpaths),
+        progress,
+        force,
+        manual_hint,
+        session,
+        retries,
+        backoff,
+        sleep,
+        timeout,
     )
     return path
 
@@ -420,7 +453,9 @@ def download_dataset(
     ds = registry.get(name)
     if ds.parent:
         log(f"{name}: a view of {ds.parent}")
-        return download_dataset(ds.parent, root, mirror, extract, force, progress, session=session, sleep=sleep, log=log)
+        return download_dataset(
+            ds.parent, root, mirror, extract, force, progress, session=session, sleep=sleep, log=log
+        )
     root = Path(root)
     folder = root / ds.name
     mirror_path = Path(mirror) if mirror else None
@@ -432,8 +467,13 @@ def download_dataset(
         log(f"{name}: already present and verified in {folder}")
         return folder
     archives_missing = all(not (folder / f.path).exists() for f in ds.files if f.extract)
-    if (not force and all(f.extract for f in ds.files) and archives_missing and not (folder / registry.MARKER).exists()
-            and _images_present(root, name)):
+    if (
+        not force
+        and all(f.extract for f in ds.files)
+        and archives_missing
+        and not (folder / registry.MARKER).exists()
+        and _images_present(root, name)
+    ):
         log(f"{name}: using the images already unpacked by hand in {registry.image_dir(root, name)} (not verified)")
         return folder
 
@@ -473,7 +513,9 @@ def _folder_set(ds: registry.Dataset, root: Path, mirror: Path | None, log: Call
     """A manual set without a published file: accept a filled folder, or copy the mirror's."""
     folder = root / ds.name
     if _images_present(root, ds.name):
-        log(f"{ds.name}: using the images in {registry.image_dir(root, ds.name)} (provided by hand; no checksums published)")
+        log(
+            f"{ds.name}: using the images in {registry.image_dir(root, ds.name)} (provided by hand; no checksums published)"
+        )
         return folder
     source = mirror / "datasets" / ds.name if mirror is not None else None
     if source is not None and source.is_dir() and not folder.exists():

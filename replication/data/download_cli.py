@@ -13,10 +13,12 @@ from replication.params import DEFAULT_PARAMS, MIRROR_ENV, load_params
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("names", nargs="+", metavar="NAME", help="dataset names (see `replication datasets`)")
     parser.add_argument("--root", default="data/raw", help="where sets are stored (default: data/raw)")
-    parser.add_argument("--params", default=None,
-                        help="parameter file giving `mirror:` (default: params.yaml if it exists)")
-    parser.add_argument("--mirror", default=None,
-                        help="offline mirror folder; wins over $REPLICATION_MIRROR and params ('' for none)")
+    parser.add_argument(
+        "--params", default=None, help="parameter file giving `mirror:` (default: params.yaml if it exists)"
+    )
+    parser.add_argument(
+        "--mirror", default=None, help="offline mirror folder; wins over $REPLICATION_MIRROR and params ('' for none)"
+    )
     parser.add_argument("--no-extract", action="store_true", help="keep archives packed")
     parser.add_argument("--force", action="store_true", help="fetch again even if already present and verified")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -43,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     if mirror is not None and not mirror.is_dir():
         raise UserError(f"mirror folder {mirror} does not exist")
     for name in args.names:
-        folder = download_dataset(name, args.root, mirror, extract=not args.no_extract, force=args.force,
-                                  progress=not args.quiet)
+        folder = download_dataset(
+            name, args.root, mirror, extract=not args.no_extract, force=args.force, progress=not args.quiet
+        )
         print(f"{name}: {folder}")
     return 0

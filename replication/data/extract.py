@@ -66,7 +66,9 @@ def _safe_dest(archive: Path, root: Path, rel: str, name: str) -> Path:
     real_root = os.path.realpath(root)
     real_parent = os.path.realpath(dest.parent)
     if os.path.commonpath([real_root, real_parent]) != real_root:
-        raise UnsafeArchiveError(f"{archive}: member {name!r} would be written outside the extraction folder (through a link)")
+        raise UnsafeArchiveError(
+            f"{archive}: member {name!r} would be written outside the extraction folder (through a link)"
+        )
     if dest.is_symlink():
         raise UnsafeArchiveError(f"{archive}: member {name!r} would overwrite a symlink")
     return dest
@@ -133,7 +135,9 @@ def _extract_tar(archive: Path, root: Path) -> int:
                 # Hard-link names are relative to the archive root, not to the link's folder.
                 target_rel = _member_path(archive, member.linkname)
                 if not target_rel or not _inside(target_rel):
-                    raise UnsafeArchiveError(f"{archive}: hard link {member.name!r} -> {member.linkname!r} points outside")
+                    raise UnsafeArchiveError(
+                        f"{archive}: hard link {member.name!r} -> {member.linkname!r} points outside"
+                    )
                 source = _safe_dest(archive, root, target_rel, member.name)
                 real_root = os.path.realpath(root)
                 if not source.exists() or os.path.commonpath([real_root, os.path.realpath(source)]) != real_root:

@@ -70,7 +70,9 @@ def crop_positions(length: int, crop: int, step: int, thresh: int) -> list[tuple
     return [(s, crop) for s in starts]
 
 
-def multiscale_sizes(width: int, height: int, factors: Sequence[float], shortest_edge: int) -> list[tuple[str, int, int]]:
+def multiscale_sizes(
+    width: int, height: int, factors: Sequence[float], shortest_edge: int
+) -> list[tuple[str, int, int]]:
     """(suffix, width, height) of the extra copies: ``T0..`` per factor, then the shortest-edge copy."""
     sizes = [(f"T{i}", int(width * f), int(height * f)) for i, f in enumerate(factors)]
     if shortest_edge > 0:
@@ -119,7 +121,9 @@ class _Job:
 def _encode_png(rgb: np.ndarray) -> bytes:
     import cv2
 
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
+    ok, buf = cv2.imencode(
+        ".png", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]
+    )
     if not ok:
         raise RuntimeError("OpenCV could not encode a PNG")
     return buf.tobytes()
@@ -240,13 +244,22 @@ def prepare_subimages(
             rel = Path(path).relative_to(root).with_suffix("").as_posix()
             sources[set_name].append(Path(path).relative_to(root).as_posix())
             jobs.append(
-                _Job(set_name, str(path), rel, set_name in cfg.multiscale_sets, tuple(cfg.multiscale_factors),
-                     cfg.multiscale_shortest_edge, cfg.crop_size, cfg.crop_step, cfg.thresh_size)
+                _Job(
+                    set_name,
+                    str(path),
+                    rel,
+                    set_name in cfg.multiscale_sets,
+                    tuple(cfg.multiscale_factors),
+                    cfg.multiscale_shortest_edge,
+                    cfg.crop_size,
+                    cfg.crop_step,
+                    cfg.thresh_size,
+                )
             )
     if not jobs:
         raise UserError("no source images to prepare")
     workers = default_workers() if workers is None else workers
-    per_set = {name: 0 for name in images}
+    per_set = dict.fromkeys(images, 0)
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
         os.chmod(tmp, 0o755)

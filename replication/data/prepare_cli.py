@@ -23,6 +23,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = params.active.data
     summary = prepare_training_data(cfg, args.raw, args.out, workers=args.workers, progress=not args.quiet)
     per_set = ", ".join(f"{k}: {v}" for k, v in summary.per_set.items())
-    print(f"{summary.out_dir}: {summary.sub_images} sub-images from {summary.source_images} images "
-          f"in {summary.shards} shard(s) ({per_set})")
+    print(
+        f"{summary.out_dir}: {summary.sub_images} sub-images from {summary.source_images} images "
+        f"in {summary.shards} shard(s) ({per_set})"
+    )
     return 0

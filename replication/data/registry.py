@@ -419,7 +419,8 @@ def image_dir(root: str | Path, name: str) -> Path:
     tried = ", ".join(str(c) for c in candidates)
     raise UserError(
         f"dataset {name!r}: no image folder found (looked for {tried}); "
-        f"run `replication download {ds.storage_name}`" + (f" ({ds.manual})" if ds.kind == "manual" and ds.manual else "")
+        f"run `replication download {ds.storage_name}`"
+        + (f" ({ds.manual})" if ds.kind == "manual" and ds.manual else "")
     )
 
 
@@ -434,7 +435,9 @@ def image_files(root: str | Path, name: str) -> list[Path]:
     files = sorted(
         p
         for p in folder.rglob(ds.image_pattern)
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        if p.is_file()
+        and p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
     )
     if not files:
         raise UserError(f"dataset {name!r}: no images matching {ds.image_pattern!r} under {folder}")

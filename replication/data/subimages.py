@@ -129,7 +129,9 @@ class SubImageStore:
         image = image_from_array(arr, source=self.names[i])
         rgb = image.rgb[0]
         if tuple(rgb.shape[1:]) != self.shapes[i][:2]:
-            raise UserError(f"{self.root}: {self.names[i]} is {tuple(rgb.shape[1:])}, meta_info says {self.shapes[i][:2]}")
+            raise UserError(
+                f"{self.root}: {self.names[i]} is {tuple(rgb.shape[1:])}, meta_info says {self.shapes[i][:2]}"
+            )
         return rgb
 
     def close(self) -> None:

@@ -95,7 +95,11 @@ def add_noise(img: torch.Tensor, cfg: BSRGANConfig, generator: torch.Generator, 
     eye = torch.eye(3).expand(b, 3, 3)
     gray = torch.zeros(b, 3, 3)
     gray[:, :, 0] = 1.0
-    mixers = torch.where((kind == 0).view(-1, 1, 1), eye, torch.where((kind == 1).view(-1, 1, 1), gray, _correlated_noise_mixers(b, generator)))
+    mixers = torch.where(
+        (kind == 0).view(-1, 1, 1),
+        eye,
+        torch.where((kind == 1).view(-1, 1, 1), gray, _correlated_noise_mixers(b, generator)),
+    )
     mixers = (mixers * sigma.view(-1, 1, 1)).to(img.device, img.dtype)
     z = torch.randn(img.shape, generator=field_generator, device=img.device, dtype=img.dtype)
     noise = torch.einsum("bkc,bchw->bkhw", mixers, z)

@@ -35,7 +35,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--variant", choices=VARIANTS, default="second_order")
     parser.add_argument("--scale", type=int, default=None, help="default: the profile's scale")
     parser.add_argument(
-        "--gt-size", type=int, default=None, help="GT patch size of the pairs (default: the profile's train_gan.gt_size)"
+        "--gt-size",
+        type=int,
+        default=None,
+        help="GT patch size of the pairs (default: the profile's train_gan.gt_size)",
     )
     parser.add_argument(
         "--batch-size",

@@ -64,9 +64,7 @@ def paired_random_crop(
     h, w = lq.shape[-2:]
     for gt in gt_list:
         if gt.shape[-2:] != (h * scale, w * scale):
-            raise ValueError(
-                f"GT of {tuple(gt.shape[-2:])} px is not {scale}x the LQ of {(h, w)} px"
-            )
+            raise ValueError(f"GT of {tuple(gt.shape[-2:])} px is not {scale}x the LQ of {(h, w)} px")
     if h < lq_size or w < lq_size:
         raise ValueError(f"LQ of {h}x{w} px is smaller than the LQ patch {lq_size}x{lq_size} (GT patch {gt_size})")
     top = int(torch.randint(h - lq_size + 1, (), generator=generator))

@@ -31,8 +31,7 @@ def _check(img: torch.Tensor, kernel: torch.Tensor) -> tuple[int, int]:
     pad = k // 2
     if min(img.shape[-2:]) <= pad:
         raise ValueError(
-            f"image of {img.shape[-2]}x{img.shape[-1]} px is too small for reflect padding by {pad} "
-            f"(kernel {k}x{k})"
+            f"image of {img.shape[-2]}x{img.shape[-1]} px is too small for reflect padding by {pad} (kernel {k}x{k})"
         )
     return k, pad
 

@@ -83,7 +83,9 @@ def _poisson_field(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return torch.poisson(x8 * vals, generator=generator) / vals - x8
 
 
-def poisson_noise(img: torch.Tensor, scale: torch.Tensor, gray: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+def poisson_noise(
+    img: torch.Tensor, scale: torch.Tensor, gray: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
     """img + scale * Poisson noise, clamped. (B, C, H, W), scale (B,), gray (B,) bool.
 
     The noise is computed from the image rounded to 8 bits with v = 2^ceil(log2(#distinct values))
@@ -110,9 +112,7 @@ def sample_noise(cfg: NoiseConfig, batch: int, generator: torch.Generator) -> No
     return NoiseDraw(family, level, draws.bernoulli(cfg.gray_prob, batch, generator))
 
 
-def add_noise(
-    img: torch.Tensor, cfg: NoiseConfig, draw: NoiseDraw, field_generator: torch.Generator
-) -> torch.Tensor:
+def add_noise(img: torch.Tensor, cfg: NoiseConfig, draw: NoiseDraw, field_generator: torch.Generator) -> torch.Tensor:
     """Apply a :class:`NoiseDraw` to (B, C, H, W); noise fields come from ``field_generator``."""
     if draw.family == "gaussian":
         return gaussian_noise(img, draw.level, draw.gray, field_generator, cfg.gray_field_shared)

@@ -115,7 +115,9 @@ class Degrader:
         if h % self.scale or w % self.scale:
             raise ValueError(f"GT of {h}x{w} px is not divisible by scale {self.scale}")
         if min(h, w) < self.min_gt_size:
-            raise ValueError(f"GT of {h}x{w} px is too small for the {self.variant} degradation (min {self.min_gt_size})")
+            raise ValueError(
+                f"GT of {h}x{w} px is too small for the {self.variant} degradation (min {self.min_gt_size})"
+            )
         if generator.device.type != "cpu":
             raise ValueError(f"the generator must be a CPU torch.Generator, got one on {generator.device}")
         gt = gt.to(self.device, torch.float32)

@@ -88,7 +88,9 @@ def second_order(
     # Per-sample kernels (the reference draws them in the data loader).
     kernel1 = sample_blur_kernels(cfg.blur1, b, generator, pad_to)
     kernel2 = sample_blur_kernels(cfg.blur2, b, generator, pad_to)
-    final_sinc = sample_final_sinc(cfg.final_sinc_prob, cfg.final_sinc_sizes, cfg.final_sinc_cutoff, b, generator, pad_to)
+    final_sinc = sample_final_sinc(
+        cfg.final_sinc_prob, cfg.final_sinc_sizes, cfg.final_sinc_cutoff, b, generator, pad_to
+    )
     record: dict = {"kernel1": kernel1, "kernel2": kernel2, "final_sinc": final_sinc}
 
     # Stage 1.

@@ -30,7 +30,7 @@ def y_channel_255(rgb: torch.Tensor) -> np.ndarray:
         raise ValueError(f"expected an RGB image of shape (3, H, W), got {tuple(rgb.shape)}")
     x = rgb.detach().to(torch.float32).cpu().numpy()
     # Same accumulation order as BasicSR's np.dot over B, G, R (float32 inputs promote to float64).
-    y64 = (x[2].astype(np.float64) * Y_WEIGHTS_RGB[2] + x[1].astype(np.float64) * Y_WEIGHTS_RGB[1])
+    y64 = x[2].astype(np.float64) * Y_WEIGHTS_RGB[2] + x[1].astype(np.float64) * Y_WEIGHTS_RGB[1]
     y64 = y64 + x[0].astype(np.float64) * Y_WEIGHTS_RGB[0] + Y_OFFSET
     y01 = (y64 / 255.0).astype(np.float32)
     return y01 * np.float32(255.0)

@@ -55,14 +55,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", help="profile of the parameter file (default: its active profile)")
     parser.add_argument("--model", required=True, help="'bicubic' or a generator .safetensors file")
     parser.add_argument("--name", required=True, help="model name for the `model` column")
-    parser.add_argument("--source", required=True,
-                        help="official | official-fp16-rounded | retrained-<profile> | bicubic")
+    parser.add_argument(
+        "--source", required=True, help="official | official-fp16-rounded | retrained-<profile> | bicubic"
+    )
     parser.add_argument("--dataset", required=True, help="test-set name for the `dataset` column")
     parser.add_argument("--input", required=True, type=Path, help="folder of low-quality input images")
     parser.add_argument("--out-images", required=True, type=Path, help="folder for the SR images")
     parser.add_argument("--out-metrics", required=True, type=Path, help="tidy metrics CSV to write")
     parser.add_argument("--metrics", help="comma-separated metric names (default: evaluate.metrics)")
-    parser.add_argument("--max-images", type=int, help="the N images with the fewest pixels, 0 = all (default: evaluate.max_images)")
+    parser.add_argument(
+        "--max-images", type=int, help="the N images with the fewest pixels, 0 = all (default: evaluate.max_images)"
+    )
     parser.add_argument("--reference", type=Path, help="ground-truth folder (same stems) for full-reference metrics")
     parser.add_argument("--tile", type=int, help="tile size for the network, 0 = whole image (default: evaluate.tile)")
     add_metric_resource_args(parser)
@@ -81,6 +84,7 @@ def check_source(source: str, model: str, profiles: list[str]) -> None:
 def make_upscaler(model: str, scale: int, tile: int) -> tuple[Callable[[Image], Image], dict]:
     """The function image -> SR image, and a description of the model for the provenance file."""
     if model == "bicubic":
+
         def bicubic(image: Image) -> Image:
             alpha = bicubic_upscale(image.alpha, scale) if image.alpha is not None else None
             return Image(rgb=bicubic_upscale(image.rgb, scale), alpha=alpha, bit_depth=image.bit_depth, gray=image.gray)
@@ -95,8 +99,13 @@ def make_upscaler(model: str, scale: int, tile: int) -> tuple[Callable[[Image], 
     from replication.archs.infer import model_scale, upscale_image
 
     net = load_model(path)
-    info = {"kind": "network", "file": str(path), "sha256": sha256_file(path), "scale": model_scale(net),
-            "checkpoint": getattr(net, "checkpoint_info", None)}
+    info = {
+        "kind": "network",
+        "file": str(path),
+        "sha256": sha256_file(path),
+        "scale": model_scale(net),
+        "checkpoint": getattr(net, "checkpoint_info", None),
+    }
 
     def network(image: Image) -> Image:
         with torch.inference_mode():
@@ -129,8 +138,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{args.reference}: reference folder not found")
 
     resources = MetricResources(
-        mirror=params.mirror_dir(), weights_dirs=tuple(args.weights_dir),
-        nr_crop_border=cfg.nr_crop_border, fr_crop_border=cfg.fr_crop_border,
+        mirror=params.mirror_dir(),
+        weights_dirs=tuple(args.weights_dir),
+        nr_crop_border=cfg.nr_crop_border,
+        fr_crop_border=cfg.fr_crop_border,
     )
     scorers, unavailable = build_scorers(names, resources)
     needs_ref = [n for n, s in scorers.items() if s.spec.kind == "fr"]
@@ -155,28 +166,56 @@ def run(args: argparse.Namespace) -> int:
         write_image(out_path, sr.rgb, alpha=sr.alpha, bit_depth=sr.bit_depth, gray=sr.gray)
         saved = read_rgb(out_path)  # score exactly what was written
         ref = read_rgb(find_reference(args.reference, path)) if args.reference is not None else None
-        values = score_image(scorers, saved, ref, path.name, seconds=metric_seconds,
-                             on_undefined=lambda m: tqdm.write(f"warning: {m}", file=sys.stderr))
+        values = score_image(
+            scorers,
+            saved,
+            ref,
+            path.name,
+            seconds=metric_seconds,
+            on_undefined=lambda m: tqdm.write(f"warning: {m}", file=sys.stderr),
+        )
         for name, value in values.items():
             per_metric[name].append(value)
-            rows.append(TidyRow(args.name, args.source, params.profile, args.dataset, subset, path.name,
-                                name, value, METRICS[name].lower_better))
+            rows.append(
+                TidyRow(
+                    args.name,
+                    args.source,
+                    params.profile,
+                    args.dataset,
+                    subset,
+                    path.name,
+                    name,
+                    value,
+                    METRICS[name].lower_better,
+                )
+            )
 
     write_tidy_csv(rows, args.out_metrics)
     meta = {
-        "model": args.name, "source": args.source, "profile": params.profile, "dataset": args.dataset,
-        "subset": subset, "input": str(args.input), "out_images": str(args.out_images),
-        "images": [p.name for p in images], "model_info": model_info, "tile": tile,
-        "metrics": list(scorers), "unavailable": unavailable,
+        "model": args.name,
+        "source": args.source,
+        "profile": params.profile,
+        "dataset": args.dataset,
+        "subset": subset,
+        "input": str(args.input),
+        "out_images": str(args.out_images),
+        "images": [p.name for p in images],
+        "model_info": model_info,
+        "tile": tile,
+        "metrics": list(scorers),
+        "unavailable": unavailable,
         "crop_border": {"no_reference": cfg.nr_crop_border, "full_reference": cfg.fr_crop_border},
         "evaluate_fingerprint": fingerprint(cfg),
-        "upscale_seconds": upscale_seconds, "metric_seconds": metric_seconds,
+        "upscale_seconds": upscale_seconds,
+        "metric_seconds": metric_seconds,
         "torch_threads": torch.get_num_threads(),
     }
     write_text_atomic(_meta_path(args.out_metrics), json.dumps(meta, indent=1, default=str) + "\n")
     total = sum(upscale_seconds.values())
-    print(f"{args.name} ({args.source}) on {args.dataset}: {len(images)} images ({subset}), "
-          f"upscaling {total:.1f} s ({total / len(images):.2f} s/img) -> {args.out_metrics}")
+    print(
+        f"{args.name} ({args.source}) on {args.dataset}: {len(images)} images ({subset}), "
+        f"upscaling {total:.1f} s ({total / len(images):.2f} s/img) -> {args.out_metrics}"
+    )
     if metric_seconds:
         print("metric time per image: " + ", ".join(f"{k} {v / len(images):.2f} s" for k, v in metric_seconds.items()))
     for line in summary_lines(per_metric, unavailable):

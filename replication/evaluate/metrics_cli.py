@@ -44,12 +44,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, type=Path, help="per-image CSV to write")
     parser.add_argument("--reference", type=Path, help="folder of ground-truth images (same file stems)")
     parser.add_argument(
-        "--crop-border", type=int, default=None, metavar="N",
+        "--crop-border",
+        type=int,
+        default=None,
+        metavar="N",
         help=f"crop N px from each side before every metric (default: 0 no-reference, {DEFAULT_FR_CROP} full-reference)",
     )
     parser.add_argument("--max-images", type=int, default=0, help="only the N images with the fewest pixels (0 = all)")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"),
-                        help="params.yaml, used only to find the offline mirror (default: ./params.yaml)")
+    parser.add_argument(
+        "--params",
+        type=Path,
+        default=Path("params.yaml"),
+        help="params.yaml, used only to find the offline mirror (default: ./params.yaml)",
+    )
     add_metric_resource_args(parser)
 
 

@@ -268,9 +268,7 @@ def niqe_y(y: np.ndarray, model: PristineModel, precision: Precision = "float32"
     return niqe_distance(niqe_features(y, precision), model)
 
 
-def niqe(
-    rgb: torch.Tensor, model: PristineModel, crop_border: int = 0, precision: Precision = "float32"
-) -> float:
+def niqe(rgb: torch.Tensor, model: PristineModel, crop_border: int = 0, precision: Precision = "float32") -> float:
     """NIQE (lower is better) of a (1, 3, H, W) float RGB image in [0, 1], paper protocol."""
     y = y_channel_255(rgb)
     if crop_border:

@@ -58,8 +58,19 @@ def tidy_csv_text(rows: Iterable[TidyRow]) -> str:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(TIDY_COLUMNS)
     for r in rows:
-        writer.writerow([r.model, r.source, r.profile, r.dataset, r.subset, r.image, r.metric,
-                         format_value(r.value), "true" if r.lower_better else "false"])
+        writer.writerow(
+            [
+                r.model,
+                r.source,
+                r.profile,
+                r.dataset,
+                r.subset,
+                r.image,
+                r.metric,
+                format_value(r.value),
+                "true" if r.lower_better else "false",
+            ]
+        )
     return buf.getvalue()
 
 
@@ -160,8 +171,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sources", nargs="+", help="tidy CSV files or directories (searched recursively)")
     parser.add_argument("--long", type=Path, help="write the combined long table here (.csv or .parquet)")
     parser.add_argument("--summary", type=Path, help="write the summary table here (.csv or .parquet)")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"),
-                        help="params.yaml giving evaluate.bootstrap_samples and evaluate.seed")
+    parser.add_argument(
+        "--params",
+        type=Path,
+        default=Path("params.yaml"),
+        help="params.yaml giving evaluate.bootstrap_samples and evaluate.seed",
+    )
     parser.add_argument("--profile", help="profile of params.yaml to use (default: the file's active one)")
     args = parser.parse_args(argv)
     from replication.params import load_params

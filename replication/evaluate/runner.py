@@ -71,7 +71,11 @@ def read_rgb(path: Path):
 
 def add_metric_resource_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--weights-dir", action="append", type=Path, default=[], metavar="DIR",
+        "--weights-dir",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
         help="folder with metric weight/parameter files (repeatable); the mirror's metrics/ is always searched",
     )
 

@@ -29,11 +29,21 @@ from replication.report.tidy import read_tidy
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
     parser.add_argument("--profile", help="override the file's active profile")
-    parser.add_argument("--results", type=Path, default=Path("results"),
-                        help="evaluation outputs: <results>/<model>/<dataset>/{metrics.csv,images/}")
-    parser.add_argument("--runs", type=Path, default=Path("runs"), help="training runs (<runs>/<variant>/<phase>/dvclive)")
-    parser.add_argument("--test-root", type=Path, default=Path("data/test"),
-                        help="downloaded test sets, one download root per set: <test-root>/<dataset>/")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=Path("results"),
+        help="evaluation outputs: <results>/<model>/<dataset>/{metrics.csv,images/}",
+    )
+    parser.add_argument(
+        "--runs", type=Path, default=Path("runs"), help="training runs (<runs>/<variant>/<phase>/dvclive)"
+    )
+    parser.add_argument(
+        "--test-root",
+        type=Path,
+        default=Path("data/test"),
+        help="downloaded test sets, one download root per set: <test-root>/<dataset>/",
+    )
     parser.add_argument("--val-lq", type=Path, default=None, help="LQ images of the synthetic validation set")
     parser.add_argument("--val-name", default="", help="dataset name the validation set has in the metrics")
     parser.add_argument("--previews", type=Path, nargs="*", default=[], help="degradation preview PNGs to include")
@@ -72,7 +82,11 @@ def _grids(args: argparse.Namespace, params: Params, tidy: pd.DataFrame) -> list
         models = [m for m in order if (args.results / m / dataset / "images").is_dir()]
         if not models or p.report.grid_images == 0:
             continue
-        lr_files = sorted(args.val_lq.iterdir()) if dataset == args.val_name else image_files(args.test_root / dataset, dataset)
+        lr_files = (
+            sorted(args.val_lq.iterdir())
+            if dataset == args.val_name
+            else image_files(args.test_root / dataset, dataset)
+        )
         rows = grid_rows(lr_files, {m: args.results / m / dataset / "images" for m in models}, p.report.grid_images)
         if rows:
             grids.append((dataset, render_grid(rows, p.report.grid_crop, f"{dataset}: ×{p.scale} zoomed crops")))
@@ -83,7 +97,9 @@ def metrics_json(summary: pd.DataFrame) -> dict:
     """{dataset: {model: {metric: mean}}} — small, git-tracked, for ``dvc metrics show/diff``."""
     out: dict = {}
     for r in summary.itertuples(index=False):
-        out.setdefault(r.dataset, {}).setdefault(r.model, {})[r.metric] = None if pd.isna(r.mean) else round(float(r.mean), 6)
+        out.setdefault(r.dataset, {}).setdefault(r.model, {})[r.metric] = (
+            None if pd.isna(r.mean) else round(float(r.mean), 6)
+        )
     return out
 
 

@@ -64,7 +64,10 @@ def expected_pipeline_lists(profile) -> PipelineLists:
         baselines=tuple(b for b in profile.evaluate.baselines if b != "bicubic"),
         pretrained=tuple(
             ([profile.network.net_init] if profile.network.net_init != "scratch" else [])
-            + (["vgg19_imagenet"] if "imagenet" in (profile.train_net.vgg_weights, profile.train_gan.vgg_weights)
-               else [])
+            + (
+                ["vgg19_imagenet"]
+                if "imagenet" in (profile.train_net.vgg_weights, profile.train_gan.vgg_weights)
+                else []
+            )
         ),
     )

@@ -77,7 +77,7 @@ def plot_phase(curves: list[Curve], phase: str, title: str) -> bytes | None:
         ax.set_xlabel("iteration", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(names):]:
+    for ax in list(axes.flat)[len(names) :]:
         ax.set_visible(False)
     axes.flat[0].legend(fontsize=7)
     fig.suptitle(title, fontsize=10)

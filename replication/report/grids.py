@@ -46,7 +46,9 @@ def find_output(folder: str | os.PathLike, stem: str) -> Path | None:
     return None
 
 
-def crops_for(lr_path: Path, outputs: dict[str, Path], crop: int) -> tuple[np.ndarray, tuple[int, int, int], dict[str, np.ndarray]]:
+def crops_for(
+    lr_path: Path, outputs: dict[str, Path], crop: int
+) -> tuple[np.ndarray, tuple[int, int, int], dict[str, np.ndarray]]:
     """The LR image (HxWx3 uint8), the LR window and each output's crop (uint8), in ``outputs`` order."""
     lr = read_image(lr_path).rgb
     _, _, h, w = lr.shape

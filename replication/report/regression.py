@@ -163,8 +163,18 @@ def compare(expected: Expected, tidy: pd.DataFrame, override: Tolerance | None =
         rows.append({**row, "got": float(res["mean"]), "delta": delta, "n_got": n_got, "status": status})
     for key, res in got.iterrows():
         if key not in seen:
-            rows.append(dict(zip(ENTRY_KEY, key), expected=math.nan, got=float(res["mean"]), delta=math.nan,
-                             allowed=math.nan, n_expected=0, n_got=int(res["n"]), status="new"))
+            rows.append(
+                dict(
+                    zip(ENTRY_KEY, key),
+                    expected=math.nan,
+                    got=float(res["mean"]),
+                    delta=math.nan,
+                    allowed=math.nan,
+                    n_expected=0,
+                    n_got=int(res["n"]),
+                    status="new",
+                )
+            )
     cols = [*ENTRY_KEY, "expected", "got", "delta", "allowed", "n_expected", "n_got", "status"]
     return pd.DataFrame(rows, columns=cols)
 
@@ -202,12 +212,20 @@ def expected_from_results(
             raise UserError(f"no results with source in {', '.join(sources)}")
     m = means(tidy)
     entries = [
-        {**{k: str(r[k]) for k in ENTRY_KEY}, "lower_better": bool(r["lower_better"]), "n": int(r["n"]),
-         "mean": None if pd.isna(r["mean"]) else float(r["mean"])}
+        {
+            **{k: str(r[k]) for k in ENTRY_KEY},
+            "lower_better": bool(r["lower_better"]),
+            "n": int(r["n"]),
+            "mean": None if pd.isna(r["mean"]) else float(r["mean"]),
+        }
         for _, r in m.iterrows()
     ]
-    out = {"schema": SCHEMA, "profile": profiles[0], "note": note,
-           "tolerance": {"abs": tolerance.abs, "rel": tolerance.rel}}
+    out = {
+        "schema": SCHEMA,
+        "profile": profiles[0],
+        "note": note,
+        "tolerance": {"abs": tolerance.abs, "rel": tolerance.rel},
+    }
     if metric_tolerance:
         out["metric_tolerance"] = {k: {"abs": t.abs, "rel": t.rel} for k, t in sorted(metric_tolerance.items())}
     out["entries"] = entries

@@ -25,19 +25,40 @@ from replication.report.tidy import read_tidy
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expected", required=True, type=Path, help="expected-metrics JSON (committed)")
-    parser.add_argument("--results", required=True, type=Path, nargs="+",
-                        help="tidy metrics CSV files or directories searched for *.csv")
-    parser.add_argument("--tolerance", type=float, default=None,
-                        help="absolute tolerance on each mean, overriding the file's (with --rel-tolerance)")
-    parser.add_argument("--rel-tolerance", type=float, default=None,
-                        help="relative tolerance (fraction of |expected|), overriding the file's")
-    parser.add_argument("--fail-on", choices=("any", "worse"), default="any",
-                        help="'any' (default): a move in either direction fails; 'worse': only regressions")
+    parser.add_argument(
+        "--results",
+        required=True,
+        type=Path,
+        nargs="+",
+        help="tidy metrics CSV files or directories searched for *.csv",
+    )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=None,
+        help="absolute tolerance on each mean, overriding the file's (with --rel-tolerance)",
+    )
+    parser.add_argument(
+        "--rel-tolerance",
+        type=float,
+        default=None,
+        help="relative tolerance (fraction of |expected|), overriding the file's",
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=("any", "worse"),
+        default="any",
+        help="'any' (default): a move in either direction fails; 'worse': only regressions",
+    )
     parser.add_argument("--all", action="store_true", help="print every row, not only those that moved")
-    parser.add_argument("--write", action="store_true",
-                        help="write the expected file from --results instead of checking")
-    parser.add_argument("--sources", default=None,
-                        help="with --write: comma-separated sources to keep (e.g. bicubic,official-fp16-rounded)")
+    parser.add_argument(
+        "--write", action="store_true", help="write the expected file from --results instead of checking"
+    )
+    parser.add_argument(
+        "--sources",
+        default=None,
+        help="with --write: comma-separated sources to keep (e.g. bicubic,official-fp16-rounded)",
+    )
     parser.add_argument("--note", default="", help="with --write: how the values were produced")
 
 
@@ -54,7 +75,10 @@ def run(args: argparse.Namespace) -> int:
         tolerance = _override(args) or (previous.tolerance if previous else Tolerance(DEFAULT_ABS, DEFAULT_REL))
         sources = tuple(s for s in args.sources.split(",") if s) if args.sources else None
         content = expected_from_results(
-            tidy, sources, tolerance, args.note or (previous.note if previous else ""),
+            tidy,
+            sources,
+            tolerance,
+            args.note or (previous.note if previous else ""),
             previous.metric_tolerance if previous else None,
         )
         write_expected(args.expected, content)

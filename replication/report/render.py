@@ -77,8 +77,10 @@ def deviations(inputs: ReportInputs) -> list[str]:
         out.append("retrained models: Real-ESRNet started from scratch, not from ESRGAN (`network.net_init: scratch`)")
     for model, reason in sorted(inputs.unavailable.items()):
         out.append(f"`{model}` not available: {reason}")
-    out.append("NIQE: our implementation of the MATLAB protocol (Y channel, no border crop); the paper does not "
-               "state its NIQE implementation")
+    out.append(
+        "NIQE: our implementation of the MATLAB protocol (Y channel, no border crop); the paper does not "
+        "state its NIQE implementation"
+    )
     return out
 
 
@@ -99,20 +101,26 @@ def build_report(inputs: ReportInputs) -> Document:
     doc.add(Paragraph(f"Paper values: {paper_table.SOURCE}"))
 
     doc.add(Heading("Ablations: every model on every metric"))
-    doc.add(Table(
-        ("Variant", "Degradation", "Discriminator", "Spectral norm", "Description"),
-        tuple((f"`{name}`", v.degradation, v.discriminator, "yes" if v.spectral_norm else "no", v.description)
-              for name, v in params.variants.items()),
-        "Variants (retrained, `retrained-<profile>`); each changes only what it names.",
-    ))
+    doc.add(
+        Table(
+            ("Variant", "Degradation", "Discriminator", "Spectral norm", "Description"),
+            tuple(
+                (f"`{name}`", v.degradation, v.discriminator, "yes" if v.spectral_norm else "no", v.description)
+                for name, v in params.variants.items()
+            ),
+            "Variants (retrained, `retrained-<profile>`); each changes only what it names.",
+        )
+    )
     if inputs.validation_dataset:
         v = p.validation
-        doc.add(Paragraph(
-            f"Synthetic validation set `{inputs.validation_dataset}`: {v.count} LQ/GT pairs synthesised once with "
-            f"the `{v.variant}` degradation (seed {v.seed}, GT {v.gt_size}px) from `{v.dataset}`, which no profile "
-            "trains on. PSNR/SSIM there measure fidelity to a known GT; on the real sets only no-reference "
-            "metrics exist."
-        ))
+        doc.add(
+            Paragraph(
+                f"Synthetic validation set `{inputs.validation_dataset}`: {v.count} LQ/GT pairs synthesised once with "
+                f"the `{v.variant}` degradation (seed {v.seed}, GT {v.gt_size}px) from `{v.dataset}`, which no profile "
+                "trains on. PSNR/SSIM there measure fidelity to a known GT; on the real sets only no-reference "
+                "metrics exist."
+            )
+        )
     for dataset, table in metric_tables(inputs.summary, _model_order(inputs)):
         doc.add(Heading(f"`{dataset}`", level=3), table)
 
@@ -128,8 +136,12 @@ def build_report(inputs: ReportInputs) -> Document:
 
     doc.add(Heading("Qualitative comparison"))
     if inputs.grids:
-        doc.add(Paragraph("The same zoomed crop (red box on the LR input: the window with the most gradient "
-                          "energy) from bicubic, every baseline and every variant."))
+        doc.add(
+            Paragraph(
+                "The same zoomed crop (red box on the LR input: the window with the most gradient "
+                "energy) from bicubic, every baseline and every variant."
+            )
+        )
         for dataset, png in inputs.grids:
             doc.add(Image(f"grid_{dataset}.png", png, f"{dataset}: zoomed crops"))
     else:

@@ -13,8 +13,19 @@ import pandas as pd
 from replication.report import paper_table
 from replication.report.document import Table
 
-SUMMARY_COLUMNS = ("model", "source", "profile", "dataset", "subset", "metric", "lower_better", "n", "mean",
-                   "ci_low", "ci_high")
+SUMMARY_COLUMNS = (
+    "model",
+    "source",
+    "profile",
+    "dataset",
+    "subset",
+    "metric",
+    "lower_better",
+    "n",
+    "mean",
+    "ci_low",
+    "ci_high",
+)
 
 
 def _fmt(v: float, digits: int = 4) -> str:
@@ -50,7 +61,9 @@ def table1(
     rows = []
     for method in paper_table.METHODS:
         for model in method.models:
-            sources = sorted(set(niqe.loc[model].reset_index()["source"])) if model in niqe.index.get_level_values(0) else []
+            sources = (
+                sorted(set(niqe.loc[model].reset_index()["source"])) if model in niqe.index.get_level_values(0) else []
+            )
             cells = []
             for d in datasets:
                 paper = paper_table.paper_value(d, method.label)

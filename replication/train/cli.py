@@ -18,30 +18,52 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
     parser.add_argument("--profile", help="override the file's active profile")
     parser.add_argument("--variant", required=True, help="training variant (params.yaml `variants:`)")
-    parser.add_argument("--phase", required=True, choices=("net", "gan"),
-                        help="net: Real-ESRNet (L1); gan: Real-ESRGAN (L1 + perceptual + GAN)")
+    parser.add_argument(
+        "--phase",
+        required=True,
+        choices=("net", "gan"),
+        help="net: Real-ESRNet (L1); gan: Real-ESRGAN (L1 + perceptual + GAN)",
+    )
     parser.add_argument("--data", required=True, type=Path, help="prepared training folder (meta_info.txt + shards)")
     parser.add_argument("--out", required=True, type=Path, help="run folder: model.safetensors, checkpoints/, dvclive/")
-    parser.add_argument("--init",
-                        help="initial generator: a .safetensors model file, a weights-registry name (looked up in "
-                             "--models-dir), or 'scratch'. Default: network.net_init for --phase net; required for "
-                             "--phase gan (the Real-ESRNet model)")
-    parser.add_argument("--models-dir", type=Path, default=Path("models/official"),
-                        help="where registry weights were fetched to (default: models/official)")
-    parser.add_argument("--vgg-weights", type=Path, default=Path("models/official/vgg19-dcbb9e9d.pth"),
-                        help="torchvision VGG19 ImageNet weights for the perceptual loss when the profile says "
-                             "vgg_weights: imagenet (default: models/official/vgg19-dcbb9e9d.pth)")
+    parser.add_argument(
+        "--init",
+        help="initial generator: a .safetensors model file, a weights-registry name (looked up in "
+        "--models-dir), or 'scratch'. Default: network.net_init for --phase net; required for "
+        "--phase gan (the Real-ESRNet model)",
+    )
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=Path("models/official"),
+        help="where registry weights were fetched to (default: models/official)",
+    )
+    parser.add_argument(
+        "--vgg-weights",
+        type=Path,
+        default=Path("models/official/vgg19-dcbb9e9d.pth"),
+        help="torchvision VGG19 ImageNet weights for the perceptual loss when the profile says "
+        "vgg_weights: imagenet (default: models/official/vgg19-dcbb9e9d.pth)",
+    )
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="training device (default: cpu)")
     parser.add_argument("--amp", choices=("none", "bf16"), default="none", help="bf16 autocast (default: none)")
     parser.add_argument("--channels-last", action="store_true", help="channels-last memory format (GPU)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the generator and discriminator")
-    parser.add_argument("--on-mismatch", choices=("restart", "fail"), default="restart",
-                        help="checkpoints made with other parameters: move them aside and restart (default) or fail")
-    parser.add_argument("--threads", type=int,
-                        help="CPU threads for PyTorch (default: PyTorch's choice, one per core). On a machine "
-                             "shared with other jobs, 1 avoids OpenMP threads spin-waiting on each other")
-    parser.add_argument("--max-steps", type=int,
-                        help="stop after this step (a checkpoint is written there; run again to continue)")
+    parser.add_argument(
+        "--on-mismatch",
+        choices=("restart", "fail"),
+        default="restart",
+        help="checkpoints made with other parameters: move them aside and restart (default) or fail",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for PyTorch (default: PyTorch's choice, one per core). On a machine "
+        "shared with other jobs, 1 avoids OpenMP threads spin-waiting on each other",
+    )
+    parser.add_argument(
+        "--max-steps", type=int, help="stop after this step (a checkpoint is written there; run again to continue)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

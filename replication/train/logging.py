@@ -82,9 +82,7 @@ class TrainLogger:
         live_dir = Path(live_dir)
         if resume_step is not None:
             align_with_checkpoint(live_dir, resume_step)
-        self.live = Live(
-            str(live_dir), resume=resume_step is not None, dvcyaml=None, save_dvc_exp=False, report=None
-        )
+        self.live = Live(str(live_dir), resume=resume_step is not None, dvcyaml=None, save_dvc_exp=False, report=None)
         self.images_dir = Path(self.live.plots_dir) / "images" / SAMPLES
         interactive = sys.stderr.isatty()
         self.bar = tqdm(

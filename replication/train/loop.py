@@ -91,7 +91,9 @@ def resolve_init(opts: RunOptions, profile: Profile) -> Path | None:
     init = opts.init
     if init is None:
         if opts.phase == "gan":
-            raise UserError("--phase gan needs --init: the Real-ESRNet model (e.g. runs/<variant>/net/model.safetensors)")
+            raise UserError(
+                "--phase gan needs --init: the Real-ESRNet model (e.g. runs/<variant>/net/model.safetensors)"
+            )
         init = profile.network.net_init
     if init == "scratch":
         return None
@@ -332,8 +334,14 @@ def build_trainer(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> T
     seed = profile.seed
     device = info.device
     g = build_arch(
-        "rrdbnet", num_in_ch=3, num_out_ch=3, scale=profile.scale, num_feat=net.num_feat,
-        num_block=net.num_block, num_grow_ch=net.num_grow_ch, seed=seed,
+        "rrdbnet",
+        num_in_ch=3,
+        num_out_ch=3,
+        scale=profile.scale,
+        num_feat=net.num_feat,
+        num_block=net.num_block,
+        num_grow_ch=net.num_grow_ch,
+        seed=seed,
     )
     init_state = None
     if plan.init_path is not None:
@@ -355,27 +363,54 @@ def build_trainer(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> T
     if len(store) < info.world_size:
         raise UserError(f"--data {opts.data}: {len(store)} sub-images cannot be shared by {info.world_size} processes")
     synth = Synthesizer(
-        profile.degradation, plan.variant.degradation, profile.scale, cfg.gt_size, device,
-        seed=_seeded(seed, info.rank, "degradation"), pool_seed=_seeded(seed, info.rank, "pool"),
+        profile.degradation,
+        plan.variant.degradation,
+        profile.scale,
+        cfg.gt_size,
+        device,
+        seed=_seeded(seed, info.rank, "degradation"),
+        pool_seed=_seeded(seed, info.rank, "pool"),
     )
     t = Trainer(
-        phase=opts.phase, cfg=cfg, scale=profile.scale, device=device,
-        amp_dtype=torch.bfloat16 if opts.amp == "bf16" else None, channels_last=opts.channels_last,
-        g=g, g_train=g_train, ema=ema, opt_g=opt_g, sched_g=sched_g, synth=synth,
+        phase=opts.phase,
+        cfg=cfg,
+        scale=profile.scale,
+        device=device,
+        amp_dtype=torch.bfloat16 if opts.amp == "bf16" else None,
+        channels_last=opts.channels_last,
+        g=g,
+        g_train=g_train,
+        ema=ema,
+        opt_g=opt_g,
+        sched_g=sched_g,
+        synth=synth,
         gen_data=torch.Generator().manual_seed(_seeded(seed, info.rank, "data")),
         sampler=EpochSampler(len(store), seed, info.rank, info.world_size),
-        store=store, gt_crop=profile.degradation.gt_crop, hflip=profile.degradation.hflip,
+        store=store,
+        gt_crop=profile.degradation.gt_crop,
+        hflip=profile.degradation.hflip,
     )
     if opts.phase == "gan":
         v = plan.variant
         if v.discriminator == "unet":
-            d = build_arch("unet_discriminator", num_in_ch=3, num_feat=net.disc_num_feat, skip_connection=True,
-                           spectral_norm=v.spectral_norm, seed=derive_seed(seed, "discriminator"))
+            d = build_arch(
+                "unet_discriminator",
+                num_in_ch=3,
+                num_feat=net.disc_num_feat,
+                skip_connection=True,
+                spectral_norm=v.spectral_norm,
+                seed=derive_seed(seed, "discriminator"),
+            )
         else:
             if v.spectral_norm:
                 raise UserError(f"variant {opts.variant!r}: the VGG-style discriminator has no spectral-norm option")
-            d = build_arch("vgg_discriminator", num_in_ch=3, num_feat=net.disc_num_feat, input_size=cfg.gt_size,
-                           seed=derive_seed(seed, "discriminator"))
+            d = build_arch(
+                "vgg_discriminator",
+                num_in_ch=3,
+                num_feat=net.disc_num_feat,
+                input_size=cfg.gt_size,
+                seed=derive_seed(seed, "discriminator"),
+            )
         d = d.to(device).to(memory_format=fmt).train()
         t.d = d
         t.opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=0.0)
@@ -385,10 +420,16 @@ def build_trainer(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> T
         d_train = distributed.wrap_ddp(d, info)
         t.d_train = torch.compile(d_train) if opts.compile else d_train
         if cfg.perceptual_weight > 0:
-            t.perceptual = PerceptualLoss(
-                cfg.perceptual_layers, pretrained=plan.vgg_path is not None, weights_path=plan.vgg_path,
-                seed=derive_seed(seed, "vgg19-untrained"),
-            ).to(device).to(memory_format=fmt)
+            t.perceptual = (
+                PerceptualLoss(
+                    cfg.perceptual_layers,
+                    pretrained=plan.vgg_path is not None,
+                    weights_path=plan.vgg_path,
+                    seed=derive_seed(seed, "vgg19-untrained"),
+                )
+                .to(device)
+                .to(memory_format=fmt)
+            )
     g.train()
     return t
 
@@ -462,7 +503,13 @@ def restore(t: Trainer, loaded: state.Loaded) -> dict:
 
 
 def save_checkpoint(
-    t: Trainer, info: distributed.DistInfo, ckpt_dir: Path, step: int, fp: str, sections: dict, window: dict,
+    t: Trainer,
+    info: distributed.DistInfo,
+    ckpt_dir: Path,
+    step: int,
+    fp: str,
+    sections: dict,
+    window: dict,
     log: TrainLogger,
 ) -> None:
     local = local_state(t, window)
@@ -550,14 +597,25 @@ def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | N
 
     title = PHASE_TITLES[opts.phase]
     log = TrainLogger(
-        out / "dvclive", enabled=info.is_main, resume_step=start if chosen else None, start_step=start,
-        total_steps=cfg.iters, desc=f"{title} {opts.variant}",
+        out / "dvclive",
+        enabled=info.is_main,
+        resume_step=start if chosen else None,
+        start_step=start,
+        total_steps=cfg.iters,
+        desc=f"{title} {opts.variant}",
     )
     run_info = {
-        "variant": opts.variant, "phase": opts.phase, "profile": plan.params.profile,
-        "fingerprint": fp, "deviations": list(plan.deviations), "world_size": info.world_size,
-        "amp": opts.amp, "channels_last": opts.channels_last, "compile": opts.compile,
-        "init": str(plan.init_path) if plan.init_path else "scratch", "init_sha256": plan.init_sha256,
+        "variant": opts.variant,
+        "phase": opts.phase,
+        "profile": plan.params.profile,
+        "fingerprint": fp,
+        "deviations": list(plan.deviations),
+        "world_size": info.world_size,
+        "amp": opts.amp,
+        "channels_last": opts.channels_last,
+        "compile": opts.compile,
+        "init": str(plan.init_path) if plan.init_path else "scratch",
+        "init_sha256": plan.init_sha256,
         "vgg_weights": str(plan.vgg_path) if plan.vgg_path else ("untrained" if opts.phase == "gan" else "n/a"),
     }
     log.params({**run_info, "deviations": "; ".join(plan.deviations) or "none"})
@@ -611,10 +669,18 @@ def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | N
     model_path = out / "model.safetensors"
     if info.is_main:
         save_model(
-            model_path, t.ema.model, source=f"trained: {title} variant {opts.variant}", source_sha256=None,
+            model_path,
+            t.ema.model,
+            source=f"trained: {title} variant {opts.variant}",
+            source_sha256=None,
             fp16_rounded=False,
-            extra={**run_info, "steps": cfg.iters, "params_file": str(opts.params_path),
-                   "ema_decay": cfg.ema_decay, "variant_config": to_dict(plan.variant)},
+            extra={
+                **run_info,
+                "steps": cfg.iters,
+                "params_file": str(opts.params_path),
+                "ema_decay": cfg.ema_decay,
+                "variant_config": to_dict(plan.variant),
+            },
         )
         print(f"wrote {model_path} (EMA generator after {cfg.iters} steps)", file=sys.stderr)
     distributed.barrier(info)

@@ -107,7 +107,7 @@ def state_from_bytes(data: bytes, name: str = "<bytes>") -> dict[str, Any]:
         header_len = int.from_bytes(data[:8], "little")
         metadata = json.loads(data[8 : 8 + header_len]).get("__metadata__", {})
         tree = json.loads(metadata["tree"])
-    except Exception as exc:  # noqa: BLE001 - any parse failure means a damaged file
+    except Exception as exc:
         raise CheckpointError(f"{name}: unreadable ({type(exc).__name__}: {exc})") from None
     return _decode(tree, tensors)
 
@@ -265,7 +265,9 @@ def load_checkpoint(path: Path, rank: int) -> Loaded:
         raise CheckpointError(f"{path}: has no part for rank {rank} (written by {manifest['world_size']} processes)")
     shared = state_from_bytes(_read_verified(path / SHARED, manifest["files"][SHARED]), str(path / SHARED))
     local = state_from_bytes(_read_verified(path / name, manifest["files"][name]), str(path / name))
-    return Loaded(path, manifest["step"], manifest["fingerprint"], manifest["world_size"], manifest["info"], shared, local)
+    return Loaded(
+        path, manifest["step"], manifest["fingerprint"], manifest["world_size"], manifest["info"], shared, local
+    )
 
 
 def list_checkpoints(ckpt_dir: Path) -> list[tuple[int, Path]]:
