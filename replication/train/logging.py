@@ -4,6 +4,9 @@ DVCLive runs inside ``dvc repro`` stages, so it must not write ``dvc.yaml`` or e
 (``dvcyaml=None, save_dvc_exp=False``; dvc-notes gotcha 9). On resume it is re-aligned with the
 checkpoint (gotcha 10): rows and sample images logged after the checkpoint's step, by the run that
 was interrupted, are dropped, so a resumed curve equals an uninterrupted one.
+
+DVCLive is optional at run time: where it is not installed (a bare GPU machine, say) training runs
+with metric/param/image logging off, after one warning, and the progress bar stays.
 """
 
 from __future__ import annotations
@@ -76,14 +79,24 @@ class TrainLogger:
         self.bar = None
         if not enabled:
             return
-        from dvclive import Live
         from tqdm import tqdm
 
-        live_dir = Path(live_dir)
-        if resume_step is not None:
-            align_with_checkpoint(live_dir, resume_step)
-        self.live = Live(str(live_dir), resume=resume_step is not None, dvcyaml=None, save_dvc_exp=False, report=None)
-        self.images_dir = Path(self.live.plots_dir) / "images" / SAMPLES
+        try:
+            from dvclive import Live
+        except ImportError:
+            Live = None
+            print(
+                "warning: dvclive is not installed: training metrics, params and sample images are not logged",
+                file=sys.stderr,
+            )
+        if Live is not None:
+            live_dir = Path(live_dir)
+            if resume_step is not None:
+                align_with_checkpoint(live_dir, resume_step)
+            self.live = Live(
+                str(live_dir), resume=resume_step is not None, dvcyaml=None, save_dvc_exp=False, report=None
+            )
+            self.images_dir = Path(self.live.plots_dir) / "images" / SAMPLES
         interactive = sys.stderr.isatty()
         self.bar = tqdm(
             total=total_steps,
