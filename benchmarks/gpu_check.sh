@@ -5,7 +5,7 @@
 #
 # Run from anywhere; it works in the repository root. Results go to $OUT (default
 # benchmarks/out): gpu_check.json, gpu_check.md, gpu_check.log, pytest_gpu.log, pytest_gpu.xml,
-# compile.log. The summary (Markdown tables) is printed last. Sections and what they measure:
+# compile_regional.log, compile_whole.log. The summary (Markdown tables) is printed last. Sections and what they measure:
 # see benchmarks/gpu_check.py's docstring and docs/performance.md.
 #
 # The package is imported from this checkout (PYTHONPATH = repository root), never pip-installed.
