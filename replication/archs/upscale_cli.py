@@ -1,7 +1,7 @@
 """``replication upscale``: super-resolve one image or every image of a folder.
 
     replication upscale --model models/official/realesrgan_x4plus.safetensors --input in/ --output out/ \
-        [--tile 256 --tile-pad 10] [--device cpu|cuda] [--half | --bf16] [--outscale 3.5]
+        [--tile 256 --tile-pad 10] [--device auto|cpu|cuda[:N]] [--half | --bf16] [--outscale 3.5]
 
 Gray, RGB, RGBA (alpha by a second network pass) and 16-bit PNG inputs give the same kind of output.
 For a folder, the output folder gets the same file names; an image that fails is reported and the
@@ -14,6 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from replication.device import add_device_argument, resolve_device
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model .safetensors (with its .json sidecar)")
@@ -21,7 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", required=True, help="output image file, or folder when --input is a folder")
     parser.add_argument("--tile", type=int, default=0, help="tile size in input pixels (0: whole image)")
     parser.add_argument("--tile-pad", type=int, default=10, help="context pixels around each tile (default 10)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda[:N] (default cpu)")
+    add_device_argument(parser, "the network")
     precision = parser.add_mutually_exclusive_group()
     precision.add_argument("--half", action="store_true", help="fp16 autocast (GPU)")
     precision.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
@@ -69,13 +71,12 @@ def run(args: argparse.Namespace) -> int:
             f"{model_path}: model file not found (get official ones with `replication weights fetch NAME "
             f"--out {model_path}`)"
         )
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {args.device}: no CUDA device available")
+    device = resolve_device(args.device)
     if args.tile < 0 or args.tile_pad < 0:
         raise UserError("--tile and --tile-pad must be >= 0")
     if args.outscale is not None and args.outscale <= 0:
         raise UserError(f"--outscale must be positive, got {args.outscale}")
-    net = load_model(model_path, device=args.device)
+    net = load_model(model_path, device=device)
     if net.arch_name not in GENERATORS:
         raise UserError(f"{model_path}: {net.arch_name} is not a super-resolution generator")
     dtype = torch.float16 if args.half else torch.bfloat16 if args.bf16 else None

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from replication.degrade.crop import paired_random_crop, prepare_gt
 from replication.degrade.pipeline import VARIANTS, Degrader
 from replication.degrade.preview import render_preview
+from replication.device import add_device_argument, resolve_device
 from replication.errors import UserError
 from replication.fsutil import atomic_dir
 from replication.imageio import ImageReadError, list_images, read_image, write_image
@@ -46,20 +47,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="images degraded together; >1 shares the per-batch draws (resize, noise family, order) within a batch",
     )
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    add_device_argument(parser, "the degradation (noise fields are drawn on the device: pairs differ by device)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--profile", default=None, help="override the active profile of --params")
     parser.add_argument("--preview", type=Path, default=None, help="write a grid of one GT through every variant")
-
-
-def _device(name: str) -> torch.device:
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise UserError(f"--device {name!r}: {exc}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: CUDA is not available on this machine")
-    return device
 
 
 def _source_order(n_images: int, count: int, generator: torch.Generator) -> list[int]:
@@ -95,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(
             f"--gt-size {gt_size} must be at most degradation.gt_crop ({cfg.gt_crop}) and divisible by scale {scale}"
         )
-    device = _device(args.device)
+    device = resolve_device(args.device)
     degrader = Degrader(cfg, args.variant, scale, device)
     generator = torch.Generator().manual_seed(args.seed)
     sources = _source_order(len(images), args.count, generator)

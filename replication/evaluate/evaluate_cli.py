@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from replication.device import add_device_argument, describe, resolve_device
 from replication.errors import UserError
 from replication.evaluate.bicubic import bicubic_upscale
 from replication.evaluate.registry import METRICS, parse_metric_list
@@ -67,6 +68,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--max-images", type=int, help="the N images with the fewest pixels, 0 = all (default: evaluate.max_images)"
     )
     parser.add_argument("--reference", type=Path, help="ground-truth folder (same stems) for full-reference metrics")
+    add_device_argument(parser, "the network (metrics are computed on the CPU)")
     parser.add_argument("--tile", type=int, help="tile size for the network, 0 = whole image (default: evaluate.tile)")
     add_metric_resource_args(parser)
 
@@ -81,7 +83,9 @@ def check_source(source: str, model: str, profiles: list[str]) -> None:
         raise UserError("--model bicubic goes with --source bicubic (and only with it)")
 
 
-def make_upscaler(model: str, scale: int, tile: int) -> tuple[Callable[[Image], Image], dict]:
+def make_upscaler(
+    model: str, scale: int, tile: int, device: torch.device | str = "cpu"
+) -> tuple[Callable[[Image], Image], dict]:
     """The function image -> SR image, and a description of the model for the provenance file."""
     if model == "bicubic":
 
@@ -98,7 +102,7 @@ def make_upscaler(model: str, scale: int, tile: int) -> tuple[Callable[[Image], 
     from replication.archs.checkpoint import load_model
     from replication.archs.infer import model_scale, upscale_image
 
-    net = load_model(path)
+    net = load_model(path, device=device)
     info = {
         "kind": "network",
         "file": str(path),
@@ -147,7 +151,8 @@ def run(args: argparse.Namespace) -> int:
     needs_ref = [n for n, s in scorers.items() if s.spec.kind == "fr"]
     if needs_ref and args.reference is None:
         raise UserError(f"metric(s) {', '.join(needs_ref)} need --reference DIR")
-    upscale, model_info = make_upscaler(args.model, profile.scale, tile)
+    device = resolve_device(args.device)
+    upscale, model_info = make_upscaler(args.model, profile.scale, tile, device)
 
     rows: list[TidyRow] = []
     per_metric: dict[str, list[float]] = {n: [] for n in scorers}
@@ -209,6 +214,7 @@ def run(args: argparse.Namespace) -> int:
         "upscale_seconds": upscale_seconds,
         "metric_seconds": metric_seconds,
         "torch_threads": torch.get_num_threads(),
+        "compute": describe(device) if args.model != "bicubic" else describe(torch.device("cpu")),
     }
     write_text_atomic(_meta_path(args.out_metrics), json.dumps(meta, indent=1, default=str) + "\n")
     total = sum(upscale_seconds.values())

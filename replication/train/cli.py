@@ -1,7 +1,7 @@
 """``replication train``: train Real-ESRNet (``--phase net``) or Real-ESRGAN (``--phase gan``).
 
     replication train --params params.yaml --variant full --phase net --data data/prepared/train \\
-        --out runs/full/net [--init FILE.safetensors|NAME|scratch] [--device cpu|cuda] [--amp none|bf16] \\
+        --out runs/full/net [--init FILE.safetensors|NAME|scratch] [--device auto|cpu|cuda] [--amp none|bf16] \\
         [--channels-last] [--compile] [--on-mismatch restart|fail] [--max-steps N]
 
 Several GPUs: ``torchrun --nproc_per_node=4 -m replication train ... --device cuda`` (``batch_size``
@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from replication.device import add_device_argument, resolve_device
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +47,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="torchvision VGG19 ImageNet weights for the perceptual loss when the profile says "
         "vgg_weights: imagenet (default: models/official/vgg19-dcbb9e9d.pth)",
     )
-    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="training device (default: cpu)")
+    add_device_argument(parser, "training", allow_index=False)
     parser.add_argument("--amp", choices=("none", "bf16"), default="none", help="bf16 autocast (default: none)")
     parser.add_argument("--channels-last", action="store_true", help="channels-last memory format (GPU)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the generator and discriminator")
@@ -76,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise UserError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)  # this process only: the CLI owns it
+    device = resolve_device(args.device, allow_index=False)
     opts = RunOptions(
         params_path=Path(args.params),
         profile=args.profile,
@@ -86,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         init=args.init,
         models_dir=args.models_dir,
         vgg_weights=args.vgg_weights,
-        device=args.device,
+        device=device.type,
         amp=args.amp,
         channels_last=args.channels_last,
         compile=args.compile,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import math
 import sys
 import time
@@ -27,7 +28,7 @@ from replication.archs.registry import build_arch
 from replication.data.subimages import SubImageStore
 from replication.degrade.crop import prepare_gt
 from replication.errors import UserError
-from replication.fsutil import sha256_file
+from replication.fsutil import sha256_file, write_text_atomic
 from replication.params import Params, Profile, fingerprint, load_params
 from replication.strict import to_dict
 from replication.train import distributed, state
@@ -619,6 +620,8 @@ def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | N
         "vgg_weights": str(plan.vgg_path) if plan.vgg_path else ("untrained" if opts.phase == "gan" else "n/a"),
     }
     log.params({**run_info, "deviations": "; ".join(plan.deviations) or "none"})
+    if info.is_main:
+        record_session(out, start, info, opts)
     if chosen:
         log.message(f"resuming {title} from {chosen} (step {start})")
     for note in plan.deviations:
@@ -685,6 +688,31 @@ def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | N
         print(f"wrote {model_path} (EMA generator after {cfg.iters} steps)", file=sys.stderr)
     distributed.barrier(info)
     return model_path
+
+
+PROVENANCE = "provenance.json"
+
+
+def record_session(out: Path, start_step: int, info: distributed.DistInfo, opts: RunOptions) -> None:
+    """Append this session (start step, device, world size, precision) to ``OUT/provenance.json``.
+
+    Kept apart from the model, its sidecar and the checkpoints (which other stages hash): a run's
+    files must not depend on the machine that made them, but where each stretch of a run was
+    trained is worth knowing. An unreadable file is replaced (it holds no results).
+    """
+    from replication.device import describe
+
+    path = out / PROVENANCE
+    sessions: list = []
+    if path.is_file():
+        try:
+            sessions = list(json.loads(path.read_text(encoding="utf-8")).get("sessions", []))
+        except (ValueError, AttributeError, TypeError):
+            sessions = []
+    entry = {"start_step": start_step, "world_size": info.world_size, "amp": opts.amp}
+    entry.update(channels_last=opts.channels_last, compile=opts.compile, **describe(info.device))
+    sessions.append(entry)
+    write_text_atomic(path, json.dumps({"sessions": sessions}, indent=1) + "\n")
 
 
 @torch.no_grad()
