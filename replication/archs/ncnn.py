@@ -395,9 +395,6 @@ def srvgg_from_ncnn(model: NcnnModel, given: dict[str, object]) -> tuple[dict[st
     return state, hyper
 
 
-IMPORTERS = {"rrdbnet": rrdbnet_from_ncnn, "srvgg": srvgg_from_ncnn}
-
-
 def ncnn_to_model(
     param_path: str | os.PathLike, bin_path: str | os.PathLike, arch: str, **given: object
 ) -> tuple[torch.nn.Module, NcnnModel]:
@@ -406,12 +403,12 @@ def ncnn_to_model(
     ``given`` hyperparameters (None = infer) must agree with what the graph implies.
     """
     from replication.archs.checkpoint import load_strict
-    from replication.archs.registry import build_arch
+    from replication.archs.registry import NCNN_ARCHS, TABLE, build_arch
 
-    if arch not in IMPORTERS:
-        raise UserError(f"ncnn import supports {', '.join(IMPORTERS)}, not {arch!r}")
+    if arch not in NCNN_ARCHS:
+        raise UserError(f"ncnn import supports {', '.join(NCNN_ARCHS)}, not {arch!r}")
     model = read_ncnn(param_path, bin_path)
-    state, hyper = IMPORTERS[arch](model, given)
+    state, hyper = TABLE[arch].ncnn(model, given)
     net = build_arch(arch, **hyper)
     load_strict(net, state, str(param_path))
     return net.eval(), model

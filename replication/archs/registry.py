@@ -1,35 +1,95 @@
-"""Architecture registry: name -> class. Explicit table, no scanning, no import side effects.
+"""The architecture table: one row per architecture, everything the project knows about it.
 
-The VGG19 feature extractor of the perceptual loss is not a registry entry (it is never saved as a
-model); it lives in :mod:`replication.archs.vgg`.
+A row names the network class and how checkpoints map onto it: the official key map (older or
+foreign key names -> ours), the hyperparameters a state dict implies, the ncnn importer, whether
+it is a generator (LR -> SR, usable by ``upscale`` / ``evaluate``). Adding an architecture is one
+module (the ``nn.Module`` plus its checkpoint helpers) and one row here. Explicit table, no
+scanning, no import side effects.
+
+The VGG19 feature extractor of the perceptual loss is not a row (it is never saved as a model);
+it lives in :mod:`replication.archs.vgg`.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
+import torch
 from torch import nn
 
+from replication.archs import keymap, ncnn
 from replication.archs.discriminators import UNetDiscriminator, VGGStyleDiscriminator
 from replication.archs.rrdbnet import RRDBNet
-from replication.archs.srvgg import SRVGGNetCompact
+from replication.archs.srvgg import SRVGGNetCompact, infer_srvgg_hyperparameters
 from replication.errors import UserError
 
-ARCHS: dict[str, type[nn.Module]] = {
-    "rrdbnet": RRDBNet,
-    "srvgg": SRVGGNetCompact,
-    "unet_discriminator": UNetDiscriminator,
-    "vgg_discriminator": VGGStyleDiscriminator,
+State = dict[str, torch.Tensor]
+# (state dict, source for messages) -> (state dict with our key names, name of the naming detected)
+KeyMap = Callable[[Mapping[str, torch.Tensor], str], tuple[State, str]]
+
+
+def same_names(naming: str) -> KeyMap:
+    """Key map of an architecture whose official checkpoints already use our names."""
+
+    def identity(state: Mapping[str, torch.Tensor], source: str = "<state dict>") -> tuple[State, str]:
+        return dict(state), naming
+
+    return identity
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    name: str
+    cls: type[nn.Module]
+    generator: bool  # maps an LR image to an SR image
+    key_map: KeyMap  # official checkpoint names -> ours (strict load follows)
+    infer: Callable[[State], dict] | None = None  # hyperparameters implied by a state dict
+    ncnn: Callable | None = None  # (NcnnModel, given) -> (state, hyperparameters)
+    title: str = ""
+
+
+TABLE: dict[str, ArchSpec] = {
+    s.name: s
+    for s in (
+        ArchSpec(
+            "rrdbnet",
+            RRDBNet,
+            True,
+            keymap.to_basicsr_names,
+            keymap.infer_rrdbnet_hyperparameters,
+            ncnn.rrdbnet_from_ncnn,
+            "RRDBNet (ESRGAN / Real-ESRGAN / RealSR / BSRGAN)",
+        ),
+        ArchSpec(
+            "srvgg",
+            SRVGGNetCompact,
+            True,
+            same_names("basicsr"),
+            infer_srvgg_hyperparameters,
+            ncnn.srvgg_from_ncnn,
+            "SRVGGNetCompact (realesr-animevideov3 / general-x4v3)",
+        ),
+        ArchSpec("unet_discriminator", UNetDiscriminator, False, same_names("basicsr"), title="U-Net discriminator"),
+        ArchSpec("vgg_discriminator", VGGStyleDiscriminator, False, same_names("basicsr"), title="VGG discriminator"),
+    )
 }
 
+ARCHS: dict[str, type[nn.Module]] = {name: spec.cls for name, spec in TABLE.items()}
 # Generators are the architectures that map an LR image to an SR image (usable by `upscale`).
-GENERATORS = ("rrdbnet", "srvgg")
+GENERATORS = tuple(name for name, spec in TABLE.items() if spec.generator)
+NCNN_ARCHS = tuple(name for name, spec in TABLE.items() if spec.ncnn is not None)
+
+
+def spec(name: str) -> ArchSpec:
+    if name not in TABLE:
+        raise UserError(f"unknown architecture {name!r} (known: {', '.join(TABLE)})")
+    return TABLE[name]
 
 
 def arch_class(name: str) -> type[nn.Module]:
-    if name not in ARCHS:
-        raise UserError(f"unknown architecture {name!r} (known: {', '.join(ARCHS)})")
-    return ARCHS[name]
+    return spec(name).cls
 
 
 def hyperparameter_names(name: str) -> list[str]:

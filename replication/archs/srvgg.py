@@ -7,6 +7,8 @@ last conv; PReLU slopes are therefore ``body.{odd}.weight``. The last conv predi
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Literal
 
 import torch
@@ -18,6 +20,7 @@ from replication.archs.init import (
     generator_from_seed,
     isolated_global_rng,
 )
+from replication.errors import UserError
 
 ACT_TYPES = ("prelu", "relu", "lrelu")
 
@@ -90,3 +93,29 @@ class SRVGGNetCompact(nn.Module):
         for layer in self.body:
             out = layer(out)
         return self.upsampler(out) + F.interpolate(x, scale_factor=self.scale, mode="nearest")
+
+
+def infer_srvgg_hyperparameters(state: Mapping[str, torch.Tensor]) -> dict[str, object]:
+    """SRVGGNetCompact hyperparameters implied by a ``body.{i}`` state dict."""
+    conv_idx = sorted(int(k.split(".")[1]) for k in state if k.startswith("body.") and k.endswith(".bias"))
+    if not conv_idx or "body.0.weight" not in state:
+        raise UserError("not an SRVGGNetCompact state dict (no body.{i}.weight/bias)")
+    first = state["body.0.weight"]
+    last = state[f"body.{conv_idx[-1]}.weight"]
+    num_feat, num_in_ch = int(first.shape[0]), int(first.shape[1])
+    has_prelu = "body.1.weight" in state
+    # without PReLU weights the activation cannot be read off the file; relu is the official alternative
+    act_type = "prelu" if has_prelu else "relu"
+    out = int(last.shape[0])
+    for num_out_ch in (num_in_ch, 3, 1):
+        scale = math.isqrt(out // num_out_ch) if out % num_out_ch == 0 else 0
+        if scale and scale * scale * num_out_ch == out:
+            return dict(
+                num_in_ch=num_in_ch,
+                num_out_ch=num_out_ch,
+                num_feat=num_feat,
+                num_conv=len(conv_idx) - 2,
+                scale=scale,
+                act_type=act_type,
+            )
+    raise UserError(f"cannot tell the SRVGGNetCompact scale from a last conv with {out} outputs")

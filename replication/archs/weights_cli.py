@@ -3,7 +3,7 @@
 replication weights list
 replication weights fetch NAME --out models/official/NAME.safetensors [--params params.yaml] [--source auto|pth|ncnn]
 replication weights import-ncnn --param P --bin B --arch rrdbnet|srvgg [--scale 4] [--num-block N] ... --out F.safetensors
-replication weights import-pth --pth P --arch rrdbnet|srvgg|... [--key params_ema] [hyperparameters] --out F.safetensors
+replication weights import-pth --pth P --arch rrdbnet|srvgg|dan|cdc|... [--key K] [hyperparameters] --out F.safetensors
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ def _add_hyper_flags(p: argparse.ArgumentParser) -> None:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from replication.archs.registry import NCNN_ARCHS, TABLE  # architecture names: the one table
+
     sub = parser.add_subparsers(dest="action", metavar="<action>", required=True)
     p = sub.add_parser("list", help="the weights registry with availability")
     p.add_argument("--params", default="params.yaml", help="parameter file naming the mirror (default: params.yaml)")
@@ -43,13 +45,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p = sub.add_parser("import-ncnn", help="convert an ncnn .param/.bin pair")
     p.add_argument("--param", required=True, help="ncnn .param (text)")
     p.add_argument("--bin", required=True, help="ncnn .bin")
-    p.add_argument("--arch", required=True, choices=("rrdbnet", "srvgg"))
+    p.add_argument("--arch", required=True, choices=NCNN_ARCHS)
     _add_hyper_flags(p)
     p.add_argument("--out", required=True, help="output .safetensors")
 
     p = sub.add_parser("import-pth", help="convert a PyTorch .pth checkpoint (weights_only loading)")
     p.add_argument("--pth", required=True)
-    p.add_argument("--arch", required=True, choices=("rrdbnet", "srvgg", "unet_discriminator", "vgg_discriminator"))
+    p.add_argument("--arch", required=True, choices=tuple(TABLE))
     p.add_argument("--key", help="wrapper key (default: params_ema, then params, else a flat dict)")
     _add_hyper_flags(p)
     p.add_argument("--out", required=True, help="output .safetensors")
@@ -63,10 +65,9 @@ def _given(args: argparse.Namespace) -> dict[str, object]:
         num_grow_ch=args.num_grow_ch,
         num_conv=args.num_conv,
     )
-    allowed = {
-        "rrdbnet": {"scale", "num_block", "num_feat", "num_grow_ch"},
-        "srvgg": {"scale", "num_feat", "num_conv"},
-    }.get(args.arch, {"num_feat"})
+    from replication.archs.registry import hyperparameter_names
+
+    allowed = set(hyperparameter_names(args.arch))
     from replication.errors import UserError
 
     bad = [k for k, v in given.items() if v is not None and k not in allowed]
