@@ -157,7 +157,7 @@ def test_hyperparameters_are_keyword_only_and_recorded():
         build_arch("rrdbnet", num_blocks=3)
     with pytest.raises(UserError, match="unknown architecture"):
         build_arch("edsr")
-    assert set(ARCHS) == {"rrdbnet", "srvgg", "unet_discriminator", "vgg_discriminator"}
+    assert set(ARCHS) == {"rrdbnet", "srvgg", "dan", "cdc", "unet_discriminator", "vgg_discriminator"}
 
 
 def test_vgg_extractor_features_before_relu_match_torchvision():

@@ -100,8 +100,10 @@ def test_fetch_prefers_the_exact_pth_then_the_ncnn_copy(tmp_path, capsys):
 
 def test_unavailable_models_say_so(tmp_path, capsys):
     for name in ("dan", "cdc"):
-        assert main(["weights", "fetch", name, "--out", str(tmp_path / f"{name}.safetensors")]) == 2
-        assert "not available" in capsys.readouterr().err
+        out = str(tmp_path / f"{name}.safetensors")
+        assert main(["weights", "fetch", name, "--out", out, "--manual", str(tmp_path / "manual")]) == 2
+        err = capsys.readouterr().err
+        assert "not available" in err and str(tmp_path / "manual" / "weights" / get(name).pth.filename) in err
     assert not list(tmp_path.iterdir())
 
 
@@ -123,7 +125,7 @@ def test_list_command(capsys):
     out = capsys.readouterr().out
     for name in CONTRACT_NAMES:
         assert name in out
-    assert "unavailable" in out and "ncnn-mirror" in out
+    assert "manual" in out and "ncnn-mirror" in out
 
 
 def test_network_config_checks_net_init():

@@ -3,6 +3,8 @@
 Source order with ``source='auto'``: the exact official ``.pth`` if it is already at hand (earlier
 download or the offline mirror), else the mirror's official ncnn copy (fp16-rounded), else a
 ``.pth`` download from the registry URLs. Everything is checksum-verified before use.
+``manual`` entries (browser-only hosts) are imported from where the user put the file by hand:
+``<manual>/weights/<filename>`` (the pipeline passes ``data/manual``), else the mirror's ``weights/``.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ def fetch_weights(
     mirror: str | os.PathLike | None,
     source: Source = "auto",
     progress: bool = True,
+    manual: str | os.PathLike | None = None,
 ) -> Path:
     """Make ``out`` (.safetensors + sidecar; ``.pth`` for the VGG19 extractor) hold registry model ``name``.
 
@@ -69,6 +72,8 @@ def fetch_weights(
     if entry.availability == "unavailable":
         hint = f" By hand: {entry.pth.manual_hint}." if entry.pth and entry.pth.manual_hint else ""
         raise UserError(f"{name}: {entry.reason}.{hint}")
+    if entry.availability == "manual":
+        return _import_manual(entry, out, mirror, Path(manual) if manual else None)
     if entry.arch == "vgg19":
         return _fetch_vgg(entry, out, mirror, progress)
     if not entry.is_generator:
@@ -116,6 +121,25 @@ def fetch_weights(
     if entry.pth is not None and entry.pth.urls:
         return from_pth(offline_only=False)
     raise UserError(f"{name}: no source reachable ({entry.reason})")
+
+
+def _import_manual(entry: WeightsEntry, out: Path, mirror: Path | None, manual: Path | None) -> Path:
+    """Import a hand-placed official ``.pth``; a clear 'not available' naming the path when it is absent."""
+    from replication.archs.pth_import import import_pth
+    from replication.data.download import ManualDownloadRequired
+
+    if out.suffix != ".safetensors":
+        raise UserError(f"{out}: --out must be a .safetensors file")
+    places = [root / entry.pth.mirror_relpath for root in (manual, mirror) if root is not None]
+    found = next((p for p in places if p.is_file()), None)
+    if found is None:
+        where = " or ".join(str(p) for p in places) or f"<manual dir>/{entry.pth.mirror_relpath}"
+        raise ManualDownloadRequired(
+            f"{entry.name}: not available here: put the official {entry.pth.filename} at {where} "
+            f"(download by hand: {entry.pth.manual_hint})"
+        )
+    extra = {"registry_name": entry.name, "title": entry.title, "sha256_verified": False}
+    return import_pth(found, out, entry.arch, extra=extra, **entry.hyperparameters)
 
 
 def _fetch_vgg(entry: WeightsEntry, out: Path, mirror: Path | None, progress: bool) -> Path:

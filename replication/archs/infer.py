@@ -9,6 +9,8 @@
   rounding; with a smaller pad (the official default is 10) seams differ. Measured for the official
   x4plus weights (receptive radius ~350 px) on a 128 px RealSRSet crop, tile 64 / pad 10: max abs
   difference 0.21, PSNR 42.0 dB against untiled inference (benchmarks/bench_inference.py).
+  Networks with whole-image statistics (``net.whole_image_only``, e.g. DAN's global pooling) have
+  no finite receptive radius: tiling them is refused rather than silently changing the result.
 * Output is clamped to [0, 1] (the official tool clamps too) and returned as float32.
 """
 
@@ -21,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from replication.errors import UserError
 from replication.imageio import Image, rgb_to_gray
 
 
@@ -86,6 +89,11 @@ def upscale_tensor(
     with torch.inference_mode():
         if tile == 0 or (tile >= x.shape[-2] and tile >= x.shape[-1]):
             out = _forward(net, x, dtype, channels_last)
+        elif getattr(net, "whole_image_only", False):
+            raise UserError(
+                f"{type(net).__name__} uses whole-image statistics (global pooling), so tiles would change the "
+                f"result; run it without tiling (tile 0)"
+            )
         else:
             out = _tiled(net, x, scale, _round_up(tile, multiple), _round_up(tile_pad, multiple), dtype, channels_last)
         out = out[..., : h * scale, : w * scale].clamp_(0, 1)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from replication.archs import keymap, ncnn
+from replication.archs import cdc, dan, keymap, ncnn
 from replication.archs.discriminators import UNetDiscriminator, VGGStyleDiscriminator
 from replication.archs.rrdbnet import RRDBNet
 from replication.archs.srvgg import SRVGGNetCompact, infer_srvgg_hyperparameters
@@ -71,6 +71,8 @@ TABLE: dict[str, ArchSpec] = {
             ncnn.srvgg_from_ncnn,
             "SRVGGNetCompact (realesr-animevideov3 / general-x4v3)",
         ),
+        ArchSpec("dan", dan.DAN, True, dan.to_official_names, dan.infer_hyperparameters, None, "DANv1"),
+        ArchSpec("cdc", cdc.CDC, True, same_names("official"), cdc.infer_hyperparameters, None, "CDC (HGSR-MHR)"),
         ArchSpec("unet_discriminator", UNetDiscriminator, False, same_names("basicsr"), title="U-Net discriminator"),
         ArchSpec("vgg_discriminator", VGGStyleDiscriminator, False, same_names("basicsr"), title="VGG discriminator"),
     )

@@ -79,6 +79,10 @@ def run(args: argparse.Namespace) -> int:
     net = load_model(model_path, device=device)
     if net.arch_name not in GENERATORS:
         raise UserError(f"{model_path}: {net.arch_name} is not a super-resolution generator")
+    if args.tile and getattr(net, "whole_image_only", False):
+        raise UserError(
+            f"{model_path}: {net.arch_name} uses whole-image statistics; tiling would change it (drop --tile)"
+        )
     dtype = torch.float16 if args.half else torch.bfloat16 if args.bf16 else None
     jobs = _jobs(Path(args.input), Path(args.output), args.suffix)
     failures = []

@@ -40,6 +40,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto: exact .pth if at hand, else mirror ncnn copy, else download (default)",
     )
+    p.add_argument(
+        "--manual",
+        help="folder with files fetched by hand, in the mirror layout (weights/<file>); the pipeline uses data/manual",
+    )
     p.add_argument("--no-progress", action="store_true")
 
     p = sub.add_parser("import-ncnn", help="convert an ncnn .param/.bin pair")
@@ -141,7 +145,12 @@ def run(args: argparse.Namespace) -> int:
         from replication.archs.fetch import fetch_weights
 
         path = fetch_weights(
-            args.name, args.out, mirror=_mirror(args.params), source=args.source, progress=not args.no_progress
+            args.name,
+            args.out,
+            mirror=_mirror(args.params),
+            source=args.source,
+            progress=not args.no_progress,
+            manual=args.manual,
         )
         print(_describe_sidecar(path) if path.suffix == ".safetensors" else f"{path}: verified")
         return 0

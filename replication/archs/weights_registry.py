@@ -7,6 +7,10 @@ Each entry says how the weights can be obtained (``availability``):
 * ``ncnn-mirror``  — the official ncnn release copy in the mirror (``weights/ncnn/...``): conv weights
                      rounded to fp16, biases exact. The exact ``.pth`` is listed too when known and is
                      preferred whenever it is present (mirror or earlier download);
+* ``manual``       — the official ``.pth`` exists only on browser-only hosts (Google Drive, Baidu):
+                     a user puts it by hand at ``data/manual/weights/<filename>`` (or the mirror's
+                     ``weights/<filename>``), and ``weights fetch NAME --manual data/manual`` imports it.
+                     Until then reports mark the model "not available" and name that path;
 * ``unavailable``  — no reachable copy (the ``reason`` says why). Reports must mark such a model
                      "not available" rather than substitute anything.
 
@@ -22,7 +26,8 @@ from typing import Literal
 
 from replication.errors import UserError
 
-Availability = Literal["pth", "ncnn-mirror", "unavailable"]
+Availability = Literal["pth", "ncnn-mirror", "manual", "unavailable"]
+MANUAL_DIR = "data/manual"  # the pipeline's folder for files fetched by hand (tracked by data.dvc)
 
 RRDB_X4 = dict(num_in_ch=3, num_out_ch=3, scale=4, num_feat=64, num_block=23, num_grow_ch=32)
 REAL_ESRGAN_RELEASES = "https://github.com/xinntao/Real-ESRGAN/releases/download"
@@ -75,7 +80,14 @@ class WeightsEntry:
 
     @property
     def is_generator(self) -> bool:
-        return self.arch in ("rrdbnet", "srvgg")
+        from replication.archs.registry import TABLE  # the architecture table (imports torch)
+
+        return self.arch in TABLE and TABLE[self.arch].generator
+
+    @property
+    def manual_path(self) -> str | None:
+        """Where a user puts the official file by hand (``manual`` entries), relative to the project root."""
+        return f"{MANUAL_DIR}/{self.pth.mirror_relpath}" if self.availability == "manual" and self.pth else None
 
 
 _NCNN_REALESRGAN_ORIGIN = (
@@ -343,39 +355,47 @@ ENTRIES: tuple[WeightsEntry, ...] = (
     ),
     WeightsEntry(
         name="dan",
-        title="DAN (Luo et al., NeurIPS 2020) danv1_x4_setting1.pth",
-        role="Table 1 baseline 'DAN'",
+        title="DANv1 x4 (Luo et al., NeurIPS 2020) danv1_x4_setting1.pth",
+        role="Table 1 baseline 'DAN' (the NeurIPS paper's model; setting 1 = isotropic Gaussian blur)",
         arch="dan",
-        availability="unavailable",
+        hyperparameters=dict(num_feat=64, num_block=40, scale=4, loop=4, kernel_size=21),
+        availability="manual",
         pth=PthSource(
             "danv1_x4_setting1.pth",
             (),
             None,
             None,
-            manual_hint="Google Drive folder 1aOaxXFfMAM6GvvPz56lzUwVmg7BMM_mR (greatlog/DAN README) or "
-            "Baidu pan.baidu.com/s/15843FMaiGoREB-8sdmJc4g (code cbjv)",
+            manual_hint="Google Drive folder https://drive.google.com/drive/folders/1aOaxXFfMAM6GvvPz56lzUwVmg7BMM_mR "
+            "(file DANv1/danv1_x4_setting1.pth) or Baidu https://pan.baidu.com/s/15843FMaiGoREB-8sdmJc4g "
+            "(code cbjv); the 2020 release DANx4.pth (Drive folder 1wdlVOcM8faEoTUZhFFsRVKVPiaZjfBf5, Baidu "
+            "pan.baidu.com/s/1KOnoIplZmF9XheARW_tM-w code u9ah) has the same keys and can be put under this name",
+            note="no size or hash is published; danv1_x4_setting2.pth is reported upstream to be the same model",
         ),
-        reason="not available offline: weights only on Google Drive / Baidu (no size or hash published) and the DAN "
-        "architecture is not implemented here; only its PCA matrix is mirrored (weights/dan/pca_matrix.pth)",
+        reason="official weights only on Google Drive / Baidu (no size or hash published): put "
+        "danv1_x4_setting1.pth at data/manual/weights/danv1_x4_setting1.pth",
         license="no LICENSE in greatlog/DAN",
-        num_parameters=4_707_708,
+        num_parameters=4_329_511,
     ),
     WeightsEntry(
         name="cdc",
-        title="CDC / HGSR-MHR (Wei et al., ECCV 2020) HGSR-MHR_X4_SubRegion_GW_283.pth",
-        role="Table 1 baseline 'CDC'",
+        title="CDC / HGSR-MHR x4 (Wei et al., ECCV 2020) HGSR-MHR_X4_SubRegion_GW_283.pth",
+        role="Table 1 baseline 'CDC' (the only released x4 model, trained on DRealSR)",
         arch="cdc",
-        availability="unavailable",
+        hyperparameters=dict(num_feat=64, num_hg=6, scale=4),
+        availability="manual",
         pth=PthSource(
             "HGSR-MHR_X4_SubRegion_GW_283.pth",
             (),
             None,
             None,
-            manual_hint="Google Drive drive.google.com/file/d/18Bg1B5XvksMNsM1KXoPegsOhIbP6WnC4 "
-            "(xiezw5/Component-Divide-and-Conquer-for-Real-World-Image-Super-Resolution)",
+            manual_hint="Google Drive https://drive.google.com/file/d/18Bg1B5XvksMNsM1KXoPegsOhIbP6WnC4 or Baidu "
+            "https://pan.baidu.com/s/1ETXraFkU2qAW4wS8LCFxIg (code 6wq8) "
+            "(xiezw5/Component-Divide-and-Conquer-for-Real-World-Image-Super-Resolution README); unpack it "
+            "if the download is an archive",
+            note="no size or hash is published; the file wraps the weights as {'state_dict': ...}",
         ),
-        reason="not available offline: weights only on Google Drive / Baidu (no size or hash published) and the CDC "
-        "architecture is not implemented here",
+        reason="official weights only on Google Drive / Baidu (no size or hash published): put "
+        "HGSR-MHR_X4_SubRegion_GW_283.pth at data/manual/weights/HGSR-MHR_X4_SubRegion_GW_283.pth",
         license="CDC repository license",
         num_parameters=39_920_530,
     ),

@@ -66,6 +66,8 @@ def unavailable_models(params: Params, measured: set[str]) -> dict[str, str]:
             out[model] = entry.reason
         elif model not in baselines:
             out[model] = f"not in this profile's evaluate.baselines ({entry.reason})"
+        elif entry.availability == "manual":
+            out[model] = f"listed in evaluate.baselines but no result was found ({entry.reason})"
         else:
             out[model] = "listed in evaluate.baselines but no result was found"
     return out
