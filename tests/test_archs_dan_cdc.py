@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import mirror_dir
+from helpers import ROOT, mirror_dir
 
 from replication.archs.cdc import CDC
 from replication.archs.checkpoint import load_model
@@ -306,7 +306,17 @@ def test_dan_and_cdc_upscale_16bit_and_alpha(tmp_path, pca):
 def test_fetch_manual_weights_names_the_path_then_imports(tmp_path, pca):
     out = tmp_path / "models" / "dan.safetensors"
     manual = tmp_path / "manual"
-    args = ["weights", "fetch", "dan", "--out", str(out), "--manual", str(manual), "--params", str(tmp_path / "none")]
+    args = [
+        "weights",
+        "fetch",
+        "dan",
+        "--out",
+        str(out),
+        "--manual",
+        str(manual),
+        "--params",
+        str(ROOT / "params.yaml"),
+    ]
     assert main(args) == 2
     assert not out.exists()
     # the official-size model in the official format, placed where the message says
@@ -318,11 +328,26 @@ def test_fetch_manual_weights_names_the_path_then_imports(tmp_path, pca):
     net = load_model(out)
     assert net.checkpoint_info["num_parameters"] == 4_329_511
     assert torch.equal(net.encoder[0], pca)
+    # the configured mirror holds the official basis (the pca fixture read it there)
+    assert net.checkpoint_info["extra"]["pca_matches_mirror"] is True
+
+
+def test_dan_import_compares_the_pca_basis_with_the_mirror(tmp_path, pca):
+    mirror = tmp_path / "mirror"
+    (mirror / "weights" / "dan").mkdir(parents=True)
+    torch.save(pca, mirror / "weights" / "dan" / "pca_matrix.pth")
+    net = _tiny_dan(pca)
+    torch.save(net.state_dict(), tmp_path / "same.pth")
+    import_pth(tmp_path / "same.pth", tmp_path / "a.safetensors", "dan", mirror=mirror)
+    assert load_model(tmp_path / "a.safetensors").checkpoint_info["extra"]["pca_matches_mirror"] is True
+    # another basis (e.g. another model family); not a flip: the official basis is rotation-symmetric
+    net.set_pca(torch.roll(pca, 1, dims=0))
+    torch.save(net.state_dict(), tmp_path / "other.pth")
+    import_pth(tmp_path / "other.pth", tmp_path / "b.safetensors", "dan", mirror=mirror)
+    assert load_model(tmp_path / "b.safetensors").checkpoint_info["extra"]["pca_matches_mirror"] is False
 
 
 def test_report_names_where_to_put_the_weights():
-    from helpers import ROOT
-
     from replication.params import load_params
     from replication.report.cli import unavailable_models
 

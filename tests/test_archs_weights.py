@@ -55,6 +55,8 @@ def test_entries_are_well_formed(name):
         assert e.pth and e.pth.urls
     if e.availability == "unavailable":
         assert e.reason.startswith("not available")
+    if e.availability == "manual":  # browser-only hosts: no URL, a hint and a place to put the file
+        assert e.pth and not e.pth.urls and e.pth.manual_hint and e.manual_path in e.reason
     if e.is_generator:
         net = build_arch(e.arch, **e.hyperparameters)  # hyperparameters are valid for the architecture
         assert sum(p.numel() for p in net.parameters()) == e.num_parameters

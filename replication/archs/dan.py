@@ -232,3 +232,21 @@ def load_pca_matrix(path: str | os.PathLike) -> torch.Tensor:
     if not isinstance(matrix, torch.Tensor) or matrix.ndim != 2:
         raise UserError(f"{path}: expected one 2-D tensor (k², 10)")
     return matrix.float()
+
+
+PCA_MIRROR_PATH = "weights/dan/pca_matrix.pth"  # the official repository's x4 PCA basis, mirrored
+
+
+def compare_pca_with_mirror(state: dict[str, torch.Tensor], mirror: Path | None) -> dict[str, object]:
+    """Whether a checkpoint's ``encoder`` equals the official PCA basis (None: no mirror copy to compare).
+
+    The released x4 models were trained with that basis; a different one means another model family
+    (e.g. DANv2's anisotropic basis) or a damaged file.
+    """
+    path = mirror / PCA_MIRROR_PATH if mirror is not None else None
+    encoder = state.get("encoder")
+    if path is None or not path.is_file() or encoder is None:
+        return {"pca_matches_mirror": None}
+    reference = load_pca_matrix(path)
+    same = tuple(encoder.shape) == (1, *reference.shape) and bool(torch.equal(encoder[0].float(), reference))
+    return {"pca_matches_mirror": same}

@@ -10,6 +10,7 @@ download or the offline mirror), else the mirror's official ncnn copy (fp16-roun
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -125,6 +126,7 @@ def fetch_weights(
 
 def _import_manual(entry: WeightsEntry, out: Path, mirror: Path | None, manual: Path | None) -> Path:
     """Import a hand-placed official ``.pth``; a clear 'not available' naming the path when it is absent."""
+    from replication.archs.checkpoint import read_sidecar
     from replication.archs.pth_import import import_pth
     from replication.data.download import ManualDownloadRequired
 
@@ -139,7 +141,10 @@ def _import_manual(entry: WeightsEntry, out: Path, mirror: Path | None, manual: 
             f"(download by hand: {entry.pth.manual_hint})"
         )
     extra = {"registry_name": entry.name, "title": entry.title, "sha256_verified": False}
-    return import_pth(found, out, entry.arch, extra=extra, **entry.hyperparameters)
+    path = import_pth(found, out, entry.arch, extra=extra, mirror=mirror, **entry.hyperparameters)
+    if read_sidecar(path)["extra"].get("pca_matches_mirror") is False:
+        print(f"warning: {found}: its PCA basis differs from the official one in the mirror", file=sys.stderr)
+    return path
 
 
 def _fetch_vgg(entry: WeightsEntry, out: Path, mirror: Path | None, progress: bool) -> Path:

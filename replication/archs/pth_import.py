@@ -19,11 +19,12 @@ from replication.fsutil import sha256_file
 
 
 def pth_to_model(
-    pth: str | os.PathLike, arch: str, key: str | None = None, **given: object
+    pth: str | os.PathLike, arch: str, key: str | None = None, *, mirror: Path | None = None, **given: object
 ) -> tuple[torch.nn.Module, dict[str, object]]:
     """Build ``arch`` holding the weights of ``pth``; ``given`` hyperparameters (None = infer) are checked.
 
-    Returns (network in eval mode, facts for the sidecar: wrapper key used, key naming).
+    Returns (network in eval mode, facts for the sidecar: wrapper key used, key naming, and the
+    architecture's own checks against reference files in ``mirror``, if it has any).
     """
     pth = Path(pth)
     row = spec(arch)
@@ -41,7 +42,10 @@ def pth_to_model(
         hyper[name] = value
     net = build_arch(arch, **hyper)
     load_strict(net, state, str(pth))
-    return net.eval(), {"pth_key": used_key, "key_naming": naming}
+    facts = {"pth_key": used_key, "key_naming": naming}
+    if row.verify is not None:
+        facts.update(row.verify(state, mirror))
+    return net.eval(), facts
 
 
 def import_pth(
@@ -51,10 +55,11 @@ def import_pth(
     *,
     key: str | None = None,
     extra: dict | None = None,
+    mirror: Path | None = None,
     **given: object,
 ) -> Path:
     """Convert ``pth`` to ``out`` (.safetensors + sidecar). Weights are kept exactly (float32)."""
-    net, facts = pth_to_model(pth, arch, key, **given)
+    net, facts = pth_to_model(pth, arch, key, mirror=mirror, **given)
     return save_model(
         out,
         net,

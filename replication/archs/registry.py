@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -48,6 +49,9 @@ class ArchSpec:
     infer: Callable[[State], dict] | None = None  # hyperparameters implied by a state dict
     ncnn: Callable | None = None  # (NcnnModel, given) -> (state, hyperparameters)
     title: str = ""
+    # (state with our names, offline mirror or None) -> facts for the sidecar, e.g. a check of fixed
+    # buffers against a reference copy in the mirror
+    verify: Callable[[State, Path | None], dict] | None = None
 
 
 TABLE: dict[str, ArchSpec] = {
@@ -71,7 +75,16 @@ TABLE: dict[str, ArchSpec] = {
             ncnn.srvgg_from_ncnn,
             "SRVGGNetCompact (realesr-animevideov3 / general-x4v3)",
         ),
-        ArchSpec("dan", dan.DAN, True, dan.to_official_names, dan.infer_hyperparameters, None, "DANv1"),
+        ArchSpec(
+            "dan",
+            dan.DAN,
+            True,
+            dan.to_official_names,
+            dan.infer_hyperparameters,
+            None,
+            "DANv1",
+            verify=dan.compare_pca_with_mirror,
+        ),
         ArchSpec("cdc", cdc.CDC, True, same_names("official"), cdc.infer_hyperparameters, None, "CDC (HGSR-MHR)"),
         ArchSpec("unet_discriminator", UNetDiscriminator, False, same_names("basicsr"), title="U-Net discriminator"),
         ArchSpec("vgg_discriminator", VGGStyleDiscriminator, False, same_names("basicsr"), title="VGG discriminator"),

@@ -90,6 +90,16 @@ def _mirror(params_path: str) -> Path | None:
     return load_params(params_path).mirror_dir()
 
 
+def _optional_mirror() -> Path | None:
+    """The mirror for reference checks of an import, when one is configured (never an error)."""
+    from replication.errors import UserError
+
+    try:
+        return _mirror("params.yaml")
+    except UserError:
+        return None
+
+
 def _describe_sidecar(path: Path) -> str:
     from replication.archs.checkpoint import read_sidecar
 
@@ -163,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "import-pth":
         from replication.archs.pth_import import import_pth
 
-        path = import_pth(args.pth, args.out, args.arch, key=args.key, **_given(args))
+        path = import_pth(args.pth, args.out, args.arch, key=args.key, mirror=_optional_mirror(), **_given(args))
         print(_describe_sidecar(path))
         return 0
     print(f"unknown action {args.action}", file=sys.stderr)
