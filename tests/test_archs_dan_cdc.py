@@ -357,3 +357,48 @@ def test_report_names_where_to_put_the_weights():
         assert "data/manual/weights/HGSR-MHR_X4_SubRegion_GW_283.pth" in missing["cdc"]
     # the paper profile runs both baselines: putting the files there is all that is needed
     assert {"dan", "cdc"} <= set(load_params(ROOT / "params.yaml", "paper").active.evaluate.baselines)
+
+
+SMALL = {
+    "rrdbnet": dict(num_feat=8, num_block=1, num_grow_ch=4),
+    "srvgg": dict(num_feat=8, num_conv=2),
+    "dan": TINY_DAN,
+    "cdc": TINY_CDC,
+    "unet_discriminator": dict(num_feat=8),
+    "vgg_discriminator": dict(num_feat=8),
+}
+
+
+def test_every_table_row_detects_its_own_checkpoints_and_only_those():
+    from replication.archs.registry import detect_arch
+
+    assert set(SMALL) == set(TABLE)
+    for name, hyper in SMALL.items():
+        assert detect_arch(build_arch(name, **hyper).state_dict()) == name
+    # historical names are detected before the key map renames them
+    old_dan = {k.replace("Estimator.", "Predictor."): v for k, v in build_arch("dan", **TINY_DAN).state_dict().items()}
+    assert detect_arch(old_dan) == "dan"
+    esrgan = {"conv_first.weight": torch.zeros(1), "RRDB_trunk.0.RDB1.conv1.weight": torch.zeros(1)}
+    assert detect_arch(esrgan) == "rrdbnet"
+    with pytest.raises(UserError, match="no known architecture"):
+        detect_arch({"head.weight": torch.zeros(1)})
+
+
+def test_import_pth_detects_the_architecture(tmp_path, capsys):
+    torch.save({"state_dict": CDC(**TINY_CDC).state_dict()}, tmp_path / "w.pth")
+    assert (
+        main(["weights", "import-pth", "--pth", str(tmp_path / "w.pth"), "--out", str(tmp_path / "m.safetensors")]) == 0
+    )
+    assert load_model(tmp_path / "m.safetensors").arch_name == "cdc"
+    args = [
+        "weights",
+        "import-pth",
+        "--pth",
+        str(tmp_path / "w.pth"),
+        "--scale",
+        "4",
+        "--out",
+        str(tmp_path / "n.safetensors"),
+    ]
+    assert main(args) == 2
+    assert "needs an explicit --arch" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from replication.archs.checkpoint import load_pth_with_key, load_strict, save_model
-from replication.archs.registry import build_arch, hyperparameter_names, spec
+from replication.archs.registry import build_arch, detect_arch, hyperparameter_names, spec
 from replication.errors import UserError
 from replication.fsutil import sha256_file
 
@@ -21,14 +21,18 @@ from replication.fsutil import sha256_file
 def pth_to_model(
     pth: str | os.PathLike, arch: str, key: str | None = None, *, mirror: Path | None = None, **given: object
 ) -> tuple[torch.nn.Module, dict[str, object]]:
-    """Build ``arch`` holding the weights of ``pth``; ``given`` hyperparameters (None = infer) are checked.
+    """Build ``arch`` (``"auto"``: detected from the key names) holding the weights of ``pth``.
+
+    ``given`` hyperparameters (None = infer) are checked against what the weights imply.
 
     Returns (network in eval mode, facts for the sidecar: wrapper key used, key naming, and the
     architecture's own checks against reference files in ``mirror``, if it has any).
     """
     pth = Path(pth)
-    row = spec(arch)
     state, used_key = load_pth_with_key(pth, key)
+    if arch == "auto":
+        arch = detect_arch(state, str(pth))
+    row = spec(arch)
     state, naming = row.key_map(state, str(pth))
     inferred = row.infer(state) if row.infer is not None else {}
     hyper = dict(inferred)

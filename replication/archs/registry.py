@@ -52,6 +52,8 @@ class ArchSpec:
     # (state with our names, offline mirror or None) -> facts for the sidecar, e.g. a check of fixed
     # buffers against a reference copy in the mirror
     verify: Callable[[State, Path | None], dict] | None = None
+    # key names (as found in the file, before the key map) -> whether they are this architecture's
+    detect: Callable[[set[str]], bool] = lambda keys: False
 
 
 TABLE: dict[str, ArchSpec] = {
@@ -65,6 +67,7 @@ TABLE: dict[str, ArchSpec] = {
             keymap.infer_rrdbnet_hyperparameters,
             ncnn.rrdbnet_from_ncnn,
             "RRDBNet (ESRGAN / Real-ESRGAN / RealSR / BSRGAN)",
+            detect=lambda keys: "conv_first.weight" in keys or "model.0.weight" in keys,
         ),
         ArchSpec(
             "srvgg",
@@ -74,6 +77,7 @@ TABLE: dict[str, ArchSpec] = {
             infer_srvgg_hyperparameters,
             ncnn.srvgg_from_ncnn,
             "SRVGGNetCompact (realesr-animevideov3 / general-x4v3)",
+            detect=lambda keys: "body.0.weight" in keys and all(k.startswith("body.") for k in keys),
         ),
         ArchSpec(
             "dan",
@@ -84,10 +88,34 @@ TABLE: dict[str, ArchSpec] = {
             None,
             "DANv1",
             verify=dan.compare_pca_with_mirror,
+            detect=lambda keys: "Restorer.head.weight" in keys,
         ),
-        ArchSpec("cdc", cdc.CDC, True, same_names("official"), cdc.infer_hyperparameters, None, "CDC (HGSR-MHR)"),
-        ArchSpec("unet_discriminator", UNetDiscriminator, False, same_names("basicsr"), title="U-Net discriminator"),
-        ArchSpec("vgg_discriminator", VGGStyleDiscriminator, False, same_names("basicsr"), title="VGG discriminator"),
+        ArchSpec(
+            "cdc",
+            cdc.CDC,
+            True,
+            same_names("official"),
+            cdc.infer_hyperparameters,
+            None,
+            "CDC (HGSR-MHR)",
+            detect=lambda keys: "conv_in.0.weight" in keys and "HG_0.down1.res_block.res.0.weight" in keys,
+        ),
+        ArchSpec(
+            "unet_discriminator",
+            UNetDiscriminator,
+            False,
+            same_names("basicsr"),
+            title="U-Net discriminator",
+            detect=lambda keys: "conv0.weight" in keys and "conv9.weight" in keys,
+        ),
+        ArchSpec(
+            "vgg_discriminator",
+            VGGStyleDiscriminator,
+            False,
+            same_names("basicsr"),
+            title="VGG discriminator",
+            detect=lambda keys: "conv0_0.weight" in keys and "linear2.weight" in keys,
+        ),
     )
 }
 
@@ -101,6 +129,17 @@ def spec(name: str) -> ArchSpec:
     if name not in TABLE:
         raise UserError(f"unknown architecture {name!r} (known: {', '.join(TABLE)})")
     return TABLE[name]
+
+
+def detect_arch(state: Mapping[str, torch.Tensor], source: str = "<state dict>") -> str:
+    """The one architecture whose key names ``state`` has (``module.`` already stripped)."""
+    keys = set(state)
+    found = [name for name, row in TABLE.items() if row.detect(keys)]
+    if len(found) != 1:
+        what = "no known architecture" if not found else f"several architectures ({', '.join(found)})"
+        sample = ", ".join(sorted(keys)[:4])
+        raise UserError(f"{source}: the key names ({sample}, ...) match {what}; pass --arch")
+    return found[0]
 
 
 def arch_class(name: str) -> type[nn.Module]:

@@ -55,7 +55,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("import-pth", help="convert a PyTorch .pth checkpoint (weights_only loading)")
     p.add_argument("--pth", required=True)
-    p.add_argument("--arch", required=True, choices=tuple(TABLE))
+    p.add_argument(
+        "--arch", default="auto", choices=("auto", *TABLE), help="architecture (default: detected from the key names)"
+    )
     p.add_argument("--key", help="wrapper key (default: params_ema, then params, else a flat dict)")
     _add_hyper_flags(p)
     p.add_argument("--out", required=True, help="output .safetensors")
@@ -71,11 +73,13 @@ def _given(args: argparse.Namespace) -> dict[str, object]:
     )
     from replication.archs.registry import hyperparameter_names
 
-    allowed = set(hyperparameter_names(args.arch))
+    allowed = set(hyperparameter_names(args.arch)) if args.arch != "auto" else set()
     from replication.errors import UserError
 
     bad = [k for k, v in given.items() if v is not None and k not in allowed]
     if bad:
+        if args.arch == "auto":
+            raise UserError(f"--{bad[0].replace('_', '-')} needs an explicit --arch")
         raise UserError(f"--{bad[0].replace('_', '-')} does not apply to --arch {args.arch}")
     return {k: v for k, v in given.items() if v is not None}
 
