@@ -208,7 +208,9 @@ def test_round_trip_official_format_to_upscale(tmp_path, arch, pca):
         torch.save({"Name": "HGSR-MHR", "state_dict": net.state_dict()}, tmp_path / "w.pth")
     model = tmp_path / "m.safetensors"
     assert main(["weights", "import-pth", "--pth", str(tmp_path / "w.pth"), "--arch", arch, "--out", str(model)]) == 0
-    assert load_model(model).hyperparameters == net.hyperparameters
+    loaded = load_model(model)
+    assert loaded.hyperparameters == net.hyperparameters
+    assert all(torch.equal(v, net.state_dict()[k]) for k, v in loaded.state_dict().items())
     # odd size: DAN takes it as is; CDC pads to a multiple of 16 (reflect, right/bottom) and crops
     h, w = 19, 23
     x = _rand_image(h, w)
@@ -228,6 +230,8 @@ def test_round_trip_official_format_to_upscale(tmp_path, arch, pca):
             direct = net(padded)[..., : 4 * h, : 4 * w]
         else:
             direct = net(rgb)
+    # in float, before 8-bit quantisation: the imported model through infer == the direct forward
+    assert torch.allclose(upscale_tensor(loaded, rgb), direct.clamp(0, 1), atol=1e-5)
     expected = (direct.clamp(0, 1) * 255).round() / 255
     # same weights, same input: equal up to one 8-bit step from float rounding at .5 boundaries
     assert (out - expected).abs().max() <= 1 / 255 + 1e-6
