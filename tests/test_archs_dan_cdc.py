@@ -406,3 +406,14 @@ def test_import_pth_detects_the_architecture(tmp_path, capsys):
     ]
     assert main(args) == 2
     assert "needs an explicit --arch" in capsys.readouterr().err
+
+
+def test_list_shows_a_hand_placed_file(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # data/manual is relative to the project root (the working directory)
+    (tmp_path / "data/manual/weights").mkdir(parents=True)
+    (tmp_path / "data/manual/weights/HGSR-MHR_X4_SubRegion_GW_283.pth").write_bytes(b"x")
+    assert main(["weights", "list", "--params", str(ROOT / "params.yaml"), "--json"]) == 0
+    import json
+
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert "manual" in rows["cdc"]["in_mirror"] and "manual" not in rows["dan"]["in_mirror"]

@@ -126,6 +126,8 @@ def _list(args: argparse.Namespace) -> int:
             in_mirror.append("ncnn")
         if mirror is not None and e.pth and (mirror / e.pth.mirror_relpath).is_file():
             in_mirror.append("pth")
+        if e.manual_path and Path(e.manual_path).is_file():  # placed by hand (relative to the project root)
+            in_mirror.append("manual")
         rows.append(
             dict(
                 name=e.name,
