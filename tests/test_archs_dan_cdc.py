@@ -7,6 +7,8 @@ the official checkpoint format.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -413,7 +415,5 @@ def test_list_shows_a_hand_placed_file(tmp_path, monkeypatch, capsys):
     (tmp_path / "data/manual/weights").mkdir(parents=True)
     (tmp_path / "data/manual/weights/HGSR-MHR_X4_SubRegion_GW_283.pth").write_bytes(b"x")
     assert main(["weights", "list", "--params", str(ROOT / "params.yaml"), "--json"]) == 0
-    import json
-
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert "manual" in rows["cdc"]["in_mirror"] and "manual" not in rows["dan"]["in_mirror"]
