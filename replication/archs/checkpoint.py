@@ -1,9 +1,11 @@
 """Model checkpoints: safetensors weights + a JSON sidecar that says how to rebuild the network.
 
 ``save_model`` writes ``NAME.safetensors`` and ``NAME.json`` (architecture, hyperparameters, where
-the weights came from, the sha256 of that source, whether they were rounded to fp16, git revision,
-creation time). The same JSON is embedded in the safetensors header, so the weights file alone is
-self-describing and a sidecar that does not belong to it is detected. Both files are published
+the weights came from, the sha256 of that source, whether they were rounded to fp16). The same JSON
+is embedded in the safetensors header (under one key, with sorted keys, so equal weights give equal
+bytes), so the weights file alone is self-describing and a sidecar that does not belong to it is
+detected. No git revision, time, host or absolute path is written: model files are DVC outputs that
+evaluation stages depend on, and provenance of the code is what ``dvc.lock`` records. Both files are published
 atomically. ``.pth`` files are read with ``torch.load(weights_only=True)`` only: a pickle that
 tries to run code is refused, never executed.
 """
@@ -13,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,25 +33,6 @@ WRAPPER_KEYS = ("params_ema", "params", "state_dict")
 
 def sidecar_path(path: str | os.PathLike) -> Path:
     return Path(path).with_suffix(".json")
-
-
-def git_revision() -> str | None:
-    """Commit of the source tree this package runs from (``+dirty`` if modified); None outside git."""
-    repo = Path(__file__).resolve().parents[2]
-    try:
-        rev = subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{rev}+dirty" if dirty else rev
 
 
 def save_model(
@@ -89,7 +71,6 @@ def save_model(
         "source_sha256": source_sha256,
         "fp16_rounded": bool(fp16_rounded),
         "num_parameters": int(sum(p.numel() for p in net.parameters())),
-        "git_revision": git_revision(),
         "extra": extra or {},
     }
     text = json.dumps(sidecar, indent=2, sort_keys=True)
@@ -117,7 +98,7 @@ def read_sidecar(path: str | os.PathLike) -> dict:
     if embedded is None and on_disk is None:
         raise UserError(f"{path}: no architecture description (neither embedded metadata nor {side.name})")
     if embedded is not None and on_disk is not None:
-        for key in ("arch", "hyperparameters", "source_sha256", "git_revision"):
+        for key in ("arch", "hyperparameters", "source_sha256"):
             if embedded.get(key) != on_disk.get(key):
                 raise UserError(f"{side}: sidecar does not belong to {path.name} ({key} differs)")
     return embedded if embedded is not None else on_disk

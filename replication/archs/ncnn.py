@@ -427,7 +427,7 @@ def import_ncnn(
     from replication.archs.checkpoint import save_model
 
     net, model = ncnn_to_model(param_path, bin_path, arch, **given)
-    info = {"ncnn_param": str(param_path), "ncnn_param_sha256": sha256_file(param_path), **(extra or {})}
+    info = {"ncnn_param": Path(param_path).name, "ncnn_param_sha256": sha256_file(param_path), **(extra or {})}
     return save_model(
         out,
         net,

@@ -25,7 +25,6 @@ import json
 import os
 import re
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ import torch
 
 FORMAT = "replication-train-checkpoint/1"
 MANIFEST = "state.json"
+STATE_KEY = "replication.state"  # the one safetensors metadata key (canonical JSON: format + tree)
 SHARED = "shared.safetensors"
 STEP_DIR = re.compile(r"^step_(\d{8})$")
 
@@ -97,7 +97,10 @@ def state_to_bytes(state: dict[str, Any]) -> bytes:
     """Serialise a nested state (dicts/lists/tuples of tensors and plain values) to safetensors bytes."""
     tensors: dict[str, torch.Tensor] = {}
     tree = _encode(state, "s", tensors, set())
-    return safetensors.torch.save(tensors, metadata={"format": FORMAT, "tree": json.dumps(tree)})
+    # One metadata key: safetensors writes its metadata map in per-process hash order, so two keys
+    # would make equal states differ in bytes between runs. The tree keeps the state's own key order.
+    header = json.dumps({"format": FORMAT, "tree": tree}, separators=(",", ":"))
+    return safetensors.torch.save(tensors, metadata={STATE_KEY: header})
 
 
 def state_from_bytes(data: bytes, name: str = "<bytes>") -> dict[str, Any]:
@@ -106,7 +109,8 @@ def state_from_bytes(data: bytes, name: str = "<bytes>") -> dict[str, Any]:
         tensors = safetensors.torch.load(data)
         header_len = int.from_bytes(data[:8], "little")
         metadata = json.loads(data[8 : 8 + header_len]).get("__metadata__", {})
-        tree = json.loads(metadata["tree"])
+        # Checkpoints written before the single-key header keep the tree under "tree".
+        tree = json.loads(metadata[STATE_KEY])["tree"] if STATE_KEY in metadata else json.loads(metadata["tree"])
     except Exception as exc:
         raise CheckpointError(f"{name}: unreadable ({type(exc).__name__}: {exc})") from None
     return _decode(tree, tensors)
@@ -189,7 +193,7 @@ def finish_checkpoint(
         "fingerprint": fingerprint,
         "files": files,
         "info": info,
-        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        # No wall-clock time, host or path: equal training runs give byte-identical checkpoints.
     }
     manifest["checksum"] = hashlib.sha256(_canonical(manifest)).hexdigest()
     _write_bytes(tmp / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
