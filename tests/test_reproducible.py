@@ -266,4 +266,23 @@ def test_report_files_are_byte_stable(tmp_path):
         )
 
     twice(tmp_path, _fake_results, produce, ["reports"])
-    assert {"report.md", "report.html", "summary.csv", "metrics.json"} <= set(_files(tmp_path / "run_a" / "reports"))
+    files = _files(tmp_path / "run_a" / "reports")
+    assert {"report.md", "report.html", "summary.csv", "metrics.json", "curves.tsv"} <= set(files)
+    assert files["curves.tsv"].decode().splitlines() == [
+        "curve\tvariant\tstep\tvalue",
+        "net/train/l_g_pix\tfull\t1\t0.5",
+        "net/train/l_g_pix\tfull\t2\t0.3",
+        "net/train/l_g_pix\tfull\t3\t0.25",
+    ]
+
+
+def test_curves_table_is_sorted_and_thinned():
+    from replication.report.curves import Curve, curves_tsv
+
+    long = Curve("b", "gan", "train/l_g_gan", tuple(range(1, 2501)), tuple(1.0 / i for i in range(1, 2501)))
+    short = Curve("a", "gan", "train/l_g_gan", (5, 10), (0.1, float("nan")))
+    lines = curves_tsv([long, short], max_points=1000).splitlines()
+    assert lines[1:3] == ["gan/train/l_g_gan\ta\t5\t0.1", "gan/train/l_g_gan\ta\t10\tnan"]
+    steps = [int(line.split("\t")[2]) for line in lines[3:]]
+    assert len(steps) <= 1001 and steps[0] == 1 and steps[-1] == 2500 and steps == sorted(steps)
+    assert lines[3:5] == ["gan/train/l_g_gan\tb\t1\t1", "gan/train/l_g_gan\tb\t4\t0.25"]

@@ -71,6 +71,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", type=Path, help="ground-truth folder (same stems) for full-reference metrics")
     add_device_argument(parser, "the network (metrics are computed on the CPU)")
     parser.add_argument("--tile", type=int, help="tile size for the network, 0 = whole image (default: evaluate.tile)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for PyTorch (default: one per core). The SR images and torch-based metrics depend "
+        "in their last bits on it (parallel reductions split by thread), so dvc.yaml fixes it",
+    )
     add_metric_resource_args(parser)
 
 
@@ -131,6 +137,10 @@ def run(args: argparse.Namespace) -> int:
     check_source(args.source, args.model, list(params.profiles))
     names = parse_metric_list(args.metrics) if args.metrics else list(cfg.metrics)
     max_images = cfg.max_images if args.max_images is None else args.max_images
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UserError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)  # this process only: the CLI owns it
     tile = cfg.tile if args.tile is None else args.tile
     if tile < 0:
         raise UserError(f"--tile must be >= 0, got {tile}")

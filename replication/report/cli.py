@@ -1,5 +1,6 @@
 """``replication report``: render ``report.md`` (+ ``static/*.png``), a self-contained ``report.html``,
-``summary.csv`` (means and 95% CIs) and ``metrics.json`` (means, for ``dvc metrics``).
+``summary.csv`` (means and 95% CIs), ``metrics.json`` (means, for ``dvc metrics``) and ``curves.tsv``
+(every training curve in one table, for ``dvc plots``).
 
 Inputs (docs/CONTRACTS.md layout): tidy metric CSVs and SR images under ``--results``
 (``<results>/<model>/<dataset>/metrics.csv`` and ``.../images/``), DVCLive logs under ``--runs``, the
@@ -19,7 +20,7 @@ from replication.evaluate.results import summarise
 from replication.fsutil import write_text_atomic
 from replication.params import Params, load_params
 from replication.report import paper_table
-from replication.report.curves import find_curves
+from replication.report.curves import curves_tsv, find_curves
 from replication.report.document import to_html, write_markdown
 from replication.report.grids import grid_rows, render_grid
 from replication.report.render import ReportInputs, build_report
@@ -120,10 +121,11 @@ def run(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise UserError(f"{path}: degradation preview not found")
         previews.append((f"Degradation preview: {path.stem}", path.read_bytes()))
+    curves = find_curves(args.runs)
     inputs = ReportInputs(
         params=params,
         summary=summary,
-        curves=find_curves(args.runs),
+        curves=curves,
         grids=_grids(args, params, tidy),
         previews=previews,
         unavailable=unavailable_models(params, set(tidy["model"])),
@@ -135,5 +137,6 @@ def run(args: argparse.Namespace) -> int:
     write_text_atomic(args.out / "report.html", to_html(doc))
     write_text_atomic(args.out / "summary.csv", summary.to_csv(index=False, float_format="%.6g"))
     write_text_atomic(args.out / "metrics.json", json.dumps(metrics_json(summary), indent=1, sort_keys=True) + "\n")
+    write_text_atomic(args.out / "curves.tsv", curves_tsv(curves))
     print(f"report: {args.out / 'report.html'} and {args.out / 'report.md'} (+{len(written) - 1} images)")
     return 0

@@ -60,6 +60,22 @@ def find_curves(runs_dir: str | os.PathLike) -> list[Curve]:
     return curves
 
 
+def curves_tsv(curves: list[Curve], max_points: int = 1000) -> str:
+    """Every curve in one long table (``curve, variant, step, value``) for ``dvc plots``.
+
+    One row per logged point, sorted, values with 9 significant digits (enough to round-trip the
+    float32 losses), so equal runs give equal bytes. A curve longer than ``max_points`` keeps every
+    k-th point and its last one: the file is committed to git for ``dvc plots diff``, and a paper-scale
+    run logs thousands of points per curve.
+    """
+    lines = ["curve\tvariant\tstep\tvalue"]
+    for c in sorted(curves, key=lambda c: (c.phase, c.name, c.variant)):
+        k = max(1, -(-len(c.steps) // max_points))
+        keep = [i for i in range(len(c.steps)) if i % k == 0 or i == len(c.steps) - 1]
+        lines += [f"{c.phase}/{c.name}\t{c.variant}\t{c.steps[i]}\t{c.values[i]:.9g}" for i in keep]
+    return "\n".join(lines) + "\n"
+
+
 def plot_phase(curves: list[Curve], phase: str, title: str) -> bytes | None:
     """One PNG with a panel per metric name of ``phase``, a line per variant; None if no curve."""
     mine = [c for c in curves if c.phase == phase]
