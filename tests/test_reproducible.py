@@ -103,6 +103,17 @@ def test_evaluation_results_folder_is_byte_stable(tmp_path):
     twice(tmp_path, setup, produce, ["results"])
 
 
+def test_downloaded_set_is_byte_stable(tmp_path):
+    """A test set fetched from the mirror, verified and unpacked (with its completion marker)."""
+    if not (_mirror() / "datasets" / "set5").is_dir():
+        pytest.skip("Set5 not in the mirror")
+
+    def produce(d: Path) -> None:
+        _cli(d, "download", "set5", "--root", "data/test/set5", "--mirror", str(_mirror()), "--quiet")
+
+    twice(tmp_path, lambda d: None, produce, ["data/test/set5"])
+
+
 def test_model_file_is_byte_stable(tmp_path):
     """An official model imported from the mirror (.pth -> safetensors + JSON sidecar)."""
     if not (_mirror() / "weights" / "realesr-animevideov3.pth").is_file():

@@ -477,7 +477,7 @@ def download_dataset(
         log(f"{name}: using the images already unpacked by hand in {registry.image_dir(root, name)} (not verified)")
         return folder
 
-    records = {}
+    records, sources = {}, set()
     for f in ds.files:
         path, digests, source = _fetch(
             folder / f.path,
@@ -494,8 +494,12 @@ def download_dataset(
             sleep,
             DEFAULT_TIMEOUT_S,
         )
-        records[f.path] = {"sha256": digests["sha256"], "bytes": path.stat().st_size, "source": source}
-    log(f"{name}: {len(records)} file(s) verified in {folder}")
+        # Where the bytes came from (mirror, URL, already present) is logged, not recorded: the folder
+        # is a DVC output, and equal files must give an equal marker on every machine.
+        records[f.path] = {"sha256": digests["sha256"], "bytes": path.stat().st_size}
+        sources.add("mirror" if source == "mirror" else "already present" if source == "present" else "the web")
+    origin = f" (from {', '.join(sorted(sources))})" if sources else ""
+    log(f"{name}: {len(records)} file(s) verified in {folder}{origin}")
 
     extracted = False
     if extract:
