@@ -114,19 +114,28 @@ def test_downloaded_set_is_byte_stable(tmp_path):
     twice(tmp_path, lambda d: None, produce, ["data/test/set5"])
 
 
-def test_model_file_is_byte_stable(tmp_path):
-    """An official model imported from the mirror (.pth -> safetensors + JSON sidecar)."""
-    if not (_mirror() / "weights" / "realesr-animevideov3.pth").is_file():
-        pytest.skip("realesr-animevideov3.pth not in the mirror")
+def test_model_file_and_its_evaluation_are_byte_stable(tmp_path):
+    """An official model imported from the mirror (.pth -> safetensors + JSON sidecar), then a network
+    evaluation with it (SR images through the convolutions, tidy CSV, meta JSON) at a fixed thread count."""
+    lr = _mirror() / "datasets" / "set14" / "LR_bicubic_X4"
+    if not (_mirror() / "weights" / "realesr-animevideov3.pth").is_file() or not lr.is_dir():
+        pytest.skip("realesr-animevideov3.pth or Set14 not in the mirror")
+
+    def setup(d: Path) -> None:
+        (d / "lr").mkdir()
+        shutil.copy(lr / "baboon.png", d / "lr" / "baboon.png")
 
     def produce(d: Path) -> None:
+        model = "models/official/realesr_animevideov3.safetensors"
+        _cli(d, "weights", "fetch", "realesr_animevideov3", "--params", str(PARAMS), "--no-progress", "--out", model)
         _cli(
             d,
-            *("weights", "fetch", "realesr_animevideov3", "--params", str(PARAMS), "--no-progress"),
-            *("--out", "models/official/realesr_animevideov3.safetensors"),
+            *("evaluate", "--params", str(PARAMS), "--threads", "2", "--device", "cpu", "--model", model),
+            *("--name", "anime", "--source", "official", "--dataset", "set14", "--input", "lr", "--metrics", "niqe"),
+            *("--out-images", "results/anime/set14/images", "--out-metrics", "results/anime/set14/metrics.csv"),
         )
 
-    twice(tmp_path, lambda d: None, produce, ["models"])
+    twice(tmp_path, setup, produce, ["models", "results"])
 
 
 def _gt_images(d: Path) -> None:
