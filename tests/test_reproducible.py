@@ -232,6 +232,7 @@ def prepared(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow  # four training processes: about a minute on 2 busy cores
 def test_training_outputs_are_byte_stable(tmp_path, prepared):
     """Both training phases: model file + sidecar, checkpoints (safetensors + manifest), DVCLive files."""
 
