@@ -128,8 +128,10 @@ def main(argv: list[str] | None = None) -> int:
         problems += [f"reports/metrics.json: {d}" for d in drift]
     if problems:
         print(f"error: dvc repro did not reproduce {args.base}:", file=sys.stderr)
-        for p in problems:
+        for p in problems[:40]:
             print(f"  {p}", file=sys.stderr)
+        if len(problems) > 40:
+            print(f"  ... and {len(problems) - 40} more (git diff HEAD -- dvc.lock)", file=sys.stderr)
         return 1
     if moved:
         print(
