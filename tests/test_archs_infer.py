@@ -169,6 +169,6 @@ def test_missing_model_is_a_clear_error(tmp_path, capsys):
                 str(tmp_path / "o"),
             ]
         )
-        == 2
+        == 1
     )
     assert "weights fetch" in capsys.readouterr().err

@@ -74,13 +74,13 @@ def _given(args: argparse.Namespace) -> dict[str, object]:
     from replication.archs.registry import hyperparameter_names
 
     allowed = set(hyperparameter_names(args.arch)) if args.arch != "auto" else set()
-    from replication.errors import UserError
+    from replication.errors import UsageError
 
     bad = [k for k, v in given.items() if v is not None and k not in allowed]
-    if bad:
+    if bad:  # flags that do not go together: a usage error (exit 2)
         if args.arch == "auto":
-            raise UserError(f"--{bad[0].replace('_', '-')} needs an explicit --arch")
-        raise UserError(f"--{bad[0].replace('_', '-')} does not apply to --arch {args.arch}")
+            raise UsageError(f"--{bad[0].replace('_', '-')} needs an explicit --arch")
+        raise UsageError(f"--{bad[0].replace('_', '-')} does not apply to --arch {args.arch}")
     return {k: v for k, v in given.items() if v is not None}
 
 

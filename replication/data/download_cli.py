@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"mirror folder {mirror} does not exist")
     for name in args.names:
         folder = download_dataset(
-            name, args.root, mirror, extract=not args.no_extract, force=args.force, progress=not args.quiet
+            name, args.root, mirror, extract=not args.no_extract, force=args.force, progress=not args.no_progress
         )
         print(f"{name}: {folder}")
     return 0

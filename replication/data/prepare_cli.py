@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
 
     params = load_params(args.params, args.profile)
     cfg = params.active.data
-    summary = prepare_training_data(cfg, args.raw, args.out, workers=args.workers, progress=not args.quiet)
+    summary = prepare_training_data(cfg, args.raw, args.out, workers=args.workers, progress=not args.no_progress)
     per_set = ", ".join(f"{k}: {v}" for k, v in summary.per_set.items())
     print(
         f"{summary.out_dir}: {summary.sub_images} sub-images from {summary.source_images} images "
