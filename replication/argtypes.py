@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 
+
 def _int(text: str) -> int:
     try:
         return int(text)

@@ -66,11 +66,14 @@ def check_output(
     kind: str = "dir",
     inputs: Iterable[tuple[str, str | os.PathLike | None]] = (),
     overwrite: bool = False,
+    names: Iterable[str] | None = None,
 ) -> Path:
     """Refuse an unsafe output path with a :class:`UsageError` naming ``flag`` and the path.
 
     ``kind`` is ``"dir"`` (a folder the command fills or replaces) or ``"file"``. ``inputs`` are
-    ``(flag, path)`` pairs of what the command reads (None entries are skipped). Returns ``path``.
+    ``(flag, path)`` pairs of what the command reads (None entries are skipped). ``names``: for a
+    folder the command shares with other files (``report --out``), only these entries of it count
+    as conflicts. Returns ``path``.
     """
     if kind not in ("dir", "file"):
         raise ValueError(f"kind must be 'dir' or 'file', got {kind!r}")
@@ -96,8 +99,16 @@ def check_output(
     if kind == "dir":
         if not path.is_dir():
             raise UsageError(f"{flag} {path}: exists and is not a folder; {hint}")
-        if overwrite or is_our_output(path, command) or not any(path.iterdir()):
+        if overwrite or is_our_output(path, command):
             return path
+        taken = [n for n in names if (path / n).exists()] if names is not None else list(path.iterdir())
+        if not taken:
+            return path
+        if names is not None:
+            raise UsageError(
+                f"{flag} {path}: {', '.join(map(str, taken))} already exist(s) there and the folder is not an "
+                f"earlier output of `replication {command}` (no {MARKER} file); {hint}"
+            )
         raise UsageError(
             f"{flag} {path}: folder exists, is not empty and is not an earlier output of `replication {command}` "
             f"(no {MARKER} file); {hint}"
@@ -120,6 +131,39 @@ def _check_parent_writable(path: Path, flag: str) -> None:
         raise UsageError(f"{flag} {path}: {probe} is a file, not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {path}: cannot write into {probe} (permission denied)")
+
+
+def check_evaluate_outputs(args) -> None:
+    """``replication evaluate``: the SR folder, the metrics CSV and its ``.meta.json``."""
+    inputs = [("--input", args.input), ("--reference", args.reference), ("--model", args.model)]
+    inputs = [(f, p) for f, p in inputs if p is not None and str(p) != "bicubic"]
+    common = {"command": "evaluate", "inputs": inputs, "overwrite": args.overwrite}
+    check_output(args.out_images, flag="--out-images", kind="dir", **common)
+    meta = Path(args.out_metrics).with_name(Path(args.out_metrics).stem + ".meta.json")
+    for path in (args.out_metrics, meta):
+        check_output(path, flag="--out-metrics", kind="file", **common)
+    for path in (args.out_metrics, meta):
+        inside = _resolved(args.out_images) in _resolved(path).parents
+        if inside:
+            raise UsageError(f"--out-metrics {args.out_metrics} lies inside --out-images {args.out_images}")
+
+
+REPORT_FILES = ("report.md", "report.html", "summary.csv", "metrics.json", "static")
+
+
+def check_report_output(args) -> None:
+    """``replication report --out``: a folder shared with other files; only the report's own names count."""
+    inputs = [("--results", args.results), ("--runs", args.runs), ("--test-root", args.test_root)]
+    inputs += [("--val-lq", args.val_lq), ("--params", args.params)] + [("--previews", p) for p in args.previews]
+    check_output(
+        args.out,
+        command="report",
+        flag="--out",
+        kind="dir",
+        inputs=inputs,
+        overwrite=args.overwrite,
+        names=REPORT_FILES,
+    )
 
 
 def prepare_output_dir(path: str | os.PathLike, command: str) -> Path:
