@@ -65,7 +65,17 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     ``prepare`` and ``download`` used ``--quiet`` and ``upscale``/``weights`` ``--no-progress`` for
     the progress bar: both names now hide it everywhere, so dvc.yaml's calls keep working.
     """
-    taken = parser._option_string_actions  # argparse has no public "is this flag defined"
+    children = [
+        choice
+        for action in parser._actions  # argparse has no public API to walk sub-commands
+        if isinstance(action, argparse._SubParsersAction)
+        for choice in action.choices.values()
+    ]
+    if children:  # `weights fetch ...`: the options belong to the leaf parsers
+        for child in children:
+            add_common_options(child)
+        return
+    taken = parser._option_string_actions
     group = parser.add_argument_group("output")
     if "--verbose" not in taken:
         group.add_argument("-v", "--verbose", action="store_true", help="debug messages")
