@@ -175,7 +175,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "fetch":
         from replication.archs.fetch import fetch_weights
 
-        _check_out(args, [("--params", args.params)])
+        _check_out(args, [("--params", args.params), ("mirror", _mirror(args.params))])
         path = fetch_weights(
             args.name,
             args.out,
