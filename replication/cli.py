@@ -128,6 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         log.error(f"error: {exc}")
         return 1
+    except OSError as exc:  # full disk, permission denied, vanished file: the environment, not a bug
+        log.debug("details", exc_info=True)
+        where = f"{exc.filename}: " if exc.filename else ""
+        log.error(f"error: {where}{exc.strerror or exc}")
+        return 1
 
 
 if __name__ == "__main__":

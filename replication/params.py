@@ -115,7 +115,8 @@ def load_params(path: str | os.PathLike = DEFAULT_PARAMS, profile: str | None = 
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ParamsError(f"{path}: parameter file not found") from None
+        hint = "run in the project folder or pass --params FILE"
+        raise ParamsError(f"{path}: parameter file not found ({hint})") from None
     data = load_yaml(text, str(path))  # duplicate keys are an error, not "last one wins"
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: expected a mapping at the top level")

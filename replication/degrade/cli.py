@@ -135,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
     )
     gt_size = profile.train_gan.gt_size if args.gt_size is None else args.gt_size
     if gt_size % scale:
-        raise UsageError(f"--gt-size {gt_size} must be divisible by --scale {scale} (the LQ patch is gt-size/scale)")
+        given = "" if args.gt_size is not None else " (the profile's train_gan.gt_size)"
+        raise UsageError(f"--gt-size {gt_size}{given} must be divisible by --scale {scale} (the LQ is gt-size/scale)")
     cfg = _crop_for(cfg, gt_size, scale)
     device = resolve_device(args.device)
     degrader = Degrader(cfg, args.variant, scale, device)
@@ -163,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
             "seed": args.seed,
             "scale": scale,
             "gt_size": gt_size,
+            "gt_crop": cfg.gt_crop,
             "count": args.count,
             "batch_size": args.batch_size,
             "device": str(device),
