@@ -110,12 +110,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     expected = load_expected(args.expected)
     table = compare(expected, tidy, _override(args))
-    print(format_table(table, only_moved=not args.all))
     counts = table["status"].value_counts().to_dict()
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     if args.json:
         print(json_report(table, counts, failed(table, args.fail_on), args.expected, only_moved=not args.all))
         return 1 if failed(table, args.fail_on) else 0
+    print(format_table(table, only_moved=not args.all))
     if failed(table, args.fail_on):
         print(f"check-metrics: FAILED ({summary}) against {args.expected}")
         return 1
