@@ -45,6 +45,10 @@ class ImageReadError(UserError, ValueError):
     """A file is not a readable image (empty, truncated, another format). The message names it."""
 
 
+class ImageWriteError(UserError, ValueError):
+    """An image cannot be written to that path (unknown extension). The message names it."""
+
+
 class ImageNotFoundError(UserError, FileNotFoundError):
     """An image file or folder does not exist. The message names it."""
 
@@ -143,6 +147,10 @@ def write_image(
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise ImageWriteError(
+            f"{path}: cannot write images as {suffix or '(no extension)'!r}; use one of {IMAGE_SUFFIXES}"
+        )
     if bit_depth not in (8, 16):
         raise ValueError(f"{path}: bit_depth must be 8 or 16, got {bit_depth}")
     if bit_depth == 16 and suffix not in (".png", ".tif", ".tiff"):

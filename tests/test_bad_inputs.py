@@ -112,6 +112,8 @@ REFUSED_OUTPUTS = {
     "synthesize-parent-of-gt": ([*SYN, "--out-dir", "{ws}"], "--gt-dir"),
     "synthesize-inside-gt": ([*SYN, "--out-dir", "{ws}/gt/pairs"], "--gt-dir"),
     "synthesize-a-gt-image": ([*SYN, "--out-dir", "{ws}/gt/0.png"], "--gt-dir"),
+    "synthesize-preview-onto-a-gt-image": ([*SYN, "--preview", "{ws}/gt/0.png"], "--gt-dir"),
+    "synthesize-preview-existing-file": ([*SYN, "--preview", "{ws}/mine/keep.png"], "keep.png"),
     "prepare-unrelated-folder": (["prepare", "--raw", "{ws}/raw", "--out", "{ws}/mine"], "{ws}/mine"),
     "prepare-a-file": (["prepare", "--raw", "{ws}/raw", "--out", "{ws}/file.txt"], "file.txt"),
     "prepare-raw-itself": (["prepare", "--raw", "{ws}/raw", "--out", "{ws}/raw"], "--raw"),

@@ -120,6 +120,14 @@ def run(args: argparse.Namespace) -> int:
     if not images:
         raise UserError(f"--gt-dir {args.gt_dir}: no images found")
     if args.preview is not None:
+        check_output(
+            args.preview,
+            command="synthesize",
+            flag="--preview",
+            kind="file",
+            inputs=[("--gt-dir", args.gt_dir)],
+            overwrite=args.overwrite,
+        )
         render_preview(images[0], cfg, scale, args.seed, args.preview)
         print(f"wrote {args.preview}")
         if args.out_dir is None:
