@@ -117,6 +117,8 @@ def load_params(path: str | os.PathLike = DEFAULT_PARAMS, profile: str | None = 
     except FileNotFoundError:
         hint = "run in the project folder or pass --params FILE"
         raise ParamsError(f"{path}: parameter file not found ({hint})") from None
+    except UnicodeDecodeError:
+        raise ParamsError(f"{path}: not a UTF-8 text file (is it really params.yaml?)") from None
     data = load_yaml(text, str(path))  # duplicate keys are an error, not "last one wins"
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: expected a mapping at the top level")

@@ -241,6 +241,28 @@ def test_stale_partial_folder_of_the_same_output_is_removed(ws, capsys):
     assert not stale.exists() and unrelated.is_dir()
 
 
+def test_full_disk_is_a_clear_error_and_keeps_the_previous_output(ws, capsys, monkeypatch):
+    import contextlib
+    import errno
+
+    import replication.imageio as imageio
+
+    argv = fmt([*SYN, "--out-dir", "{ws}/pairs", "--gt-size", "32"], ws)
+    assert cli(argv, capsys)[0] == 0
+    before = snapshot(ws)
+
+    @contextlib.contextmanager
+    def full(path, suffix=None):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        yield
+
+    monkeypatch.setattr(imageio, "atomic_path", full)
+    code, _, err = cli(argv, capsys)
+    assert code == 1 and "No space left on device" in err and "000000.png" in err
+    assert_kept(before)
+    assert not list(ws.glob(".pairs.*.partial"))
+
+
 def test_sigterm_is_handled_like_ctrl_c(ws):
     for i in range(3, 12):
         _png(ws / "gt" / f"{i}.png", 150, 150, i)
@@ -335,6 +357,25 @@ def test_duplicate_yaml_key_names_key_and_both_lines(case, tmp_path, capsys):
     assert code == 1
     key, lines = ("profile", "1 and 2") if case == "top-level" else ("b", "2 and 4")
     assert f"duplicate key {key!r} at lines {lines}" in err and str(path) in err
+    assert_kept(before)
+
+
+PARAMS_PROBLEMS = {
+    "binary": lambda p: p.write_bytes(bytes(range(200, 256)) * 4),
+    "a-folder": lambda p: p.mkdir(),
+    "missing": lambda p: None,
+    "not-a-mapping": lambda p: p.write_text("- a\n- b\n"),
+    "bad-yaml": lambda p: p.write_text("a: [1, 2\n"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PARAMS_PROBLEMS))
+def test_unusable_params_file_is_a_clear_error(case, tmp_path, capsys):
+    path = tmp_path / "params.yaml"
+    PARAMS_PROBLEMS[case](path)
+    before = snapshot(tmp_path)
+    code, _, err = cli(["params", "--params", path], capsys)
+    assert code == 1 and str(path) in err
     assert_kept(before)
 
 
