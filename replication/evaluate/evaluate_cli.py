@@ -164,7 +164,14 @@ def run(args: argparse.Namespace) -> int:
     metric_seconds: dict[str, float] = {}
     prepare_output_dir(args.out_images, "evaluate")
     failures = BatchFailures("evaluate")
-    for path in tqdm(images, desc=f"{args.name} on {args.dataset}", unit="img", file=sys.stderr):
+    bar = tqdm(
+        images,
+        desc=f"{args.name} on {args.dataset}",
+        unit="img",
+        file=sys.stderr,
+        disable=getattr(args, "no_progress", False),
+    )
+    for path in bar:
         try:
             lq = read_image(path)
         except UserError as exc:

@@ -97,7 +97,9 @@ def run(args: argparse.Namespace) -> int:
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["image", *columns])
     failures: list[str] = []
-    bar = tqdm(images, desc="metrics", unit="img", file=sys.stderr, disable=not columns or args.no_progress)
+    bar = tqdm(
+        images, desc="metrics", unit="img", file=sys.stderr, disable=not columns or getattr(args, "no_progress", False)
+    )
     for path in bar:
         try:
             sr = read_rgb(path)
