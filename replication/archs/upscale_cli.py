@@ -49,7 +49,7 @@ def _jobs(inp: Path, out: Path, suffix: str, model: Path, overwrite: bool) -> li
     """(source, target) pairs, after the output safety checks (nothing is written yet)."""
     from replication.errors import UsageError, UserError
     from replication.imageio import IMAGE_SUFFIXES, list_images
-    from replication.outputs import check_output, prepare_output_dir
+    from replication.outputs import check_output
 
     inputs = [("--input", inp), ("--model", model)]
     if inp.is_dir():
@@ -59,7 +59,6 @@ def _jobs(inp: Path, out: Path, suffix: str, model: Path, overwrite: bool) -> li
         if not files:
             raise UserError(f"{inp}: no images found")
         check_output(out, command="upscale", flag="--output", kind="dir", inputs=inputs, overwrite=overwrite)
-        prepare_output_dir(out, "upscale")
         return [(f, out / f"{f.stem}{suffix}{f.suffix}") for f in files]
     if not inp.is_file():
         raise UserError(f"--input {inp}: no such file or folder")
@@ -99,6 +98,10 @@ def run(args: argparse.Namespace) -> int:
             f"{model_path}: {net.arch_name} uses whole-image statistics; tiling would change it (drop --tile)"
         )
     dtype = torch.float16 if args.half else torch.bfloat16 if args.bf16 else None
+    if Path(args.input).is_dir():  # checked in _jobs; created (and marked as ours) once the model loaded
+        from replication.outputs import prepare_output_dir
+
+        prepare_output_dir(args.output, "upscale")
     failures = []
     for src, dst in tqdm(jobs, desc="upscale", unit="img", disable=args.no_progress or len(jobs) < 2, file=sys.stderr):
         try:
