@@ -204,6 +204,22 @@ def test_rerun_into_our_own_output_is_allowed(ws, capsys):
     assert code == 2 and "replication upscale" in err
 
 
+def test_weights_fetch_can_redo_its_own_output(tmp_path, capsys, monkeypatch):
+    mirror = mirror_dir()
+    if not (mirror / "weights" / "ncnn").is_dir():
+        pytest.skip("offline mirror with weights not available")
+    monkeypatch.setenv("REPLICATION_MIRROR", str(mirror))
+    out = tmp_path / "m" / "realesr_animevideov3.safetensors"
+    argv = ["weights", "fetch", "realesr_animevideov3", "--out", out, "--params", tmp_path / "none.yaml", "-q"]
+    assert cli(argv, capsys)[0] == 0
+    assert cli(argv, capsys)[0] == 0  # its own earlier output (the sidecar names the registry entry)
+    other = ["weights", "fetch", "realesrgan_x4plus", "--out", out, "--params", tmp_path / "none.yaml", "-q"]
+    before = snapshot(tmp_path)
+    code, _, err = cli(other, capsys)
+    assert code == 2 and "file exists" in err
+    assert_kept(before)
+
+
 def test_out_dir_dot_is_refused(ws, capsys, monkeypatch):
     monkeypatch.chdir(ws)
     before = snapshot(ws)

@@ -24,14 +24,29 @@ def _add_hyper_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-conv", type=positive_int, help="SRVGGNetCompact body convs (default: from the file)")
 
 
-def _check_out(args: argparse.Namespace, inputs: list[tuple[str, str]]) -> None:
-    """--out and its .json sidecar: never replace a file that is not ours (or an input)."""
+def _check_out(args: argparse.Namespace, inputs: list[tuple[str, str]], registry_name: str | None = None) -> None:
+    """--out and its .json sidecar: never replace a file that is not ours (or an input).
+
+    ``weights fetch NAME`` may redo its own earlier output (the sidecar records the registry name);
+    a ``.pth`` target (VGG19) is verified by checksum and a mismatching file is moved aside, not lost.
+    """
     from replication.outputs import check_output
 
     out = Path(args.out)
+    ours = registry_name is not None and (out.suffix == ".pth" or _fetched_as(out, registry_name))
     targets = [out] + ([out.with_suffix(".json")] if out.suffix == ".safetensors" else [])
     for target in targets:
-        check_output(target, command="weights", flag="--out", kind="file", inputs=inputs, overwrite=args.overwrite)
+        check_output(
+            target, command="weights", flag="--out", kind="file", inputs=inputs, overwrite=args.overwrite or ours
+        )
+
+
+def _fetched_as(out: Path, name: str) -> bool:
+    try:
+        side = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+        return out.is_file() and side.get("extra", {}).get("registry_name") == name
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -175,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "fetch":
         from replication.archs.fetch import fetch_weights
 
-        _check_out(args, [("--params", args.params), ("mirror", _mirror(args.params))])
+        _check_out(args, [("--params", args.params), ("mirror", _mirror(args.params))], registry_name=args.name)
         path = fetch_weights(
             args.name,
             args.out,
