@@ -107,49 +107,74 @@ def download_dataset(
     if not ds.files:
         return _folder_set(ds, root, mirror_path, log)
     with file_lock(folder, name):  # a second process waits, then finds the set present
-        return _install(ds, name, root, folder, mirror_path, extract, force, progress, session, sleep, log)
+        if not force and _already_installed(ds, root, folder, extract, log):
+            return folder
+        policy = RetryPolicy(sleep=sleep)
+        records = _fetch_files(ds, folder, mirror_path, policy, progress=progress, force=force, session=session)
+        log(f"{name}: {len(records)} file(s) verified in {folder}")
+        extracted = _extract_archives(ds, folder, log) if extract else False
+        marker = {"dataset": ds.name, "files": records, "extracted": extracted}
+        write_text_atomic(folder / registry.MARKER, json.dumps(marker, indent=1, sort_keys=True) + "\n")
+    return folder
 
 
-def _install(ds, name, root, folder, mirror_path, extract, force, progress, session, sleep, log) -> Path:
-    if not force and _marker_ok(folder, ds, extract):
-        log(f"{name}: already present and verified in {folder}")
-        return folder
+def _already_installed(
+    ds: registry.Dataset, root: Path, folder: Path, extract: bool, log: Callable[[str], None]
+) -> bool:
+    """The marker's files are all there with their checksums, or the images were unpacked by hand."""
+    if _marker_ok(folder, ds, extract):
+        log(f"{ds.name}: already present and verified in {folder}")
+        return True
     archives_missing = all(not (folder / f.path).exists() for f in ds.files if f.extract)
     if (
-        not force
-        and all(f.extract for f in ds.files)
+        all(f.extract for f in ds.files)
         and archives_missing
         and not (folder / registry.MARKER).exists()
-        and _images_present(root, name)
+        and _images_present(root, ds.name)
     ):
-        log(f"{name}: using the images already unpacked by hand in {registry.image_dir(root, name)} (not verified)")
-        return folder
+        log(
+            f"{ds.name}: using the images already unpacked by hand in {registry.image_dir(root, ds.name)} "
+            "(not verified)"
+        )
+        return True
+    return False
 
+
+def _fetch_files(
+    ds: registry.Dataset,
+    folder: Path,
+    mirror: Path | None,
+    policy: RetryPolicy,
+    *,
+    progress: bool,
+    force: bool,
+    session,
+) -> dict[str, dict]:
+    """Fetch and verify every file of ``ds``; returns what the marker records for each."""
+    recorded = _read_marker(folder).get("files")
+    recorded = recorded if isinstance(recorded, dict) else {}
     records = {}
-    recorded = _read_marker(folder).get("files") or {}
-    policy = RetryPolicy(sleep=sleep)
     for f in ds.files:
         # Without a published sha256, the one recorded at install time still catches changed bytes.
-        rec = recorded.get(f.path) if isinstance(recorded, dict) else None
+        rec = recorded.get(f.path)
         known_sha = f.sha256 or (rec.get("sha256") if isinstance(rec, dict) else None)
-        sources = Sources(tuple(f.urls), mirror_path, (mirror_relpath(ds.name, f.path),), ds.manual or None)
+        sources = Sources(tuple(f.urls), mirror, (mirror_relpath(ds.name, f.path),), ds.manual or None)
         expected = Expected(sha256=known_sha, md5=f.md5, sha1=f.sha1, size=f.bytes)
         path, digests, source = fetch_verified(
             folder / f.path, sources, expected, policy=policy, progress=progress, force=force, session=session
         )
         records[f.path] = {"sha256": digests["sha256"], "bytes": path.stat().st_size, "source": source}
-    log(f"{name}: {len(records)} file(s) verified in {folder}")
+    return records
 
+
+def _extract_archives(ds: registry.Dataset, folder: Path, log: Callable[[str], None]) -> bool:
     extracted = False
-    if extract:
-        for f in ds.files:
-            if f.extract:
-                log(f"{name}: extracting {f.path}")
-                extract_archive(folder / f.path, folder / registry.EXTRACT_DIR)
-                extracted = True
-    marker = {"dataset": ds.name, "files": records, "extracted": extracted}
-    write_text_atomic(folder / registry.MARKER, json.dumps(marker, indent=1, sort_keys=True) + "\n")
-    return folder
+    for f in ds.files:
+        if f.extract:
+            log(f"{ds.name}: extracting {f.path}")
+            extract_archive(folder / f.path, folder / registry.EXTRACT_DIR)
+            extracted = True
+    return extracted
 
 
 def _folder_set(ds: registry.Dataset, root: Path, mirror: Path | None, log: Callable[[str], None]) -> Path:
