@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from tqdm import tqdm
 
@@ -16,10 +17,14 @@ class BatchFailures:
         self.command = command
         self.messages: list[str] = []
 
-    def add(self, exc: BaseException) -> None:
-        self.messages.append(str(exc))
+    def add(self, exc: BaseException, source: object = None) -> None:
+        """Record one failure; ``source`` (the file) is prefixed when the message does not name it."""
+        message = str(exc)
+        if source is not None and str(source) not in message:
+            message = f"{source}: {message}"
+        self.messages.append(message)
         # tqdm.write keeps an active progress bar intact.
-        tqdm.write(f"error: {exc} (skipped; the other files go on)", file=_stream())
+        tqdm.write(f"error: {message} (skipped; the other files go on)", file=_stream())
 
     def finish(self, total: int) -> int:
         """Log the summary; the exit status: 1 if any file failed, else 0."""
@@ -35,6 +40,4 @@ class BatchFailures:
 
 
 def _stream():
-    import sys
-
-    return sys.stderr
+    return sys.stderr  # looked up at call time (tests and the CLI replace it)

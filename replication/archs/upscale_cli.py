@@ -11,14 +11,11 @@ others still run (exit code 1 if any failed). Each output file is written atomic
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 from replication.argtypes import nonneg_int, positive_float
 from replication.device import add_device_argument, resolve_device
-
-log = logging.getLogger("replication.upscale")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -79,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from replication.archs.checkpoint import load_model
     from replication.archs.infer import upscale_image
     from replication.archs.registry import GENERATORS
+    from replication.batch import BatchFailures
     from replication.errors import UserError
     from replication.imageio import read_image, write_image
 
@@ -102,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         from replication.outputs import prepare_output_dir
 
         prepare_output_dir(args.output, "upscale")
-    failures = []
+    failures = BatchFailures("upscale")
     for src, dst in tqdm(jobs, desc="upscale", unit="img", disable=args.no_progress or len(jobs) < 2, file=sys.stderr):
         try:
             image = read_image(src)
@@ -117,15 +115,8 @@ def run(args: argparse.Namespace) -> int:
             )
             write_image(dst, result.rgb, alpha=result.alpha, bit_depth=result.bit_depth, gray=result.gray)
         except (UserError, ValueError, OSError) as exc:
-            # One bad image must not stop the batch: report it, go on, fail at the end.
-            message = str(exc) if str(src) in str(exc) else f"{src}: {exc}"
-            failures.append(message)
-            log.error(f"error: {message}")
+            failures.add(exc, src)  # one bad image must not stop the batch
     done = len(jobs) - len(failures)
     rounded = " (fp16-rounded official weights)" if net.checkpoint_info.get("fp16_rounded") else ""
     print(f"upscaled {done}/{len(jobs)} image(s) with {model_path.name}{rounded} -> {args.output}")
-    if failures:
-        log.error(f"upscale: {len(failures)} of {len(jobs)} image(s) failed:")
-        for line in failures:
-            log.error(f"  {line}")
-    return 1 if failures else 0
+    return failures.finish(len(jobs))

@@ -23,6 +23,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from replication.argtypes import nonneg_int
+from replication.batch import BatchFailures
 from replication.errors import UserError
 from replication.evaluate.registry import parse_metric_list
 from replication.evaluate.runner import (
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["image", *columns])
-    failures: list[str] = []
+    failures = BatchFailures("metrics")
     bar = tqdm(
         images, desc="metrics", unit="img", file=sys.stderr, disable=not columns or getattr(args, "no_progress", False)
     )
@@ -106,8 +107,7 @@ def run(args: argparse.Namespace) -> int:
             ref = read_rgb(find_reference(args.reference, path)) if args.reference is not None else None
             values = score_image(scorers, sr, ref, path.name, on_undefined=_note)
         except UserError as exc:  # one bad image: report it, score the others, fail at the end
-            failures.append(str(exc))
-            tqdm.write(f"error: {exc}", file=sys.stderr)
+            failures.add(exc, path)
             continue
         for n in columns:
             table[n].append(values[n])
@@ -117,10 +117,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.input}: {len(images) - len(failures)} images ({subset}) -> {args.output}")
     for line in summary_lines(table, unavailable):
         print(line)
-    if failures:
-        log.error(f"metrics: {len(failures)} of {len(images)} image(s) could not be scored:")
-        for line in failures:
-            log.error(f"  {line}")
+    status = failures.finish(len(images))
     if unavailable:  # every metric here was asked for: a missing one is a failure, not a footnote
         log.error(f"metrics: unavailable: {', '.join(unavailable)} (see the lines above for the file each needs)")
-    return 1 if failures or unavailable else 0
+    return 1 if status or unavailable else 0
