@@ -190,7 +190,8 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "fetch":
         from replication.archs.fetch import fetch_weights
 
-        _check_out(args, [("--params", args.params), ("mirror", _mirror(args.params))], registry_name=args.name)
+        inputs = [("--params", args.params), ("mirror", _mirror(args.params)), ("--manual", args.manual)]
+        _check_out(args, inputs, registry_name=args.name)
         path = fetch_weights(
             args.name,
             args.out,
