@@ -162,6 +162,13 @@ REFUSED_OUTPUTS = {
         ["weights", "import-pth", "--pth", "{ws}/file.txt", "--arch", "srvgg", "--out", "{ws}/models/tiny.safetensors"],
         "tiny.safetensors",
     ),
+    "train-run-folder-inside-the-data": (
+        [
+            *("train", "--params", "{params}", "--variant", "full", "--phase", "net"),
+            *("--data", "{ws}/raw", "--out", "{ws}/raw/run"),
+        ],
+        "--data",
+    ),
     "download-root-inside-the-mirror": (
         ["download", "realsrset", "--root", "{ws}/raw/datasets", "--mirror", "{ws}/raw"],
         "--mirror",
