@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 from typing import TYPE_CHECKING
 
 from replication.errors import UserError
@@ -29,8 +30,17 @@ def add_device_argument(parser: argparse.ArgumentParser, what: str, allow_index:
     parser.add_argument(
         "--device",
         default=None,
+        type=device_form,  # a typo is a usage error (exit 2) naming --device, before any work
         help=f"device for {what}: {forms} (default: ${ENV} if set, else auto = CUDA when available, else CPU)",
     )
+
+
+def device_form(text: str) -> str:
+    """argparse type: the spelling of a device (whether it exists is checked by resolve_device)."""
+    name = text.strip().lower()
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", name):
+        raise argparse.ArgumentTypeError(f"unknown device {text!r} (expected auto, cpu, cuda or cuda:N)")
+    return name
 
 
 def resolve_device(name: str | None, allow_index: bool = True) -> torch.device:

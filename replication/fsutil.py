@@ -70,6 +70,7 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     os.chmod(tmp, 0o777 & ~_current_umask())  # mkdtemp creates 0700 directories
     try:
@@ -88,6 +89,18 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         else:
             old.unlink()
+
+
+def _remove_stale_partials(target: Path) -> None:
+    """Remove ``.<name>.*.partial`` folders that a killed earlier run of this writer left behind.
+
+    Only this function's own naming for this very target matches, so nothing else is touched.
+    """
+    prefix = f".{target.name}."
+    for entry in target.parent.iterdir():
+        stale = entry.name.startswith(prefix) and entry.name.endswith(".partial")
+        if stale and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

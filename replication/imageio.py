@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import torch
 
+from replication.errors import UserError
 from replication.fsutil import atomic_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -40,27 +41,43 @@ class Image:
         return int(self.rgb.shape[-2]), int(self.rgb.shape[-1])
 
 
-class ImageReadError(ValueError):
-    pass
+class ImageReadError(UserError, ValueError):
+    """A file is not a readable image (empty, truncated, another format). The message names it."""
+
+
+class ImageWriteError(UserError, ValueError):
+    """An image cannot be written to that path (unknown extension). The message names it."""
+
+
+class ImageNotFoundError(UserError, FileNotFoundError):
+    """An image file or folder does not exist. The message names it."""
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
     """Image files directly inside ``folder``, sorted by name."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: not a directory")
+        raise ImageNotFoundError(f"{folder}: not a directory")
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def read_image(path: str | os.PathLike) -> Image:
     """Decode ``path`` into the tensor contract (8/16-bit, gray, RGB, RGBA)."""
     path = Path(path)
-    data = np.fromfile(path, dtype=np.uint8) if path.is_file() else None
-    if data is None:
-        raise FileNotFoundError(f"{path}: no such image file")
-    arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if arr is None:
-        raise ImageReadError(f"{path}: cannot decode as an image")
+    if not path.is_file():
+        raise ImageNotFoundError(f"{path}: no such image file")
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if data.size == 0:
+        raise ImageReadError(f"{path}: empty file (0 bytes), not an image")
+    try:
+        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # some decoders raise on a malformed header instead of returning None
+        arr = None
+    if arr is None or arr.size == 0:
+        raise ImageReadError(f"{path}: cannot decode as an image (truncated, damaged or not an image file)")
     return image_from_array(arr, source=str(path))
 
 
@@ -130,6 +147,10 @@ def write_image(
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if suffix not in IMAGE_SUFFIXES:
+        raise ImageWriteError(
+            f"{path}: cannot write images as {suffix or '(no extension)'!r}; use one of {IMAGE_SUFFIXES}"
+        )
     if bit_depth not in (8, 16):
         raise ValueError(f"{path}: bit_depth must be 8 or 16, got {bit_depth}")
     if bit_depth == 16 and suffix not in (".png", ".tif", ".tiff"):

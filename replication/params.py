@@ -23,8 +23,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from replication.archs.config import NetworkConfig
 from replication.data.config import DataConfig
 from replication.degrade.config import DegradationConfig
@@ -35,7 +33,7 @@ from replication.report.config import (
     ValidationConfig,
     expected_pipeline_lists,
 )
-from replication.strict import ParamsError, from_dict, to_dict
+from replication.strict import ParamsError, from_dict, load_yaml, to_dict
 from replication.train.config import PhaseConfig, VariantConfig
 
 DEFAULT_PARAMS = Path("params.yaml")
@@ -117,11 +115,11 @@ def load_params(path: str | os.PathLike = DEFAULT_PARAMS, profile: str | None = 
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ParamsError(f"{path}: parameter file not found") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: invalid YAML: {exc}") from None
+        hint = "run in the project folder or pass --params FILE"
+        raise ParamsError(f"{path}: parameter file not found ({hint})") from None
+    except UnicodeDecodeError:
+        raise ParamsError(f"{path}: not a UTF-8 text file (is it really params.yaml?)") from None
+    data = load_yaml(text, str(path))  # duplicate keys are an error, not "last one wins"
     if not isinstance(data, dict):
         raise ParamsError(f"{path}: expected a mapping at the top level")
     if "source" in data:

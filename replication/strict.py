@@ -149,3 +149,35 @@ def to_dict(obj: Any) -> Any:
 
 
 __all__ = ["ParamsError", "convert", "from_dict", "to_dict"]
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """``yaml.safe_load`` that refuses duplicate keys (plain YAML keeps the last one silently).
+
+    The error names the key, its mapping's path and both line numbers.
+    """
+    import yaml
+
+    class _NoDuplicates(yaml.SafeLoader):
+        pass
+
+    def construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:  # before `<<:` merges are expanded: overriding a merged key is fine
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = loader.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ParamsError(
+                    f"{source}: duplicate key {key!r} at lines {seen[key]} and {line} (YAML would silently keep "
+                    f"the second value); remove one of them"
+                )
+            seen[key] = line
+        return loader.construct_mapping(node, deep=deep)
+
+    _NoDuplicates.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    try:
+        return yaml.load(text, Loader=_NoDuplicates)  # a SafeLoader subclass: no arbitrary objects
+    except yaml.YAMLError as exc:
+        raise ParamsError(f"{source}: invalid YAML: {exc}") from None

@@ -152,7 +152,7 @@ def test_folder_mode_reports_bad_files_and_keeps_going(identity_model, tmp_path)
         main(["upscale", "--model", str(identity_model), "--input", str(folder), "--output", str(out), "--no-progress"])
         == 1
     )
-    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.jpg"]
+    assert sorted(p.name for p in out.iterdir()) == [".replication-output", "a.png", "b.jpg"]
     assert read_image(out / "b.jpg").size == (10, 6)
 
 
@@ -169,6 +169,6 @@ def test_missing_model_is_a_clear_error(tmp_path, capsys):
                 str(tmp_path / "o"),
             ]
         )
-        == 2
+        == 1
     )
     assert "weights fetch" in capsys.readouterr().err

@@ -103,7 +103,7 @@ def test_fetch_prefers_the_exact_pth_then_the_ncnn_copy(tmp_path, capsys):
 def test_unavailable_models_say_so(tmp_path, capsys):
     for name in ("dan", "cdc"):
         out = str(tmp_path / f"{name}.safetensors")
-        assert main(["weights", "fetch", name, "--out", out, "--manual", str(tmp_path / "manual")]) == 2
+        assert main(["weights", "fetch", name, "--out", out, "--manual", str(tmp_path / "manual")]) == 1
         err = capsys.readouterr().err
         assert "not available" in err and str(tmp_path / "manual" / "weights" / get(name).pth.filename) in err
     assert not list(tmp_path.iterdir())

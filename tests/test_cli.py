@@ -1,4 +1,4 @@
-"""The CLI: every command has --help; bad params give a clear error and exit code 2."""
+"""The CLI: every command has --help; bad params give a clear error and exit code 1 (2: usage errors)."""
 
 from __future__ import annotations
 
@@ -35,5 +35,5 @@ def test_module_entry_point_and_params_command():
 def test_bad_params_file_is_a_clear_error(tmp_path, capsys):
     bad = tmp_path / "params.yaml"
     bad.write_text("profile: smoke\nmirror: ''\nvariants: {}\nprofiles: {}\n")
-    assert main(["params", "--params", str(bad)]) == 2
+    assert main(["params", "--params", str(bad)]) == 1
     assert "unknown profile 'smoke'" in capsys.readouterr().err

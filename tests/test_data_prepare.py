@@ -263,13 +263,13 @@ def test_missing_training_set_is_a_clear_error(tmp_path, capsys):
                 "--params",
                 str(ROOT / "params.yaml"),
                 "--raw",
-                str(tmp_path),
+                str(tmp_path / "raw"),
                 "--out",
                 str(tmp_path / "o"),
                 "--quiet",
             ]
         )
-        == 2
+        == 1
     )
     err = capsys.readouterr().err
     assert "sample-hr-cc0" in err and "replication download" in err

@@ -74,23 +74,26 @@ def test_synthesize_writes_reproducible_pairs(gt_dir, tmp_path):
     assert (other / "lq" / "000000.png").read_bytes() != (out / "lq" / "000000.png").read_bytes()
 
 
-def test_failure_leaves_no_output_and_keeps_an_old_one(gt_dir, tmp_path, capsys):
+def test_bad_image_is_skipped_and_an_unrelated_folder_is_kept(gt_dir, tmp_path, capsys):
     (gt_dir / "broken.png").write_bytes(b"not a png")
     out = tmp_path / "pairs"
-    assert _synthesize(gt_dir, out, "--count", "6") == 2
-    assert "broken.png" in capsys.readouterr().err
-    assert not out.exists()
-    out.mkdir()
-    (out / "keep.txt").write_text("old")
-    assert _synthesize(gt_dir, out, "--count", "6") == 2
-    assert (out / "keep.txt").read_text() == "old"
+    assert _synthesize(gt_dir, out, "--count", "6") == 1  # the good images still give 6 pairs
+    err = capsys.readouterr().err
+    assert "broken.png" in err and "1 of 3 GT image(s) could not be read" in err
+    assert len(list((out / "lq").iterdir())) == 6
+    assert "broken.png" not in json.loads((out / "synthesis.json").read_text())["sources"]
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "keep.txt").write_text("old")
+    assert _synthesize(gt_dir, other, "--count", "6") == 2  # not an earlier output: refused
+    assert (other / "keep.txt").read_text() == "old" and sorted(p.name for p in other.iterdir()) == ["keep.txt"]
 
 
 def test_bad_arguments_are_user_errors(gt_dir, tmp_path, capsys):
-    assert _synthesize(gt_dir, tmp_path / "x", "--gt-size", "1000") == 2
-    assert "--gt-size 1000" in capsys.readouterr().err
-    assert _synthesize(tmp_path / "missing", tmp_path / "y") == 2
-    assert "--gt-dir" in capsys.readouterr().err
+    assert _synthesize(gt_dir, tmp_path / "x", "--gt-size", "66") == 2  # not divisible by 4
+    assert "--gt-size 66" in capsys.readouterr().err
+    assert _synthesize(tmp_path / "missing", tmp_path / "y") == 1
+    assert "missing" in capsys.readouterr().err
 
 
 def test_render_preview_grid(gt_dir, tmp_path):

@@ -145,6 +145,6 @@ def test_network_model_end_to_end(tmp_path, set14):
     ],
 )
 def test_bad_arguments_are_clear_errors(tmp_path, set14, capsys, model, source, message):
-    assert _evaluate(tmp_path, set14, model, source, ["--metrics", "niqe"]) == 2
+    assert _evaluate(tmp_path, set14, model, source, ["--metrics", "niqe"]) == 1
     assert message in capsys.readouterr().err
     assert not (tmp_path / "m" / "set14.csv").exists()

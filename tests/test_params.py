@@ -122,4 +122,4 @@ def test_switch_profile_is_one_command_and_round_trips(tmp_path):
     assert load_params(path) == load_params(ROOT / "params.yaml").__class__(
         **{**load_params(ROOT / "params.yaml").__dict__, "source": str(path)}
     )
-    assert main(["params", "--params", str(path), "--switch", "nope"]) == 2
+    assert main(["params", "--params", str(path), "--switch", "nope"]) == 1

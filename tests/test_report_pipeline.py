@@ -124,7 +124,7 @@ def test_params_get_prints_shell_values(capsys):
         == 0
     )
     assert capsys.readouterr().out == "esrgan_df2kost vgg19_imagenet\n"
-    assert main(["params", "--params", str(ROOT / "params.yaml"), "--get", "validation.nope"]) == 2
+    assert main(["params", "--params", str(ROOT / "params.yaml"), "--get", "validation.nope"]) == 1
     assert "no key 'nope' under profiles.smoke.validation" in capsys.readouterr().err
 
 
@@ -231,7 +231,7 @@ def test_report_refuses_metrics_of_another_profile(tmp_path, capsys):
             str(tmp_path / "r"),
         ]
     )
-    assert code == 2 and "metrics of profile(s) smoke" in capsys.readouterr().err
+    assert code == 1 and "metrics of profile(s) smoke" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("profile", ["smoke", "mini", "paper"])

@@ -297,7 +297,7 @@ def test_cli_reports_user_errors(tmp_path, store_dir, capsys):
             str(tmp_path / "o"),
         ]
     )
-    assert rc == 2 and "not a directory" in capsys.readouterr().err
+    assert rc == 1 and "not a directory" in capsys.readouterr().err
 
 
 def _free_port() -> int:

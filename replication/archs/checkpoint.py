@@ -13,6 +13,7 @@ tries to run code is refused, never executed.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 from collections.abc import Mapping
@@ -92,16 +93,47 @@ def read_sidecar(path: str | os.PathLike) -> dict:
             meta = fh.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types for corrupt headers
         raise UserError(f"{path}: not a readable safetensors file ({exc})") from None
-    embedded = json.loads(meta[SIDECAR_KEY]) if SIDECAR_KEY in meta else None
     side = sidecar_path(path)
-    on_disk = json.loads(side.read_text(encoding="utf-8")) if side.is_file() else None
+    embedded, embedded_problem = _description(meta.get(SIDECAR_KEY), f"{path} (embedded metadata)")
+    on_disk, side_problem = _description(_read_text(side), str(side)) if side.is_file() else (None, None)
     if embedded is None and on_disk is None:
-        raise UserError(f"{path}: no architecture description (neither embedded metadata nor {side.name})")
+        problems = "; ".join(p for p in (embedded_problem, side_problem) if p)
+        raise UserError(
+            f"{path}: no usable architecture description"
+            + (f" ({problems})" if problems else f" (neither embedded metadata nor {side.name})")
+        )
+    if side_problem and embedded is not None:
+        # The weights carry their own description: a damaged sidecar costs nothing but a warning.
+        logging.getLogger("replication").warning(
+            f"warning: {side_problem}; using the description embedded in {path.name}"
+        )
     if embedded is not None and on_disk is not None:
         for key in ("arch", "hyperparameters", "source_sha256"):
             if embedded.get(key) != on_disk.get(key):
                 raise UserError(f"{side}: sidecar does not belong to {path.name} ({key} differs)")
     return embedded if embedded is not None else on_disk
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _description(text: str | None, where: str) -> tuple[dict | None, str | None]:
+    """Parse a model description; (None, why) when it is missing, broken or incomplete."""
+    if text is None:
+        return None, None if "embedded" in where else f"{where}: unreadable"
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        return None, f"{where}: broken JSON ({exc})"
+    if not isinstance(data, dict):
+        return None, f"{where}: expected a JSON object"
+    if not isinstance(data.get("arch"), str) or not isinstance(data.get("hyperparameters"), dict):
+        return None, f"{where}: incomplete (needs 'arch' and 'hyperparameters')"
+    return data, None
 
 
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
@@ -115,7 +147,10 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> n
 
     path = Path(path)
     info = read_sidecar(path)
-    net = build_arch(info["arch"], **info["hyperparameters"])
+    try:
+        net = build_arch(info["arch"], **info["hyperparameters"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{path}: its description does not build a network ({exc})") from None
     state = load_file(str(path), device="cpu")
     load_strict(net, state, str(path))
     net.checkpoint_info = info

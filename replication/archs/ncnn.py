@@ -199,11 +199,18 @@ def read_ncnn(param_path: str | os.PathLike, bin_path: str | os.PathLike) -> Ncn
                 weight = np.frombuffer(raw, dtype="<f2").astype(np.float32)
             elif tag == TAG_FP32:
                 weight = np.frombuffer(reader.take(size * 4, f"the fp32 weights of {where}"), dtype="<f4").copy()
-            else:
-                kind = "int8" if tag == TAG_INT8 else "codebook-quantised"
+            elif tag == TAG_INT8:
                 raise UserError(
-                    f"{bin_path}: offset {start}: {where} has {kind} weights (tag 0x{tag:08X}); "
+                    f"{bin_path}: offset {start}: {where} has int8 weights (tag 0x{tag:08X}); "
                     f"only fp16/fp32 are supported"
+                )
+            else:
+                # Real-ESRGAN's ncnn releases are all fp16. An unknown tag almost always means the
+                # reader is out of step: the .bin belongs to another .param (or is damaged).
+                raise UserError(
+                    f"{bin_path}: offset {start}: {where}: no fp16/fp32 weight tag here (found 0x{tag:08X}); "
+                    f"this .bin does not match {param_path.name} (a .bin of another model, or a damaged file). "
+                    f"Use the .param/.bin pair of one release"
                 )
             bias = None
             if int(layer.get(5, 0)):

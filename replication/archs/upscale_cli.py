@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from replication.argtypes import nonneg_int, positive_float
 from replication.device import add_device_argument, resolve_device
 
 
@@ -21,13 +22,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, help="model .safetensors (with its .json sidecar)")
     parser.add_argument("--input", required=True, help="an image file or a folder of images")
     parser.add_argument("--output", required=True, help="output image file, or folder when --input is a folder")
-    parser.add_argument("--tile", type=int, default=0, help="tile size in input pixels (0: whole image)")
-    parser.add_argument("--tile-pad", type=int, default=10, help="context pixels around each tile (default 10)")
+    parser.add_argument("--tile", type=nonneg_int, default=0, help="tile size in input pixels (0: whole image)")
+    parser.add_argument("--tile-pad", type=nonneg_int, default=10, help="context pixels around each tile (default 10)")
     add_device_argument(parser, "the network")
     precision = parser.add_mutually_exclusive_group()
     precision.add_argument("--half", action="store_true", help="fp16 autocast (GPU)")
     precision.add_argument("--bf16", action="store_true", help="bfloat16 autocast")
-    parser.add_argument("--outscale", type=float, help="final scale if different from the model's (Lanczos resize)")
+    parser.add_argument(
+        "--outscale", type=positive_float, help="final scale if different from the model's (Lanczos resize)"
+    )
     parser.add_argument(
         "--alpha",
         choices=("network", "bilinear"),
@@ -36,22 +39,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--suffix", default="", help="appended to output file stems in folder mode")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files / a foreign folder")
 
 
-def _jobs(inp: Path, out: Path, suffix: str) -> list[tuple[Path, Path]]:
-    from replication.errors import UserError
-    from replication.imageio import list_images
+def _jobs(inp: Path, out: Path, suffix: str, model: Path, overwrite: bool) -> list[tuple[Path, Path]]:
+    """(source, target) pairs, after the output safety checks (nothing is written yet)."""
+    from replication.errors import UsageError, UserError
+    from replication.imageio import IMAGE_SUFFIXES, list_images
+    from replication.outputs import check_output
 
+    inputs = [("--input", inp), ("--model", model)]
     if inp.is_dir():
         if out.exists() and not out.is_dir():
-            raise UserError(f"{out}: --input is a folder, so --output must be a folder")
+            raise UsageError(f"--output {out}: --input is a folder, so --output must be a folder")
         files = list_images(inp)
         if not files:
             raise UserError(f"{inp}: no images found")
+        check_output(out, command="upscale", flag="--output", kind="dir", inputs=inputs, overwrite=overwrite)
         return [(f, out / f"{f.stem}{suffix}{f.suffix}") for f in files]
     if not inp.is_file():
-        raise UserError(f"{inp}: no such file or folder")
+        raise UserError(f"--input {inp}: no such file or folder")
     target = out / inp.name if out.is_dir() else out
+    if target.suffix.lower() not in IMAGE_SUFFIXES:
+        raise UsageError(
+            f"--output {out}: unknown image extension {target.suffix or '(none)'!r} "
+            f"(use one of {', '.join(IMAGE_SUFFIXES)})"
+        )
+    check_output(target, command="upscale", flag="--output", kind="file", inputs=inputs, overwrite=overwrite)
     return [(inp, target)]
 
 
@@ -62,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
     from replication.archs.checkpoint import load_model
     from replication.archs.infer import upscale_image
     from replication.archs.registry import GENERATORS
+    from replication.batch import BatchFailures
     from replication.errors import UserError
-    from replication.imageio import ImageReadError, read_image, write_image
+    from replication.imageio import read_image, write_image
 
     model_path = Path(args.model)
     if not model_path.is_file():
@@ -72,10 +87,7 @@ def run(args: argparse.Namespace) -> int:
             f"--out {model_path}`)"
         )
     device = resolve_device(args.device)
-    if args.tile < 0 or args.tile_pad < 0:
-        raise UserError("--tile and --tile-pad must be >= 0")
-    if args.outscale is not None and args.outscale <= 0:
-        raise UserError(f"--outscale must be positive, got {args.outscale}")
+    jobs = _jobs(Path(args.input), Path(args.output), args.suffix, model_path, args.overwrite)
     net = load_model(model_path, device=device)
     if net.arch_name not in GENERATORS:
         raise UserError(f"{model_path}: {net.arch_name} is not a super-resolution generator")
@@ -84,8 +96,11 @@ def run(args: argparse.Namespace) -> int:
             f"{model_path}: {net.arch_name} uses whole-image statistics; tiling would change it (drop --tile)"
         )
     dtype = torch.float16 if args.half else torch.bfloat16 if args.bf16 else None
-    jobs = _jobs(Path(args.input), Path(args.output), args.suffix)
-    failures = []
+    if Path(args.input).is_dir():  # checked in _jobs; created (and marked as ours) once the model loaded
+        from replication.outputs import prepare_output_dir
+
+        prepare_output_dir(args.output, "upscale")
+    failures = BatchFailures("upscale")
     for src, dst in tqdm(jobs, desc="upscale", unit="img", disable=args.no_progress or len(jobs) < 2, file=sys.stderr):
         try:
             image = read_image(src)
@@ -99,11 +114,9 @@ def run(args: argparse.Namespace) -> int:
                 alpha_mode=args.alpha,
             )
             write_image(dst, result.rgb, alpha=result.alpha, bit_depth=result.bit_depth, gray=result.gray)
-        except (ImageReadError, ValueError, OSError) as exc:
-            failures.append(f"{src}: {exc}")
-    for line in failures:
-        print(f"error: {line}", file=sys.stderr)
+        except (UserError, ValueError, OSError) as exc:
+            failures.add(exc, src)  # one bad image must not stop the batch
     done = len(jobs) - len(failures)
     rounded = " (fp16-rounded official weights)" if net.checkpoint_info.get("fp16_rounded") else ""
     print(f"upscaled {done}/{len(jobs)} image(s) with {model_path.name}{rounded} -> {args.output}")
-    return 1 if failures else 0
+    return failures.finish(len(jobs))

@@ -13,13 +13,40 @@ import json
 import sys
 from pathlib import Path
 
+from replication.argtypes import positive_int
+
 
 def _add_hyper_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scale", type=int, help="output scale (default: from the file)")
-    p.add_argument("--num-block", type=int, help="RRDBNet blocks (default: from the file)")
-    p.add_argument("--num-feat", type=int, help="feature channels (default: from the file)")
-    p.add_argument("--num-grow-ch", type=int, help="RRDBNet growth channels (default: from the file)")
-    p.add_argument("--num-conv", type=int, help="SRVGGNetCompact body convs (default: from the file)")
+    p.add_argument("--scale", type=positive_int, help="output scale (default: from the file)")
+    p.add_argument("--num-block", type=positive_int, help="RRDBNet blocks (default: from the file)")
+    p.add_argument("--num-feat", type=positive_int, help="feature channels (default: from the file)")
+    p.add_argument("--num-grow-ch", type=positive_int, help="RRDBNet growth channels (default: from the file)")
+    p.add_argument("--num-conv", type=positive_int, help="SRVGGNetCompact body convs (default: from the file)")
+
+
+def _check_out(args: argparse.Namespace, inputs: list[tuple[str, str]], registry_name: str | None = None) -> None:
+    """--out and its .json sidecar: never replace a file that is not ours (or an input).
+
+    ``weights fetch NAME`` may redo its own earlier output (the sidecar records the registry name);
+    a ``.pth`` target (VGG19) is verified by checksum and a mismatching file is moved aside, not lost.
+    """
+    from replication.outputs import check_output
+
+    out = Path(args.out)
+    ours = registry_name is not None and (out.suffix == ".pth" or _fetched_as(out, registry_name))
+    targets = [out] + ([out.with_suffix(".json")] if out.suffix == ".safetensors" else [])
+    for target in targets:
+        check_output(
+            target, command="weights", flag="--out", kind="file", inputs=inputs, overwrite=args.overwrite or ours
+        )
+
+
+def _fetched_as(out: Path, name: str) -> bool:
+    try:
+        side = json.loads(out.with_suffix(".json").read_text(encoding="utf-8"))
+        return out.is_file() and side.get("extra", {}).get("registry_name") == name
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +72,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="folder with files fetched by hand, in the mirror layout (weights/<file>); the pipeline uses data/manual",
     )
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
     p = sub.add_parser("import-ncnn", help="convert an ncnn .param/.bin pair")
     p.add_argument("--param", required=True, help="ncnn .param (text)")
@@ -52,6 +80,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", required=True, choices=NCNN_ARCHS)
     _add_hyper_flags(p)
     p.add_argument("--out", required=True, help="output .safetensors")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
     p = sub.add_parser("import-pth", help="convert a PyTorch .pth checkpoint (weights_only loading)")
     p.add_argument("--pth", required=True)
@@ -61,6 +90,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--key", help="wrapper key (default: params_ema, then params, else a flat dict)")
     _add_hyper_flags(p)
     p.add_argument("--out", required=True, help="output .safetensors")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
 
 def _given(args: argparse.Namespace) -> dict[str, object]:
@@ -74,13 +104,13 @@ def _given(args: argparse.Namespace) -> dict[str, object]:
     from replication.archs.registry import hyperparameter_names
 
     allowed = set(hyperparameter_names(args.arch)) if args.arch != "auto" else set()
-    from replication.errors import UserError
+    from replication.errors import UsageError
 
     bad = [k for k, v in given.items() if v is not None and k not in allowed]
-    if bad:
+    if bad:  # flags that do not go together: a usage error (exit 2)
         if args.arch == "auto":
-            raise UserError(f"--{bad[0].replace('_', '-')} needs an explicit --arch")
-        raise UserError(f"--{bad[0].replace('_', '-')} does not apply to --arch {args.arch}")
+            raise UsageError(f"--{bad[0].replace('_', '-')} needs an explicit --arch")
+        raise UsageError(f"--{bad[0].replace('_', '-')} does not apply to --arch {args.arch}")
     return {k: v for k, v in given.items() if v is not None}
 
 
@@ -160,6 +190,8 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "fetch":
         from replication.archs.fetch import fetch_weights
 
+        inputs = [("--params", args.params), ("mirror", _mirror(args.params)), ("--manual", args.manual)]
+        _check_out(args, inputs, registry_name=args.name)
         path = fetch_weights(
             args.name,
             args.out,
@@ -173,12 +205,14 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "import-ncnn":
         from replication.archs.ncnn import import_ncnn
 
+        _check_out(args, [("--param", args.param), ("--bin", args.bin)])
         path = import_ncnn(args.param, args.bin, args.arch, args.out, **_given(args))
         print(_describe_sidecar(path))
         return 0
     if args.action == "import-pth":
         from replication.archs.pth_import import import_pth
 
+        _check_out(args, [("--pth", args.pth)])
         path = import_pth(args.pth, args.out, args.arch, key=args.key, mirror=_optional_mirror(), **_given(args))
         print(_describe_sidecar(path))
         return 0

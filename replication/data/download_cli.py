@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from replication.errors import UserError
+from replication.outputs import check_output
 from replication.params import DEFAULT_PARAMS, MIRROR_ENV, load_params
 
 
@@ -45,8 +46,13 @@ def run(args: argparse.Namespace) -> int:
     if mirror is not None and not mirror.is_dir():
         raise UserError(f"mirror folder {mirror} does not exist")
     for name in args.names:
+        # A set folder may hold files put there by hand (they are used, never deleted), so only the
+        # path rules apply here: not inside the mirror, a writable folder.
+        target = Path(args.root) / registry.get(registry.get(name).parent or name).name
+        check_output(target, command="download", flag="--root", kind="dir", inputs=[("--mirror", mirror)], names=())
+    for name in args.names:
         folder = download_dataset(
-            name, args.root, mirror, extract=not args.no_extract, force=args.force, progress=not args.quiet
+            name, args.root, mirror, extract=not args.no_extract, force=args.force, progress=not args.no_progress
         )
         print(f"{name}: {folder}")
     return 0

@@ -12,38 +12,50 @@ Output (published atomically: the directory appears only when complete)::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import logging
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
+from replication.argtypes import positive_int
 from replication.degrade.crop import paired_random_crop, prepare_gt
 from replication.degrade.pipeline import VARIANTS, Degrader
 from replication.degrade.preview import render_preview
 from replication.device import add_device_argument, resolve_device
-from replication.errors import UserError
+from replication.errors import UsageError, UserError
 from replication.fsutil import atomic_dir
-from replication.imageio import ImageReadError, list_images, read_image, write_image
+from replication.imageio import list_images, read_image, write_image
+from replication.outputs import check_output, write_marker
 from replication.params import fingerprint, load_params
+
+log = logging.getLogger("replication.synthesize")
+
+# The reference pipeline pads/crops every GT to 400 px before degrading it (the paper profile's
+# degradation.gt_crop). A standalone call asking for patches larger than the active profile's crop
+# gets this crop instead of an error.
+PAPER_GT_CROP = 400
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gt-dir", type=Path, required=True, help="folder of GT images")
     parser.add_argument("--out-dir", type=Path, help="output folder (replaced atomically)")
-    parser.add_argument("--count", type=int, help="number of pairs to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace an --out-dir that is not an earlier output")
+    parser.add_argument("--count", type=positive_int, help="number of pairs to write")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--variant", choices=VARIANTS, default="second_order")
-    parser.add_argument("--scale", type=int, default=None, help="default: the profile's scale")
+    parser.add_argument("--scale", type=positive_int, default=None, help="default: the profile's scale")
     parser.add_argument(
         "--gt-size",
-        type=int,
+        type=positive_int,
         default=None,
         help="GT patch size of the pairs (default: the profile's train_gan.gt_size)",
     )
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=positive_int,
         default=1,
         help="images degraded together; >1 shares the per-batch draws (resize, noise family, order) within a batch",
     )
@@ -61,6 +73,41 @@ def _source_order(n_images: int, count: int, generator: torch.Generator) -> list
     return order[:count]
 
 
+def _crop_for(cfg, gt_size: int, scale: int):
+    """The degradation config with a GT crop large enough for ``gt_size`` patches."""
+    crop = cfg.gt_crop
+    if gt_size > crop:
+        crop = max(PAPER_GT_CROP, gt_size)
+        log.info(
+            f"--gt-size {gt_size} exceeds the profile's degradation.gt_crop ({cfg.gt_crop}): "
+            f"degrading {crop} px crops (the paper's crop) instead"
+        )
+    if crop % scale:
+        crop += scale - crop % scale  # the LQ must be exactly crop / scale pixels
+    return cfg if crop == cfg.gt_crop else dataclasses.replace(cfg, gt_crop=crop)
+
+
+class _Sources:
+    """GT images by index; an unreadable one is reported once and replaced by the next good one."""
+
+    def __init__(self, images: list[Path]):
+        self.images = images
+        self.bad: dict[Path, str] = {}
+
+    def read(self, idx: int) -> tuple[int, torch.Tensor]:
+        for step in range(len(self.images)):
+            j = (idx + step) % len(self.images)
+            path = self.images[j]
+            if path in self.bad:
+                continue
+            try:
+                return j, read_image(path).rgb[0]
+            except UserError as exc:
+                self.bad[path] = str(exc)
+                log.error(f"error: {exc} (skipped)")
+        raise UserError(f"--gt-dir: none of the {len(self.images)} images could be read")
+
+
 def run(args: argparse.Namespace) -> int:
     params = load_params(args.params, args.profile)
     profile = params.active
@@ -73,33 +120,45 @@ def run(args: argparse.Namespace) -> int:
     if not images:
         raise UserError(f"--gt-dir {args.gt_dir}: no images found")
     if args.preview is not None:
+        check_output(
+            args.preview,
+            command="synthesize",
+            flag="--preview",
+            kind="file",
+            inputs=[("--gt-dir", args.gt_dir)],
+            overwrite=args.overwrite,
+        )
         render_preview(images[0], cfg, scale, args.seed, args.preview)
         print(f"wrote {args.preview}")
         if args.out_dir is None:
             return 0
     if args.out_dir is None or args.count is None:
-        raise UserError("--out-dir and --count are required (unless only --preview is given)")
-    if args.count <= 0 or args.batch_size <= 0:
-        raise UserError(f"--count and --batch-size must be positive, got {args.count} and {args.batch_size}")
+        raise UsageError("--out-dir and --count are required (unless only --preview is given)")
+    check_output(
+        args.out_dir,
+        command="synthesize",
+        flag="--out-dir",
+        inputs=[("--gt-dir", args.gt_dir), ("--params", args.params)],
+        overwrite=args.overwrite,
+    )
     gt_size = profile.train_gan.gt_size if args.gt_size is None else args.gt_size
-    if gt_size > cfg.gt_crop or gt_size % scale:
-        raise UserError(
-            f"--gt-size {gt_size} must be at most degradation.gt_crop ({cfg.gt_crop}) and divisible by scale {scale}"
-        )
+    if gt_size % scale:
+        given = "" if args.gt_size is not None else " (the profile's train_gan.gt_size)"
+        raise UsageError(f"--gt-size {gt_size}{given} must be divisible by --scale {scale} (the LQ is gt-size/scale)")
+    cfg = _crop_for(cfg, gt_size, scale)
     device = resolve_device(args.device)
     degrader = Degrader(cfg, args.variant, scale, device)
     generator = torch.Generator().manual_seed(args.seed)
     sources = _source_order(len(images), args.count, generator)
+    reader = _Sources(images)
 
-    with atomic_dir(args.out_dir) as tmp, tqdm(total=args.count, unit="pair", desc=args.variant) as bar:
+    bar = tqdm(total=args.count, unit="pair", desc=args.variant, disable=getattr(args, "no_progress", False))
+    with atomic_dir(args.out_dir) as tmp, bar:
         for start in range(0, args.count, args.batch_size):
             batch_sources = sources[start : start + args.batch_size]
             crops = []
-            for idx in batch_sources:
-                try:
-                    rgb = read_image(images[idx]).rgb[0]
-                except (FileNotFoundError, ImageReadError) as exc:
-                    raise UserError(str(exc)) from None
+            for k, idx in enumerate(batch_sources):
+                sources[start + k], rgb = reader.read(idx)
                 crops.append(prepare_gt(rgb, cfg.gt_crop, cfg.hflip, generator))
             out = degrader(torch.stack(crops), generator)
             gt_patch, lq_patch = paired_random_crop(out.gt, out.lq, gt_size, scale, generator)
@@ -113,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
             "seed": args.seed,
             "scale": scale,
             "gt_size": gt_size,
+            "gt_crop": cfg.gt_crop,
             "count": args.count,
             "batch_size": args.batch_size,
             "device": str(device),
@@ -122,5 +182,11 @@ def run(args: argparse.Namespace) -> int:
             "sources": [images[i].name for i in sources],
         }
         (tmp / "synthesis.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        write_marker(tmp, "synthesize")
     print(f"wrote {args.count} pairs to {args.out_dir}")
+    if reader.bad:
+        log.error(f"synthesize: {len(reader.bad)} of {len(images)} GT image(s) could not be read and were skipped:")
+        for why in reader.bad.values():
+            log.error(f"  {why}")
+        return 1
     return 0

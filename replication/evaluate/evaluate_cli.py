@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from replication.batch import BatchFailures
 from replication.device import add_device_argument, describe, resolve_device
 from replication.errors import UserError
 from replication.evaluate.bicubic import bicubic_upscale
@@ -47,6 +48,7 @@ from replication.evaluate.runner import (
 from replication.evaluate.scorers import MetricResources, build_scorers, score_image
 from replication.fsutil import sha256_file, write_text_atomic
 from replication.imageio import Image, read_image, write_image
+from replication.outputs import check_evaluate_outputs, prepare_output_dir
 from replication.params import fingerprint, load_params
 
 FIXED_SOURCES = ("official", "official-fp16-rounded", "bicubic")
@@ -64,6 +66,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, type=Path, help="folder of low-quality input images")
     parser.add_argument("--out-images", required=True, type=Path, help="folder for the SR images")
     parser.add_argument("--out-metrics", required=True, type=Path, help="tidy metrics CSV to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs that are not ours")
     parser.add_argument("--metrics", help="comma-separated metric names (default: evaluate.metrics)")
     parser.add_argument(
         "--max-images", type=int, help="the N images with the fewest pixels, 0 = all (default: evaluate.max_images)"
@@ -162,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
     needs_ref = [n for n, s in scorers.items() if s.spec.kind == "fr"]
     if needs_ref and args.reference is None:
         raise UserError(f"metric(s) {', '.join(needs_ref)} need --reference DIR")
+    check_evaluate_outputs(args)
     device = resolve_device(args.device)
     upscale, model_info = make_upscaler(args.model, profile.scale, tile, device)
 
@@ -169,12 +173,21 @@ def run(args: argparse.Namespace) -> int:
     per_metric: dict[str, list[float]] = {n: [] for n in scorers}
     upscale_seconds: dict[str, float] = {}
     metric_seconds: dict[str, float] = {}
-    args.out_images.mkdir(parents=True, exist_ok=True)
-    for path in tqdm(images, desc=f"{args.name} on {args.dataset}", unit="img", file=sys.stderr):
+    prepare_output_dir(args.out_images, "evaluate")
+    failures = BatchFailures("evaluate")
+    bar = tqdm(
+        images,
+        desc=f"{args.name} on {args.dataset}",
+        unit="img",
+        file=sys.stderr,
+        disable=getattr(args, "no_progress", False),
+    )
+    for path in bar:
         try:
             lq = read_image(path)
-        except (FileNotFoundError, ValueError) as exc:
-            raise UserError(str(exc)) from None
+        except UserError as exc:
+            failures.add(exc)
+            continue
         start = time.perf_counter()
         sr = upscale(lq)
         upscale_seconds[path.name] = time.perf_counter() - start
@@ -237,4 +250,4 @@ def run(args: argparse.Namespace) -> int:
         print("metric time per image: " + ", ".join(f"{k} {v / len(images):.2f} s" for k, v in metric_seconds.items()))
     for line in summary_lines(per_metric, unavailable):
         print(line)
-    return 0
+    return failures.finish(len(images))

@@ -16,11 +16,14 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import logging
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
+from replication.argtypes import nonneg_int
+from replication.batch import BatchFailures
 from replication.errors import UserError
 from replication.evaluate.registry import parse_metric_list
 from replication.evaluate.runner import (
@@ -34,6 +37,9 @@ from replication.evaluate.runner import (
 )
 from replication.evaluate.scorers import MetricResources, build_scorers, score_image
 from replication.fsutil import write_text_atomic
+from replication.outputs import check_output
+
+log = logging.getLogger("replication.metrics")
 
 DEFAULT_FR_CROP = 4
 
@@ -42,15 +48,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, type=Path, help="folder of images to score")
     parser.add_argument("--metrics", default="niqe", help="comma-separated metric names (default: niqe)")
     parser.add_argument("--output", required=True, type=Path, help="per-image CSV to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     parser.add_argument("--reference", type=Path, help="folder of ground-truth images (same file stems)")
     parser.add_argument(
         "--crop-border",
-        type=int,
+        type=nonneg_int,
         default=None,
         metavar="N",
-        help=f"crop N px from each side before every metric (default: 0 no-reference, {DEFAULT_FR_CROP} full-reference)",
+        help=f"crop N px from each side before every metric (default: 0 no-reference, {DEFAULT_FR_CROP} "
+        "full-reference)",
     )
-    parser.add_argument("--max-images", type=int, default=0, help="only the N images with the fewest pixels (0 = all)")
+    parser.add_argument(
+        "--max-images", type=nonneg_int, default=0, help="only the N images with the fewest pixels (0 = all)"
+    )
     parser.add_argument(
         "--params",
         type=Path,
@@ -66,11 +76,11 @@ def _note(message: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     names = parse_metric_list(args.metrics)
-    if args.crop_border is not None and args.crop_border < 0:
-        raise UserError(f"--crop-border must be >= 0, got {args.crop_border}")
     images, subset = select_images(args.input, args.max_images)
     if args.reference is not None and not args.reference.is_dir():
         raise UserError(f"{args.reference}: reference folder not found")
+    inputs = [("--input", args.input), ("--reference", args.reference)]
+    check_output(args.output, command="metrics", flag="--output", kind="file", inputs=inputs, overwrite=args.overwrite)
     resources = MetricResources(
         mirror=mirror_from(args.params),
         weights_dirs=tuple(args.weights_dir),
@@ -87,16 +97,27 @@ def run(args: argparse.Namespace) -> int:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["image", *columns])
-    for path in tqdm(images, desc="metrics", unit="img", file=sys.stderr, disable=not columns):
-        sr = read_rgb(path)
-        ref = read_rgb(find_reference(args.reference, path)) if args.reference is not None else None
-        values = score_image(scorers, sr, ref, path.name, on_undefined=_note)
+    failures = BatchFailures("metrics")
+    bar = tqdm(
+        images, desc="metrics", unit="img", file=sys.stderr, disable=not columns or getattr(args, "no_progress", False)
+    )
+    for path in bar:
+        try:
+            sr = read_rgb(path)
+            ref = read_rgb(find_reference(args.reference, path)) if args.reference is not None else None
+            values = score_image(scorers, sr, ref, path.name, on_undefined=_note)
+        except UserError as exc:  # one bad image: report it, score the others, fail at the end
+            failures.add(exc, path)
+            continue
         for n in columns:
             table[n].append(values[n])
         writer.writerow([path.name, *(fmt(values[n]) for n in columns)])
     write_text_atomic(args.output, buf.getvalue())
 
-    print(f"{args.input}: {len(images)} images ({subset}) -> {args.output}")
+    print(f"{args.input}: {len(images) - len(failures)} images ({subset}) -> {args.output}")
     for line in summary_lines(table, unavailable):
         print(line)
-    return 0
+    status = failures.finish(len(images))
+    if unavailable:  # every metric here was asked for: a missing one is a failure, not a footnote
+        log.error(f"metrics: unavailable: {', '.join(unavailable)} (see the lines above for the file each needs)")
+    return 1 if status or unavailable else 0

@@ -52,6 +52,9 @@ WINDOW_SIZE = 7
 WINDOW_SIGMA = 7.0 / 6.0
 PARAMS_FILE = "niqe_pris_params.npz"  # in <mirror>/metrics/; same numbers as LIVE modelparameters.mat
 PARAMS_FILE_MAT = "niqe_modelparameters.mat"  # the official LIVE file (keys mu_prisparam, cov_prisparam)
+# The same LIVE numbers shipped with the package (7 kB; licence note beside it), so NIQE works
+# after `pip install` with no mirror. A file in the mirror or a --weights-dir still takes precedence.
+PACKAGED_PARAMS = Path(__file__).resolve().parent / "data" / "niqe_live_params.npz"
 
 Precision = Literal["float32", "float64"]
 
@@ -85,7 +88,10 @@ def load_pristine_model(path: str | os.PathLike) -> PristineModel:
     try:
         if path.suffix == ".npz":
             with np.load(path) as data:
-                mu, cov = data["mu_pris_param"], data["cov_pris_param"]
+                if "mu_prisparam" in data:  # the LIVE variable names (the packaged file)
+                    mu, cov = data["mu_prisparam"], data["cov_prisparam"]
+                else:
+                    mu, cov = data["mu_pris_param"], data["cov_pris_param"]
         elif path.suffix == ".mat":
             from scipy.io import loadmat
 

@@ -19,6 +19,7 @@ import torch
 from replication.errors import UserError
 from replication.evaluate.fullref import psnr_y, ssim_y
 from replication.evaluate.niqe import (
+    PACKAGED_PARAMS,
     PARAMS_FILE,
     PARAMS_FILE_MAT,
     NiqeInputError,
@@ -73,6 +74,9 @@ def _niqe_scorer(spec: MetricSpec, res: MetricResources) -> Scorer | str:
             if (folder / name).is_file():
                 model = load_pristine_model(folder / name)
                 return Scorer(spec, lambda sr, ref, m=model: niqe(sr, m, crop_border=res.nr_crop_border))
+    if PACKAGED_PARAMS.is_file():
+        model = load_pristine_model(PACKAGED_PARAMS)
+        return Scorer(spec, lambda sr, ref, m=model: niqe(sr, m, crop_border=res.nr_crop_border))
     return f"unavailable: needs {PARAMS_FILE} (or {PARAMS_FILE_MAT}) in the mirror's metrics/ or a --weights-dir"
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 from replication.errors import UserError
 from replication.evaluate.results import summarise
 from replication.fsutil import write_text_atomic
+from replication.outputs import check_report_output, prepare_output_dir
 from replication.params import Params, load_params
 from replication.report import paper_table
 from replication.report.curves import curves_tsv, find_curves
@@ -49,6 +50,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--val-name", default="", help="dataset name the validation set has in the metrics")
     parser.add_argument("--previews", type=Path, nargs="*", default=[], help="degradation preview PNGs to include")
     parser.add_argument("--out", type=Path, default=Path("reports"), help="output directory (default: reports)")
+    parser.add_argument("--overwrite", action="store_true", help="replace report files in a folder that is not ours")
 
 
 def unavailable_models(params: Params, measured: set[str]) -> dict[str, str]:
@@ -107,6 +109,7 @@ def metrics_json(summary: pd.DataFrame) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_report_output(args)
     params = load_params(args.params, args.profile)
     p = params.active
     tidy = read_tidy([args.results])
@@ -132,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         validation_dataset=args.val_name,
     )
     doc = build_report(inputs)
-    args.out.mkdir(parents=True, exist_ok=True)
+    prepare_output_dir(args.out, "report")
     written = write_markdown(doc, args.out / "report.md")
     write_text_atomic(args.out / "report.html", to_html(doc))
     write_text_atomic(args.out / "summary.csv", summary.to_csv(index=False, float_format="%.6g"))

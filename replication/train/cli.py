@@ -72,12 +72,18 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from replication.errors import UserError
+    from replication.outputs import check_output
     from replication.train.loop import RunOptions, train
 
     if args.threads is not None:
         if args.threads < 1:
             raise UserError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)  # this process only: the CLI owns it
+    # The run folder is resumed (its checkpoints persist between DVC runs), so only the path rules
+    # apply: it must not be, contain or lie inside what training reads.
+    inputs = [("--data", args.data), ("--models-dir", args.models_dir), ("--vgg-weights", args.vgg_weights)]
+    inputs.append(("--params", args.params))
+    check_output(args.out, command="train", flag="--out", kind="dir", inputs=inputs, names=())
     device = resolve_device(args.device, allow_index=False)
     opts = RunOptions(
         params_path=Path(args.params),
