@@ -113,7 +113,6 @@ def download_dataset(
         records = _fetch_files(
             ds, folder, mirror_path, policy, progress=progress, force=force, session=session, log=log
         )
-        log(f"{name}: {len(records)} file(s) verified in {folder}")
         extracted = _extract_archives(ds, folder, log) if extract else False
         marker = {"dataset": ds.name, "files": records, "extracted": extracted}
         write_text_atomic(folder / registry.MARKER, json.dumps(marker, indent=1, sort_keys=True) + "\n")
@@ -156,7 +155,7 @@ def _fetch_files(
     """Fetch and verify every file of ``ds``; returns what the marker records for each."""
     recorded = _read_marker(folder).get("files")
     recorded = recorded if isinstance(recorded, dict) else {}
-    records = {}
+    records, origins = {}, set()
     for f in ds.files:
         # Without a published sha256, the one recorded at install time still catches changed bytes.
         rec = recorded.get(f.path)
@@ -169,8 +168,8 @@ def _fetch_files(
         # Where the bytes came from (mirror, URL, already present) is logged, not recorded: the folder
         # is a DVC output, and equal files must give an equal marker on every machine.
         records[f.path] = {"sha256": digests["sha256"], "bytes": path.stat().st_size}
-        origin = "mirror" if source == "mirror" else "already present" if source == "present" else "the web"
-        log(f"{ds.name}: {f.path} verified (from {origin})")
+        origins.add("the mirror" if source == "mirror" else "existing files" if source == "present" else "the web")
+    log(f"{ds.name}: {len(records)} file(s) verified in {folder} (from {', '.join(sorted(origins))})")
     return records
 
 
