@@ -142,7 +142,10 @@ def _check_pipeline_lists(params: Params, path: Path) -> None:
     want = expected_pipeline_lists(params.active)
     if params.pipeline == want:
         return
-    fmt = lambda v: f"[{', '.join(v)}]" if isinstance(v, tuple) else str(v)
+
+    def fmt(v: object) -> str:
+        return f"[{', '.join(v)}]" if isinstance(v, tuple) else str(v)
+
     keys = ("train_sets", "heldout_set", "test_sets", "baselines", "pretrained")
     wrong = [k for k in keys if params.pipeline is None or getattr(params.pipeline, k) != getattr(want, k)]
     block = "".join(f"\n  {k}: {fmt(getattr(want, k))}" for k in keys)

@@ -121,7 +121,7 @@ def test_counts_names_and_sizes_match_the_recipe(prepared):
         assert len(names) == (cfg.shard_size if i < len(shards) - 1 else len(expected) - cfg.shard_size * i)
         members += [f"shards/{shard.name}/{n}" for n in names]
     want = [f"{m} ({s[0]},{s[1]},{s[2]})" for (m, s, _) in expected]
-    assert [line.split("/", 2)[2] for line in meta] == [w for w in want]  # member + shape, in order
+    assert [line.split("/", 2)[2] for line in meta] == list(want)  # member + shape, in order
     assert [line.split(" ")[0] for line in meta] == members
     # the recipe's special cases occur in this data: a kept border and an axis smaller than a crop
     shapes = {s for _, s, _ in expected}
@@ -169,7 +169,7 @@ def test_store_works_in_forked_and_spawned_workers(prepared):
     )
     remote = list(loader)
     assert len(remote) == len(local)
-    assert all(torch.equal(a, b) for a, b in zip(remote, local))
+    assert all(torch.equal(a, b) for a, b in zip(remote, local, strict=True))
     clone = pickle.loads(pickle.dumps(store))  # what a spawned worker receives
     assert torch.equal(clone.read(3), store.read(3))
 
@@ -194,7 +194,7 @@ def test_bad_image_leaves_previous_output_intact(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "meta_info.txt").write_text("previous\n")
-    with pytest.raises(UserError, match="b.png"):
+    with pytest.raises(UserError, match=r"b\.png"):
         prepare_subimages(
             {"s": [src / "a.png", src / "b.png"]},
             {"s": src},

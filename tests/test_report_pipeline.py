@@ -256,5 +256,5 @@ def test_every_variant_passes_the_trainers_config_checks(tmp_path, profile):
                 models_dir=tmp_path,
                 vgg_weights=tmp_path / "vgg.pth",
             )
-            with pytest.raises(UserError, match="--data .*not a directory"):
+            with pytest.raises(UserError, match=r"--data .*not a directory"):
                 preflight(opts)

@@ -118,6 +118,7 @@ def _tiled(
             out[:, :, y0 * scale : y1 * scale, x0 * scale : x1 * scale] = result[
                 :, :, oy : oy + (y1 - y0) * scale, ox : ox + (x1 - x0) * scale
             ]
+    assert out is not None  # the tile loop runs at least once
     return out
 
 

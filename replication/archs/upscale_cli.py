@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import cast
 
 from replication.device import add_device_argument, resolve_device
 
@@ -104,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     for line in failures:
         print(f"error: {line}", file=sys.stderr)
     done = len(jobs) - len(failures)
-    rounded = " (fp16-rounded official weights)" if net.checkpoint_info.get("fp16_rounded") else ""
+    info = cast(dict, net.checkpoint_info)  # set by load_model
+    rounded = " (fp16-rounded official weights)" if info.get("fp16_rounded") else ""
     print(f"upscaled {done}/{len(jobs)} image(s) with {model_path.name}{rounded} -> {args.output}")
     return 1 if failures else 0

@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 
 def _add_hyper_flags(p: argparse.ArgumentParser) -> None:
@@ -63,7 +64,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="output .safetensors")
 
 
-def _given(args: argparse.Namespace) -> dict[str, object]:
+def _given(args: argparse.Namespace) -> dict[str, Any]:
     given = dict(
         scale=args.scale,
         num_block=args.num_block,
@@ -119,7 +120,7 @@ def _list(args: argparse.Namespace) -> int:
     from replication.archs.weights_registry import ENTRIES
 
     mirror = _mirror(args.params)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for e in ENTRIES:
         in_mirror = []
         if mirror is not None and e.ncnn and (mirror / e.ncnn.bin).is_file():

@@ -318,10 +318,10 @@ def _fetch(
         print(f"warning: {dest} does not match ({problem}); moved to {bad.name} and fetching again", file=sys.stderr)
 
     if mirror is not None and Path(mirror).is_dir():
-        digests = _from_mirror(Path(mirror), dest, part, expected, mirror_relpaths)
-        if digests is not None:
+        copied = _from_mirror(Path(mirror), dest, part, expected, mirror_relpaths)
+        if copied is not None:
             os.replace(part, dest)
-            return dest, digests, "mirror"
+            return dest, copied, "mirror"
 
     if not urls:
         hint = f"{manual_hint}. " if manual_hint else ""

@@ -89,7 +89,7 @@ def load_rgb8(path: Path):
     from PIL import Image
 
     try:
-        img = Image.open(path)
+        img: Image.Image = Image.open(path)
         img.load()
     except (OSError, ValueError) as exc:
         raise UserError(f"{path}: cannot read image: {exc}") from None
@@ -140,7 +140,7 @@ def _process(job: _Job) -> list[tuple[str, bytes, tuple[int, int, int]]]:
         for suffix, nw, nh in multiscale_sizes(w, h, job.factors, job.shortest_edge):
             if nw < 1 or nh < 1:
                 raise UserError(f"{job.path}: multi-scale copy {suffix} would be {nw}x{nh} pixels")
-            variants.append((suffix, img.resize((nw, nh), resample=Image.LANCZOS)))
+            variants.append((suffix, img.resize((nw, nh), resample=Image.Resampling.LANCZOS)))
     out = []
     for suffix, variant in variants:
         arr = np.asarray(variant)
@@ -268,7 +268,7 @@ def prepare_subimages(
         try:
             bar = tqdm(total=len(jobs), unit="img", desc="prepare", disable=not progress, file=sys.stderr)
             with bar:
-                for job, result in zip(jobs, _run_jobs(jobs, workers)):
+                for job, result in zip(jobs, _run_jobs(jobs, workers), strict=True):
                     for name, data, shape in result:
                         writer.add(name, data, shape)
                     per_set[job.set_name] += len(result)
@@ -300,6 +300,7 @@ def prepare_training_data(
     """The ``replication prepare`` stage: every set of ``cfg.train_sets`` from ``raw_root``."""
     from replication.data import registry
 
+    raw_root = Path(raw_root)
     images = {}
     roots = {}
     for name in cfg.train_sets:

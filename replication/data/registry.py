@@ -78,7 +78,7 @@ class Dataset:
         """Sum of the published file sizes, or None when any size is unknown (or no files)."""
         if not self.files or any(f.bytes is None for f in self.files):
             return None
-        return sum(f.bytes for f in self.files)
+        return sum(f.bytes or 0 for f in self.files)
 
     @property
     def storage_name(self) -> str:

@@ -9,6 +9,7 @@ or pickled to a spawned worker is safe to use there.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tarfile
@@ -55,10 +56,10 @@ class SubImageStore:
             for path in self._shards:
                 if not path.is_file():
                     raise UserError(f"{path}: shard missing")
-            self._where = [(shard, off, size) for (shard, _), (off, size) in zip(wanted, indexed)]
+            self._where = [(shard, off, size) for (shard, _), (off, size) in zip(wanted, indexed, strict=True)]
         else:
             offsets = [self._scan(p) for p in self._shards]
-            for (shard, member), name in zip(wanted, self.names):
+            for (shard, member), name in zip(wanted, self.names, strict=True):
                 try:
                     offset, size = offsets[shard][member]
                 except KeyError:
@@ -143,10 +144,8 @@ class SubImageStore:
 
     def _close_fds(self) -> None:
         for fd in self._fds.values():
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self._fds = {}
 
     def __del__(self) -> None:

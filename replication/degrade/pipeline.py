@@ -71,7 +71,7 @@ def _min_gt_size(cfg: DegradationConfig, variant: str, scale: int) -> int:
     (a k x k kernel needs more than k // 2 pixels)."""
     sizes = [cfg.usm.kernel_size // 2 + 1]
     if variant == "bicubic":
-        return max(sizes + [scale])
+        return max([*sizes, scale])
     if variant == "bsrgan":
         b = cfg.bsrgan
         blur = max(b.kernel_sizes) // 2 + 1

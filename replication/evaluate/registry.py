@@ -50,7 +50,7 @@ class MetricSpec:
     y_channel: bool = False  # computed on BT.601 Y (ours) / pyiqa's own colour handling otherwise
 
 
-_PYIQA_DIR = "pyiqa"
+_PYIQA_DIR: Where = "pyiqa"
 
 METRICS: dict[str, MetricSpec] = {
     spec.name: spec

@@ -7,6 +7,7 @@ no-reference metrics crop ``nr_crop_border`` px, full-reference metrics ``fr_cro
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
@@ -22,6 +23,7 @@ from replication.evaluate.niqe import (
     PARAMS_FILE,
     PARAMS_FILE_MAT,
     NiqeInputError,
+    PristineModel,
     load_pristine_model,
     niqe,
 )
@@ -63,8 +65,17 @@ class Scorer:
         return self.fn(sr, ref)
 
 
+def _need(ref: torch.Tensor | None) -> torch.Tensor:
+    assert ref is not None  # Scorer.__call__ rejects a missing reference for full-reference metrics
+    return ref
+
+
 def _crop(x: torch.Tensor, border: int) -> torch.Tensor:
     return x[..., border:-border, border:-border] if border else x
+
+
+def _niqe_score(sr: torch.Tensor, ref: torch.Tensor | None, *, model: PristineModel, crop: int) -> float:
+    return niqe(sr, model, crop_border=crop)
 
 
 def _niqe_scorer(spec: MetricSpec, res: MetricResources) -> Scorer | str:
@@ -72,7 +83,7 @@ def _niqe_scorer(spec: MetricSpec, res: MetricResources) -> Scorer | str:
         for name in (PARAMS_FILE, PARAMS_FILE_MAT):
             if (folder / name).is_file():
                 model = load_pristine_model(folder / name)
-                return Scorer(spec, lambda sr, ref, m=model: niqe(sr, m, crop_border=res.nr_crop_border))
+                return Scorer(spec, functools.partial(_niqe_score, model=model, crop=res.nr_crop_border))
     return f"unavailable: needs {PARAMS_FILE} (or {PARAMS_FILE_MAT}) in the mirror's metrics/ or a --weights-dir"
 
 
@@ -80,9 +91,9 @@ def _build(spec: MetricSpec, res: MetricResources) -> Scorer | str:
     if spec.name == "niqe":
         return _niqe_scorer(spec, res)
     if spec.name == "psnr":
-        return Scorer(spec, lambda sr, ref: psnr_y(sr, ref, res.fr_crop_border))
+        return Scorer(spec, lambda sr, ref: psnr_y(sr, _need(ref), res.fr_crop_border))
     if spec.name == "ssim":
-        return Scorer(spec, lambda sr, ref: ssim_y(sr, ref, res.fr_crop_border))
+        return Scorer(spec, lambda sr, ref: ssim_y(sr, _need(ref), res.fr_crop_border))
     if spec.backend == "pyiqa":
         status = check_pyiqa_metric(spec, res.search_dirs, res.torch_home)
         if not status.ok:

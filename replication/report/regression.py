@@ -151,7 +151,9 @@ def compare(expected: Expected, tidy: pd.DataFrame, override: Tolerance | None =
         key = tuple(getattr(entry, k) for k in ENTRY_KEY)
         seen.add(key)
         tol = override or expected.tolerance_for(entry.metric)
-        row = dict(zip(ENTRY_KEY, key), expected=entry.mean, n_expected=entry.n, allowed=tol.allowed(entry.mean))
+        row = dict(
+            zip(ENTRY_KEY, key, strict=True), expected=entry.mean, n_expected=entry.n, allowed=tol.allowed(entry.mean)
+        )
         if key not in got.index:
             rows.append({**row, "got": math.nan, "delta": math.nan, "n_got": 0, "status": "missing"})
             continue
@@ -165,7 +167,7 @@ def compare(expected: Expected, tidy: pd.DataFrame, override: Tolerance | None =
         if key not in seen:
             rows.append(
                 dict(
-                    zip(ENTRY_KEY, key),
+                    zip(ENTRY_KEY, key, strict=True),
                     expected=math.nan,
                     got=float(res["mean"]),
                     delta=math.nan,

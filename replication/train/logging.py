@@ -84,7 +84,7 @@ class TrainLogger:
         try:
             from dvclive import Live
         except ImportError:
-            Live = None
+            Live = None  # type: ignore[misc,assignment]  # optional at run time (see the module docstring)
             print(
                 "warning: dvclive is not installed: training metrics, params and sample images are not logged",
                 file=sys.stderr,

@@ -637,14 +637,14 @@ def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | N
             losses = step_fn(t, gt)
             names = list(losses)
             values = torch.stack([losses[n].float() for n in names]).tolist()  # one device sync per step
-            bad = [n for n, v in zip(names, values) if not math.isfinite(v)]
+            bad = [n for n, v in zip(names, values, strict=True) if not math.isfinite(v)]
             if not distributed.all_true(info, not bad):
                 where = f"loss {', '.join(bad)} = {[losses[n].item() for n in bad]}" if bad else "on another rank"
                 raise TrainingDiverged(
                     f"{title} {opts.variant}: non-finite loss at step {step} ({where}); stopped. The last good "
                     f"checkpoint in {ckpt_dir} is kept; lower the learning rate or try --amp none"
                 )
-            current = dict(zip(names, values))
+            current = dict(zip(names, values, strict=True))
             for n, v in current.items():
                 sums[n] = sums.get(n, 0.0) + v
             count += 1
