@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from replication.artifacts.metrics_table import read_tidy
 from replication.cli import main
-from replication.evaluate.results import read_tables
 from replication.imageio import read_image, write_image
 from replication.params import load_params
 
@@ -80,7 +80,7 @@ def test_bicubic_end_to_end_and_metrics_command_agree(tmp_path, set14, capsys):
         sr = read_image(tmp_path / "sr" / f"{name}.png")
         assert sr.size == (4 * lr.size[0], 4 * lr.size[1])
 
-    df = read_tables([tmp_path / "m" / "set14.csv"])
+    df = read_tidy([tmp_path / "m" / "set14.csv"])
     assert len(df) == 6 and set(df.metric) == {"niqe", "psnr", "ssim"}  # no number for musiq
     assert set(df.subset) == {"smallest 2 of 3"} and set(df.source) == {"bicubic"} and set(df.profile) == {"smoke"}
     assert df.set_index("metric").lower_better.to_dict() == {"niqe": True, "psnr": False, "ssim": False}
@@ -129,7 +129,7 @@ def test_network_model_end_to_end(tmp_path, set14):
     net = build_arch("rrdbnet", num_in_ch=3, num_out_ch=3, scale=4, num_feat=4, num_block=1, num_grow_ch=4)
     model = save_model(tmp_path / "tiny.safetensors", net, source="test", source_sha256=None, fp16_rounded=False)
     assert _evaluate(tmp_path, set14, str(model), "retrained-smoke", ["--metrics", "niqe"]) == 0
-    df = read_tables([tmp_path / "m" / "set14.csv"])
+    df = read_tidy([tmp_path / "m" / "set14.csv"])
     assert list(df.image) == ["baboon.png", "barbara.png"] and set(df.model) == {"tiny"}
     lr = read_image(set14 / "LR_bicubic_X4" / "barbara.png")
     assert read_image(tmp_path / "sr" / "barbara.png").size == (4 * lr.size[0], 4 * lr.size[1])

@@ -12,12 +12,12 @@ import pytest
 import torch
 import yaml
 
+from replication.artifacts.metrics_table import TIDY_COLUMNS
 from replication.cli import main
 from replication.dvc_args import main as dvc_args_main
 from replication.imageio import write_image
 from replication.params import load_params
 from replication.report.config import expected_pipeline_lists
-from replication.report.tidy import TIDY_COLUMNS
 from replication.strict import ParamsError
 
 ROOT = Path(__file__).resolve().parents[1]

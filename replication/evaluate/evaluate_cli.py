@@ -31,11 +31,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from replication.artifacts.metrics_table import TidyRow, write_tidy_csv
 from replication.device import add_device_argument, describe, resolve_device
 from replication.errors import UserError
 from replication.evaluate.bicubic import bicubic_upscale
 from replication.evaluate.registry import METRICS, parse_metric_list
-from replication.evaluate.results import TidyRow, write_tidy_csv
 from replication.evaluate.runner import (
     add_metric_resource_args,
     find_reference,

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from replication.artifacts.metrics_table import subset_label
 from replication.errors import UserError
 from replication.evaluate.registry import METRICS
-from replication.evaluate.results import subset_label
 from replication.imageio import list_images, read_image
 
 

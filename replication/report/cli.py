@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from replication.artifacts.layout import eval_images
+from replication.artifacts.metrics_table import read_tidy, summarise
 from replication.errors import UserError
-from replication.evaluate.results import summarise
 from replication.fsutil import write_text_atomic
 from replication.params import Params, load_params
 from replication.report import paper_table
@@ -23,7 +24,6 @@ from replication.report.curves import find_curves
 from replication.report.document import to_html, write_markdown
 from replication.report.grids import grid_rows, render_grid
 from replication.report.render import ReportInputs, build_report
-from replication.report.tidy import read_tidy
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -81,7 +81,7 @@ def _grids(args: argparse.Namespace, params: Params, tidy: pd.DataFrame) -> list
     datasets = [*p.evaluate.test_sets] + ([args.val_name] if args.val_name and args.val_lq else [])
     grids = []
     for dataset in datasets:
-        models = [m for m in order if (args.results / m / dataset / "images").is_dir()]
+        models = [m for m in order if eval_images(args.results, m, dataset).is_dir()]
         if not models or p.report.grid_images == 0:
             continue
         lr_files = (
@@ -89,7 +89,7 @@ def _grids(args: argparse.Namespace, params: Params, tidy: pd.DataFrame) -> list
             if dataset == args.val_name
             else image_files(args.test_root / dataset, dataset)
         )
-        rows = grid_rows(lr_files, {m: args.results / m / dataset / "images" for m in models}, p.report.grid_images)
+        rows = grid_rows(lr_files, {m: eval_images(args.results, m, dataset) for m in models}, p.report.grid_images)
         if rows:
             grids.append((dataset, render_grid(rows, p.report.grid_crop, f"{dataset}: ×{p.scale} zoomed crops")))
     return grids

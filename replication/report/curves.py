@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from replication.artifacts.layout import PHASES, dvclive_metrics_dir
 from replication.errors import UserError
 from replication.report.figures import new_figure, to_png
-
-PHASES = ("net", "gan")
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ def find_curves(runs_dir: str | os.PathLike) -> list[Curve]:
         return curves
     for variant_dir in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
         for phase in PHASES:
-            metrics_dir = variant_dir / phase / "dvclive" / "plots" / "metrics"
+            metrics_dir = dvclive_metrics_dir(runs_dir, variant_dir.name, phase)
             if not metrics_dir.is_dir():
                 continue
             for tsv in sorted(metrics_dir.rglob("*.tsv")):

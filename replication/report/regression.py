@@ -28,9 +28,9 @@ from typing import Literal
 
 import pandas as pd
 
+from replication.artifacts.metrics_table import summarise
 from replication.errors import UserError
 from replication.fsutil import write_text_atomic
-from replication.report.tidy import means
 
 SCHEMA = 1
 ENTRY_KEY = ("model", "source", "dataset", "subset", "metric")
@@ -144,7 +144,7 @@ def compare(expected: Expected, tidy: pd.DataFrame, override: Tolerance | None =
             f"the results are of profile(s) {', '.join(profiles)} but the expected values are of profile "
             f"{expected.profile!r}; compare like with like"
         )
-    got = means(tidy).set_index(list(ENTRY_KEY))
+    got = summarise(tidy).set_index(list(ENTRY_KEY))  # the report's means, without the bootstrap
     rows = []
     seen = set()
     for entry in expected.entries.itertuples(index=False):
@@ -212,7 +212,7 @@ def expected_from_results(
         tidy = tidy[tidy["source"].isin(sources)]
         if tidy.empty:
             raise UserError(f"no results with source in {', '.join(sources)}")
-    m = means(tidy)
+    m = summarise(tidy)
     entries = [
         {
             **{k: str(r[k]) for k in ENTRY_KEY},

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from replication.artifacts.metrics_table import read_tidy
 from replication.report.regression import (
     DEFAULT_ABS,
     DEFAULT_REL,
@@ -20,7 +21,6 @@ from replication.report.regression import (
     load_expected,
     write_expected,
 )
-from replication.report.tidy import read_tidy
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -29,6 +29,7 @@ from replication.data.subimages import SubImageStore
 from replication.degrade.crop import prepare_gt
 from replication.errors import UserError
 from replication.fsutil import sha256_file, write_text_atomic
+from replication.names import Phase
 from replication.params import Params, Profile, fingerprint, load_params
 from replication.strict import to_dict
 from replication.train import distributed, state
@@ -39,7 +40,6 @@ from replication.train.losses import PerceptualLoss, gan_loss, l1_loss
 from replication.train.sampler import EpochSampler, derive_seed
 from replication.train.synthesis import Synthesizer
 
-Phase = Literal["net", "gan"]
 PHASE_TITLES = {"net": "Real-ESRNet", "gan": "Real-ESRGAN"}
 
 
