@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -113,12 +112,12 @@ def test_bicubic_end_to_end_and_metrics_command_agree(tmp_path, set14, capsys):
         )
         == 0
     )
-    with open(tmp_path / "scores.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    assert [r["image"] for r in rows] == ["baboon.png", "barbara.png"]
-    for r in rows:
-        assert float(r["niqe"]) == values[(r["image"], "niqe")]
-        assert float(r["psnr"]) == values[(r["image"], "psnr")]
+    scores = read_tidy([tmp_path / "scores.csv"])  # the same tidy schema as evaluate's
+    assert list(scores.image.unique()) == ["baboon.png", "barbara.png"]
+    assert set(scores.model) == set(scores.dataset) == {"sr"} and set(scores.source) == {"external"}
+    assert set(scores.profile) == {"smoke"} and set(scores.subset) == {"full"}
+    for r in scores.itertuples():
+        assert r.value == values[(r.image, r.metric)]
     assert "niqe: mean" in capsys.readouterr().out
 
 
