@@ -89,6 +89,24 @@ def test_cross_field_validation(tmp_path, raw):
         load_params(_write(tmp_path, raw))
 
 
+def test_variant_rules_are_checked_at_load(tmp_path, raw):
+    bad = copy.deepcopy(raw)
+    bad["variants"]["vgg_disc"]["spectral_norm"] = True
+    with pytest.raises(ParamsError, match=r"variants\.vgg_disc: spectral_norm: the VGG-style discriminator has no"):
+        load_params(_write(tmp_path, bad))
+    bad = copy.deepcopy(raw)
+    bad["profiles"]["mini"]["train_gan"]["gt_size"] = 96  # not a power of two: the VGG discriminator cannot take it
+    with pytest.raises(ParamsError, match=r"variants\.vgg_disc with profiles\.mini: the VGG-style discriminator"):
+        load_params(_write(tmp_path, bad))
+
+
+@pytest.mark.parametrize(("section", "size"), [("train_net", 256), ("train_gan", 62), ("validation", 130)])
+def test_gt_size_must_fit_the_crop_and_the_scale(tmp_path, raw, section, size):
+    raw["profiles"]["smoke"][section]["gt_size"] = size  # smoke: gt_crop 128, scale 4
+    with pytest.raises(ParamsError, match=rf"{section}\.gt_size {size} must be positive, at most degradation\.gt_crop"):
+        load_params(_write(tmp_path, raw))
+
+
 def test_params_are_frozen_and_fingerprint_is_stable():
     params = load_params(ROOT / "params.yaml")
     with pytest.raises(FrozenInstanceError):

@@ -225,3 +225,12 @@ class DegradationConfig:
         _check_modes("final_resize_modes", self.final_resize_modes)
         if self.pool_size < 0:
             raise ValueError(f"pool_size must be >= 0, got {self.pool_size}")
+
+
+def check_gt_size(gt_size: int, gt_crop: int, scale: int, name: str = "gt_size") -> None:
+    """The one rule for a GT patch size (params loading, ``synthesize`` and the trainer all use it): the
+    patch is cut from the ``gt_crop`` x ``gt_crop`` GT crop, and its LQ counterpart has whole pixels."""
+    if gt_size <= 0 or gt_size > gt_crop or gt_size % scale:
+        raise ValueError(
+            f"{name} {gt_size} must be positive, at most degradation.gt_crop ({gt_crop}) and divisible by scale {scale}"
+        )

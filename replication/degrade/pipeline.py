@@ -32,8 +32,9 @@ from replication.degrade.resize import imresize_matlab
 from replication.degrade.second_order import first_order, quantize_8bit, second_order
 from replication.degrade.usm import usm_sharp
 from replication.errors import UserError
+from replication.names import DEGRADATION_VARIANTS
 
-VARIANTS = ("second_order", "first_order", "no_sinc", "bicubic", "bsrgan")
+VARIANTS = DEGRADATION_VARIANTS
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ def center_crop(img: torch.Tensor, size: int) -> torch.Tensor:
 
 def degrade_variants(gt: torch.Tensor, cfg: DegradationConfig, scale: int, seed: int) -> dict[str, torch.Tensor]:
     """(3, S, S) GT -> {variant: (3, S/scale, S/scale) LQ}; every variant starts from ``seed``."""
-    out = {}
+    out: dict[str, torch.Tensor] = {}
     for variant in VARIANTS:
         generator = torch.Generator().manual_seed(seed)
         out[variant] = Degrader(cfg, variant, scale, "cpu")(gt[None], generator).lq[0]

@@ -26,6 +26,7 @@ from torch import nn
 from replication.archs.checkpoint import load_strict, save_model
 from replication.archs.registry import build_arch
 from replication.data.subimages import SubImageStore
+from replication.degrade.config import check_gt_size
 from replication.degrade.crop import prepare_gt
 from replication.errors import UserError
 from replication.fsutil import sha256_file, write_text_atomic
@@ -122,17 +123,14 @@ def preflight(opts: RunOptions) -> Plan:
     variant = params.variant(opts.variant)
     cfg = profile.train_net if opts.phase == "net" else profile.train_gan
     section = f"profiles.{params.profile}.train_{opts.phase}"
-    if cfg.gt_size > profile.degradation.gt_crop:
-        raise UserError(f"{section}.gt_size {cfg.gt_size} exceeds degradation.gt_crop {profile.degradation.gt_crop}")
+    try:  # already checked when params.yaml loaded; repeated here because the trainer relies on it
+        check_gt_size(cfg.gt_size, profile.degradation.gt_crop, profile.scale, f"{section}.gt_size")
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     if opts.max_steps is not None and opts.max_steps <= 0:
         raise UserError(f"--max-steps must be positive, got {opts.max_steps}")
     if opts.device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is available")
-    if opts.phase == "gan" and variant.discriminator == "vgg" and (cfg.gt_size < 16 or cfg.gt_size & (cfg.gt_size - 1)):
-        raise UserError(
-            f"variant {opts.variant!r} uses the VGG-style discriminator, which takes square inputs of a power-of-two "
-            f"size >= 16 (official: 128 or 256); {section}.gt_size is {cfg.gt_size}"
-        )
     from replication.degrade.pipeline import Degrader
 
     min_gt = Degrader(profile.degradation, variant.degradation, profile.scale).min_gt_size
@@ -402,9 +400,7 @@ def build_trainer(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> T
                 spectral_norm=v.spectral_norm,
                 seed=derive_seed(seed, "discriminator"),
             )
-        else:
-            if v.spectral_norm:
-                raise UserError(f"variant {opts.variant!r}: the VGG-style discriminator has no spectral-norm option")
+        else:  # VariantConfig.validate rejected spectral_norm with this discriminator at load time
             d = build_arch(
                 "vgg_discriminator",
                 num_in_ch=3,
