@@ -278,7 +278,7 @@ def test_missing_training_set_is_a_clear_error(tmp_path, capsys):
 def test_load_rgb8_drops_alpha_and_reduces_16_bit(tmp_path):
     import cv2
 
-    from replication.data.prepare import load_rgb8
+    from replication.imageio import load_rgb8
 
     rng = np.random.default_rng(0)
     gray16 = rng.integers(0, 65536, (5, 7), dtype=np.uint16)

@@ -84,27 +84,6 @@ def multiscale_sizes(
     return sizes
 
 
-def load_rgb8(path: Path):
-    """Open ``path`` as an 8-bit RGB PIL image (alpha dropped, 16-bit reduced to 8)."""
-    from PIL import Image
-
-    try:
-        img: Image.Image = Image.open(path)
-        img.load()
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read image: {exc}") from None
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img).astype(np.uint32)
-        if img.mode == "I" and arr.max(initial=0) <= 255:
-            return Image.fromarray(arr.astype(np.uint8), "L").convert("RGB")
-        return Image.fromarray((arr >> 8).clip(0, 255).astype(np.uint8), "L").convert("RGB")
-    if img.mode == "F":
-        raise UserError(f"{path}: floating-point images are not supported")
-    if img.mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")
-    return img if img.mode == "RGB" else img.convert("RGB")
-
-
 @dataclass(frozen=True)
 class _Job:
     set_name: str
@@ -118,20 +97,12 @@ class _Job:
     thresh: int
 
 
-def _encode_png(rgb: np.ndarray) -> bytes:
-    import cv2
-
-    ok, buf = cv2.imencode(
-        ".png", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]
-    )
-    if not ok:
-        raise RuntimeError("OpenCV could not encode a PNG")
-    return buf.tobytes()
-
-
 def _process(job: _Job) -> list[tuple[str, bytes, tuple[int, int, int]]]:
     """All sub-images of one source image: [(member name, PNG bytes, (h, w, c))]."""
     from PIL import Image
+
+    # Pixel conversions live in imageio (which loads torch and OpenCV): imported on first use.
+    from replication.imageio import encode_png_rgb8, load_rgb8
 
     img = load_rgb8(Path(job.path))
     variants = [("", img)]
@@ -151,7 +122,7 @@ def _process(job: _Job) -> list[tuple[str, bytes, tuple[int, int, int]]]:
                 index += 1
                 piece = arr[y : y + ch, x : x + cw]
                 name = f"{job.set_name}/{job.stem}{suffix}_s{index:03d}.png"
-                out.append((name, _encode_png(piece), (ch, cw, 3)))
+                out.append((name, encode_png_rgb8(piece, PNG_COMPRESSION), (ch, cw, 3)))
     return out
 
 
@@ -315,7 +286,6 @@ __all__ = [
     "META_INFO",
     "PrepareSummary",
     "crop_positions",
-    "load_rgb8",
     "multiscale_sizes",
     "prepare_subimages",
     "prepare_training_data",

@@ -119,15 +119,12 @@ class SubImageStore:
 
     def read(self, i: int) -> torch.Tensor:
         """Sub-image ``i`` as a float32 RGB tensor (3, H, W) in [0, 1]."""
-        import cv2
-        import numpy as np
+        from replication.imageio import ImageReadError, decode_image
 
-        from replication.imageio import image_from_array
-
-        arr = cv2.imdecode(np.frombuffer(self.read_bytes(i), np.uint8), cv2.IMREAD_UNCHANGED)
-        if arr is None:
-            raise UserError(f"{self.root}: cannot decode {self.names[i]}")
-        image = image_from_array(arr, source=self.names[i])
+        try:
+            image = decode_image(self.read_bytes(i), source=self.names[i])
+        except ImageReadError:
+            raise UserError(f"{self.root}: cannot decode {self.names[i]}") from None
         rgb = image.rgb[0]
         if tuple(rgb.shape[1:]) != self.shapes[i][:2]:
             raise UserError(

@@ -29,9 +29,10 @@ from replication.degrade import draws
 from replication.degrade.bsrgan import bsrgan
 from replication.degrade.config import DegradationConfig
 from replication.degrade.resize import imresize_matlab
-from replication.degrade.second_order import first_order, quantize_8bit, second_order
+from replication.degrade.second_order import first_order, second_order
 from replication.degrade.usm import usm_sharp
 from replication.errors import UserError
+from replication.imageio import quantize_8bit
 from replication.names import DEGRADATION_VARIANTS
 
 VARIANTS = DEGRADATION_VARIANTS
