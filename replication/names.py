@@ -13,14 +13,15 @@ from typing import Literal, get_args
 DegradationVariant = Literal["second_order", "first_order", "no_sinc", "bicubic", "bsrgan"]
 DEGRADATION_VARIANTS: tuple[DegradationVariant, ...] = get_args(DegradationVariant)
 
-# Generator architectures (replication.archs.registry builds them by these names).
-GeneratorArch = Literal["rrdbnet", "srvgg"]
+# Generator architectures: the rows of the architecture table (replication.archs.registry) flagged as
+# generators, which checks at import that its rows and this set agree.
+GeneratorArch = Literal["rrdbnet", "srvgg", "dan", "cdc"]
 GENERATOR_ARCHS: tuple[GeneratorArch, ...] = get_args(GeneratorArch)
 
 # Discriminators as params.yaml names them (variants.<v>.discriminator) ...
 Discriminator = Literal["unet", "vgg"]
 DISCRIMINATORS: tuple[Discriminator, ...] = get_args(Discriminator)
-# ... and as the architecture registry names their classes.
+# ... and as the architecture table names their rows.
 DiscriminatorArch = Literal["unet_discriminator", "vgg_discriminator"]
 DISCRIMINATOR_ARCH: dict[Discriminator, DiscriminatorArch] = {"unet": "unet_discriminator", "vgg": "vgg_discriminator"}
 
