@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import require_mirror
 from PIL import Image
 
 from replication.cli import main
@@ -17,7 +18,6 @@ from replication.data.config import DataConfig
 from replication.data.prepare import crop_positions, prepare_subimages
 from replication.data.subimages import SubImageStore
 from replication.errors import UserError
-from replication.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 # food.png is RGBA 512x321, woman.png RGB 426x636: small, and one exercises alpha dropping.
@@ -25,11 +25,7 @@ NAMES = ["food.png", "woman.png"]
 
 
 def _mirror_set() -> Path:
-    mirror = load_params(ROOT / "params.yaml").mirror_dir()
-    folder = None if mirror is None else mirror / "datasets" / "sample-hr-cc0"
-    if folder is None or not all((folder / n).is_file() for n in NAMES):
-        pytest.skip("offline mirror with sample-hr-cc0 not available")
-    return folder
+    return require_mirror(*(f"datasets/sample-hr-cc0/{n}" for n in NAMES)) / "datasets" / "sample-hr-cc0"
 
 
 def _cfg(**kw) -> DataConfig:
@@ -208,8 +204,7 @@ def test_bad_image_leaves_previous_output_intact(tmp_path):
 
 
 def test_cli_prepare_from_downloaded_set(tmp_path, capsys):
-    _mirror_set()
-    mirror = load_params(ROOT / "params.yaml").mirror_dir()
+    mirror = _mirror_set().parents[1]
     raw = tmp_path / "raw"
     assert main(["download", "ost300-hr-samples", "--root", str(raw), "--mirror", str(mirror), "--quiet"]) == 0
     text = (ROOT / "params.yaml").read_text()

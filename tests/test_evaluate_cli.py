@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import require_mirror
 
 from replication.artifacts.metrics_table import read_tidy
 from replication.cli import main
 from replication.imageio import read_image, write_image
-from replication.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params.yaml"
@@ -19,11 +19,7 @@ PARAMS = ROOT / "params.yaml"
 
 @pytest.fixture(scope="module")
 def set14() -> Path:
-    mirror = load_params(PARAMS).mirror_dir()
-    path = None if mirror is None else mirror / "datasets" / "set14"
-    if path is None or not (path / "LR_bicubic_X4").is_dir() or not (mirror / "metrics").is_dir():
-        pytest.skip("Set14 and metrics/ not in the offline mirror")
-    return path
+    return require_mirror("datasets/set14/LR_bicubic_X4", "metrics") / "datasets" / "set14"
 
 
 @pytest.fixture(autouse=True)

@@ -141,3 +141,24 @@ def test_switch_profile_is_one_command_and_round_trips(tmp_path):
         **{**load_params(ROOT / "params.yaml").__dict__, "source": str(path)}
     )
     assert main(["params", "--params", str(path), "--switch", "nope"]) == 2
+
+
+def test_contracts_doc_lists_the_registries_as_they_are():
+    """docs/CONTRACTS.md names every dataset, weights entry, architecture and metric, and nothing else."""
+    import re
+
+    from replication.archs.registry import ARCHS
+    from replication.archs.weights_registry import REGISTRY
+    from replication.data.registry import datasets
+    from replication.evaluate.registry import METRICS
+
+    text = (ROOT / "docs" / "CONTRACTS.md").read_text()
+
+    def listed(heading: str) -> set[str]:
+        para = text.split(heading, 1)[1].split("\n\n", 1)[0]
+        return set(re.findall(r"`([a-z0-9_-]+)`", para.split(":", 1)[1]))
+
+    assert listed("Datasets (") == set(datasets())
+    assert listed("Weights (") == set(REGISTRY)
+    assert listed("Architectures (") == set(ARCHS)
+    assert listed("Metrics (") == set(METRICS)

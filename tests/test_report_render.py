@@ -27,7 +27,7 @@ def test_paper_table_is_complete_and_as_printed():
     assert len(paper_table.TEST_SETS) == 7 and len(labels) == 8
     for ts in paper_table.TEST_SETS:
         assert list(paper_table.VALUES[ts.label]) == labels
-    # spot checks against paper-facts.md §1 (bold = best in the paper)
+    # spot checks against the paper's Table 1 (bold = best in the paper)
     assert paper_table.paper_value("realsr-v3-canon", "Real-ESRGAN+") == 4.5314
     assert paper_table.paper_value("drealsr", "Real-ESRGAN") == 4.9796
     assert paper_table.paper_value("ade20k-val", "RealSR") == 3.4102

@@ -5,8 +5,8 @@ images it holds, its licence, where the images lie after download and extraction
 that need a browser (Google Drive, Baidu, ImageNet's login), exactly where to put files obtained by
 hand. Values marked "unknown" in a note are unknown to us: they are ``None`` here, never guessed.
 
-Sources: ``/work/shared/spec/paper-facts.md`` §5a (archive URLs, sizes, checksums, counts) and the
-shared mirror's ``MANIFEST.json`` for the small sets, whose per-file facts (relative path, URL,
+Sources (docs/reference-notes.md §9): the datasets' release pages (archive URLs, sizes, checksums,
+counts) and the offline mirror's ``MANIFEST.json`` for the small sets, whose per-file facts (relative path, URL,
 sha256, bytes) are kept in ``small_sets.json`` beside this module (facts only, no image data).
 
 On disk, a set named ``NAME`` lives in ``<root>/NAME/`` (``root`` is ``data/raw`` by default):

@@ -4,7 +4,7 @@ Shapes: images (B, C, H, W) float in [0, 1]; per-sample parameters (B,). Every f
 the noisy image clamped to [0, 1] (the reference uses ``clip=True, rounds=False``: no 8-bit rounding
 of the result).
 
-Scopes (reference-behaviour.md §1.3-1.4): the noise *family* (Gaussian or Poisson) is one draw per
+Scopes (docs/reference-notes.md §2-§3): the noise *family* (Gaussian or Poisson) is one draw per
 batch; sigma / Poisson scale and the gray flag are drawn per sample.
 """
 

@@ -1,6 +1,6 @@
 """Real-ESRGAN's high-order degradation (``second_order``) and its first-order ablation.
 
-Both start from the USM-sharpened GT (reference-behaviour.md §1.9 #1) and return an 8-bit
+Both start from the USM-sharpened GT (docs/reference-notes.md §1) and return an 8-bit
 quantised LQ of size (H/scale, W/scale). Which draws are shared by the batch and which are per
 sample follows the reference exactly (table in docs/degradation.md):
 

@@ -5,7 +5,7 @@ optimisers and generators, resumes from the newest valid checkpoint, then repeat
 ``gt batch -> net_step | gan_step -> log / sample / checkpoint`` and finally publishes the EMA
 generator as ``OUT/model.safetensors``. Each phase's step is one function that does the whole
 iteration (synthesis on the training device, pool, forward, losses, updates, EMA), following the
-reference's order (reference-behaviour.md §1.3, §4.2).
+reference's order (docs/reference-notes.md §1, §7).
 """
 
 from __future__ import annotations
