@@ -390,45 +390,52 @@ def build_trainer(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> T
         hflip=profile.degradation.hflip,
     )
     if opts.phase == "gan":
-        v = plan.variant
-        if v.discriminator == "unet":
-            d = build_arch(
-                "unet_discriminator",
-                num_in_ch=3,
-                num_feat=net.disc_num_feat,
-                skip_connection=True,
-                spectral_norm=v.spectral_norm,
-                seed=derive_seed(seed, "discriminator"),
-            )
-        else:  # VariantConfig.validate rejected spectral_norm with this discriminator at load time
-            d = build_arch(
-                "vgg_discriminator",
-                num_in_ch=3,
-                num_feat=net.disc_num_feat,
-                input_size=cfg.gt_size,
-                seed=derive_seed(seed, "discriminator"),
-            )
-        d = d.to(device).to(memory_format=fmt).train()
-        t.d = d
-        t.opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=0.0)
-        t.sched_d = torch.optim.lr_scheduler.MultiStepLR(
-            t.opt_d, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma
-        )
-        d_train = distributed.wrap_ddp(d, info)
-        t.d_train = torch.compile(d_train) if opts.compile else d_train
-        if cfg.perceptual_weight > 0:
-            t.perceptual = (
-                PerceptualLoss(
-                    cfg.perceptual_layers,
-                    pretrained=plan.vgg_path is not None,
-                    weights_path=plan.vgg_path,
-                    seed=derive_seed(seed, "vgg19-untrained"),
-                )
-                .to(device)
-                .to(memory_format=fmt)
-            )
+        _add_discriminator(t, plan, opts, info, fmt)
     g.train()
     return t
+
+
+def _add_discriminator(
+    t: Trainer, plan: Plan, opts: RunOptions, info: distributed.DistInfo, fmt: torch.memory_format
+) -> None:
+    """The GAN phase's discriminator, its optimiser and scheduler, and the perceptual loss."""
+    profile, cfg, net = plan.profile, plan.cfg, plan.profile.network
+    seed, device = profile.seed, info.device
+    v = plan.variant
+    if v.discriminator == "unet":
+        d = build_arch(
+            "unet_discriminator",
+            num_in_ch=3,
+            num_feat=net.disc_num_feat,
+            skip_connection=True,
+            spectral_norm=v.spectral_norm,
+            seed=derive_seed(seed, "discriminator"),
+        )
+    else:  # VariantConfig.validate rejected spectral_norm with this discriminator at load time
+        d = build_arch(
+            "vgg_discriminator",
+            num_in_ch=3,
+            num_feat=net.disc_num_feat,
+            input_size=cfg.gt_size,
+            seed=derive_seed(seed, "discriminator"),
+        )
+    d = d.to(device).to(memory_format=fmt).train()
+    t.d = d
+    t.opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=0.0)
+    t.sched_d = torch.optim.lr_scheduler.MultiStepLR(t.opt_d, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma)
+    d_train = distributed.wrap_ddp(d, info)
+    t.d_train = torch.compile(d_train) if opts.compile else d_train
+    if cfg.perceptual_weight > 0:
+        t.perceptual = (
+            PerceptualLoss(
+                cfg.perceptual_layers,
+                pretrained=plan.vgg_path is not None,
+                weights_path=plan.vgg_path,
+                seed=derive_seed(seed, "vgg19-untrained"),
+            )
+            .to(device)
+            .to(memory_format=fmt)
+        )
 
 
 def shared_state(t: Trainer) -> dict:
@@ -566,12 +573,7 @@ def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | N
     sections = fingerprint_sections(plan, opts, info.world_size)
     fp = fingerprint(sections)
 
-    chosen = None
-    if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        chosen = choose_checkpoint(ckpt_dir, fp, sections, opts.on_mismatch)
-    chosen = distributed.broadcast_object(info, str(chosen) if chosen else None)
-
+    chosen = _chosen_checkpoint(info, out, ckpt_dir, fp, sections, opts.on_mismatch)
     t = build_trainer(plan, opts, info)
     start = 0
     window: dict = {}
@@ -601,20 +603,7 @@ def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | N
         total_steps=cfg.iters,
         desc=f"{title} {opts.variant}",
     )
-    run_info = {
-        "variant": opts.variant,
-        "phase": opts.phase,
-        "profile": plan.params.profile,
-        "fingerprint": fp,
-        "deviations": list(plan.deviations),
-        "world_size": info.world_size,
-        "amp": opts.amp,
-        "channels_last": opts.channels_last,
-        "compile": opts.compile,
-        "init": str(plan.init_path) if plan.init_path else "scratch",
-        "init_sha256": plan.init_sha256,
-        "vgg_weights": str(plan.vgg_path) if plan.vgg_path else ("untrained" if opts.phase == "gan" else "n/a"),
-    }
+    run_info = _run_info(plan, opts, info, fp)
     log.params({**run_info, "deviations": "; ".join(plan.deviations) or "none"})
     if info.is_main:
         record_session(out, start, info, opts)
@@ -630,17 +619,7 @@ def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | N
     try:
         for step in range(start + 1, last + 1):
             gt = next_gt_batch(t)
-            losses = step_fn(t, gt)
-            names = list(losses)
-            values = torch.stack([losses[n].float() for n in names]).tolist()  # one device sync per step
-            bad = [n for n, v in zip(names, values, strict=True) if not math.isfinite(v)]
-            if not distributed.all_true(info, not bad):
-                where = f"loss {', '.join(bad)} = {[losses[n].item() for n in bad]}" if bad else "on another rank"
-                raise TrainingDiverged(
-                    f"{title} {opts.variant}: non-finite loss at step {step} ({where}); stopped. The last good "
-                    f"checkpoint in {ckpt_dir} is kept; lower the learning rate or try --amp none"
-                )
-            current = dict(zip(names, values, strict=True))
+            current = _finite_losses(step_fn(t, gt), info, step, f"{title} {opts.variant}", ckpt_dir)
             for n, v in current.items():
                 sums[n] = sums.get(n, 0.0) + v
             count += 1
@@ -665,12 +644,63 @@ def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | N
         if info.is_main:
             print(f"stopped after step {last} of {cfg.iters} (--max-steps); run again to continue", file=sys.stderr)
         return None
-    model_path = out / "model.safetensors"
+    return _publish(t, plan, opts, info, run_info)
+
+
+def _chosen_checkpoint(
+    info: distributed.DistInfo, out: Path, ckpt_dir: Path, fp: str, sections: dict, on_mismatch: str
+) -> str | None:
+    """Rank 0 picks the checkpoint to resume from (or none) and every rank gets its path."""
+    chosen = None
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        chosen = choose_checkpoint(ckpt_dir, fp, sections, on_mismatch)
+    return distributed.broadcast_object(info, str(chosen) if chosen else None)
+
+
+def _run_info(plan: Plan, opts: RunOptions, info: distributed.DistInfo, fp: str) -> dict:
+    """The run's description: logged as DVCLive params and stored in the published model's sidecar."""
+    return {
+        "variant": opts.variant,
+        "phase": opts.phase,
+        "profile": plan.params.profile,
+        "fingerprint": fp,
+        "deviations": list(plan.deviations),
+        "world_size": info.world_size,
+        "amp": opts.amp,
+        "channels_last": opts.channels_last,
+        "compile": opts.compile,
+        "init": str(plan.init_path) if plan.init_path else "scratch",
+        "init_sha256": plan.init_sha256,
+        "vgg_weights": str(plan.vgg_path) if plan.vgg_path else ("untrained" if opts.phase == "gan" else "n/a"),
+    }
+
+
+def _finite_losses(
+    losses: dict[str, torch.Tensor], info: distributed.DistInfo, step: int, what: str, ckpt_dir: Path
+) -> dict[str, float]:
+    """The step's losses as floats (one device sync); every rank stops if any rank saw a non-finite one."""
+    names = list(losses)
+    values = torch.stack([losses[n].float() for n in names]).tolist()  # one device sync per step
+    bad = [n for n, v in zip(names, values, strict=True) if not math.isfinite(v)]
+    if not distributed.all_true(info, not bad):
+        where = f"loss {', '.join(bad)} = {[losses[n].item() for n in bad]}" if bad else "on another rank"
+        raise TrainingDiverged(
+            f"{what}: non-finite loss at step {step} ({where}); stopped. The last good "
+            f"checkpoint in {ckpt_dir} is kept; lower the learning rate or try --amp none"
+        )
+    return dict(zip(names, values, strict=True))
+
+
+def _publish(t: Trainer, plan: Plan, opts: RunOptions, info: distributed.DistInfo, run_info: dict) -> Path:
+    """Write the EMA generator as ``OUT/model.safetensors`` (rank 0) once the phase is complete."""
+    cfg = plan.cfg
+    model_path = Path(opts.out) / "model.safetensors"
     if info.is_main:
         save_model(
             model_path,
             t.ema.model,
-            source=f"trained: {title} variant {opts.variant}",
+            source=f"trained: {PHASE_TITLES[opts.phase]} variant {opts.variant}",
             source_sha256=None,
             fp16_rounded=False,
             extra={
