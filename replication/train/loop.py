@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 from torch import nn
@@ -228,6 +228,14 @@ class Trainer:
     perceptual: PerceptualLoss | None = None
     last_batch: tuple[torch.Tensor, torch.Tensor] | None = None  # (lq, loss target) of the last step, for samples
 
+    def gan_parts(
+        self,
+    ) -> tuple[nn.Module, nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+        """(D, the D module the step calls, D's optimiser, D's scheduler): set in the GAN phase only."""
+        if self.d is None or self.d_train is None or self.opt_d is None or self.sched_d is None:
+            raise RuntimeError("the Real-ESRNet phase has no discriminator")
+        return self.d, self.d_train, self.opt_d, self.sched_d
+
     def autocast(self):
         if self.amp_dtype is None:
             return contextlib.nullcontext()
@@ -267,6 +275,7 @@ def gan_step(t: Trainer, gt: torch.Tensor) -> dict[str, torch.Tensor]:
     D: BCE(D(gt), real) + BCE(D(sr.detach()), fake), the two gradients accumulated, unweighted.
     """
     cfg = t.cfg
+    d, d_train, opt_d, sched_d = t.gan_parts()
     with torch.no_grad():
         lq, gt, gt_usm = t.synth.gan_triplet(gt)
     lq, gt, gt_usm = t.to_format(lq), t.to_format(gt), t.to_format(gt_usm)
@@ -276,7 +285,7 @@ def gan_step(t: Trainer, gt: torch.Tensor) -> dict[str, torch.Tensor]:
 
     # Generator. D's parameters are frozen; under DDP the plain D module is called so that its
     # (unused) gradient buckets are not armed. Its spectral-norm vectors still advance, as in the reference.
-    d_plain = unwrap(t.d)
+    d_plain = unwrap(d)
     d_plain.requires_grad_(False)
     t.opt_g.zero_grad(set_to_none=True)
     with t.autocast():
@@ -292,20 +301,20 @@ def gan_step(t: Trainer, gt: torch.Tensor) -> dict[str, torch.Tensor]:
 
     # Discriminator: real then fake, gradients summed before one step (DDP syncs once).
     d_plain.requires_grad_(True)
-    t.opt_d.zero_grad(set_to_none=True)
-    with distributed.no_sync(t.d_train):
+    opt_d.zero_grad(set_to_none=True)
+    with distributed.no_sync(d_train):
         with t.autocast():
-            real_logits = t.d_train(real)
+            real_logits = d_train(real)
         l_d_real = gan_loss(real_logits.float(), True)
         l_d_real.backward()
     with t.autocast():
-        fake_logits = t.d_train(sr.detach().clone())
+        fake_logits = d_train(sr.detach().clone())
     l_d_fake = gan_loss(fake_logits.float(), False)
     l_d_fake.backward()
-    t.opt_d.step()
+    opt_d.step()
 
     t.sched_g.step()
-    t.sched_d.step()
+    sched_d.step()
     t.ema.update(t.g)
     t.last_batch = (lq, l1_target)
     return {
@@ -353,11 +362,11 @@ def build_trainer(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> T
     fmt = torch.channels_last if opts.channels_last else torch.contiguous_format
     g = g.to(memory_format=fmt)
     ema.model.to(memory_format=fmt)
-    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=0.0)
+    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=0.0)
     sched_g = torch.optim.lr_scheduler.MultiStepLR(opt_g, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma)
     g_train = distributed.wrap_ddp(g, info)
     if opts.compile:
-        g_train = torch.compile(g_train)
+        g_train = cast(nn.Module, torch.compile(g_train))
     store = plan.store
     if len(store) < info.world_size:
         raise UserError(f"--data {opts.data}: {len(store)} sub-images cannot be shared by {info.world_size} processes")
@@ -421,10 +430,10 @@ def _add_discriminator(
         )
     d = d.to(device).to(memory_format=fmt).train()
     t.d = d
-    t.opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=0.0)
+    t.opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=0.0)
     t.sched_d = torch.optim.lr_scheduler.MultiStepLR(t.opt_d, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma)
     d_train = distributed.wrap_ddp(d, info)
-    t.d_train = torch.compile(d_train) if opts.compile else d_train
+    t.d_train = cast(nn.Module, torch.compile(d_train)) if opts.compile else d_train
     if cfg.perceptual_weight > 0:
         t.perceptual = (
             PerceptualLoss(
@@ -447,7 +456,8 @@ def shared_state(t: Trainer) -> dict:
         "sched_g": t.sched_g.state_dict(),
     }
     if t.d is not None:
-        out.update(d=unwrap(t.d).state_dict(), opt_d=t.opt_d.state_dict(), sched_d=t.sched_d.state_dict())
+        d, _, opt_d, sched_d = t.gan_parts()
+        out.update(d=unwrap(d).state_dict(), opt_d=opt_d.state_dict(), sched_d=sched_d.state_dict())
     return out
 
 
@@ -489,9 +499,10 @@ def restore(t: Trainer, loaded: state.Loaded) -> dict:
     t.opt_g.load_state_dict(sh["opt_g"])
     t.sched_g.load_state_dict(sh["sched_g"])
     if t.d is not None:
-        unwrap(t.d).load_state_dict(sh["d"])
-        t.opt_d.load_state_dict(sh["opt_d"])
-        t.sched_d.load_state_dict(sh["sched_d"])
+        d, _, opt_d, sched_d = t.gan_parts()
+        unwrap(d).load_state_dict(sh["d"])
+        opt_d.load_state_dict(sh["opt_d"])
+        sched_d.load_state_dict(sh["sched_d"])
     pool = dict(lo["pool"])
     for key in ("lq", "gt"):
         if pool.get(key) is not None:
@@ -744,6 +755,7 @@ def record_session(out: Path, start_step: int, info: distributed.DistInfo, opts:
 @torch.no_grad()
 def write_sample(t: Trainer, log: TrainLogger, step: int) -> None:
     """LQ | EMA output | target of the current batch's first images, as one PNG in dvclive."""
+    assert t.last_batch is not None  # set by every step; samples are written after a step
     lq, target = t.last_batch
     sr = t.ema.model(lq[:4].float().contiguous())
     log.image(step, sample_grid(lq[:4], sr, target[:4]))
