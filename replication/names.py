@@ -18,12 +18,10 @@ DEGRADATION_VARIANTS: tuple[DegradationVariant, ...] = get_args(DegradationVaria
 GeneratorArch = Literal["rrdbnet", "srvgg", "dan", "cdc"]
 GENERATOR_ARCHS: tuple[GeneratorArch, ...] = get_args(GeneratorArch)
 
-# Discriminators as params.yaml names them (variants.<v>.discriminator) ...
+# Discriminators as params.yaml names them (variants.<v>.discriminator); the architecture table's rows
+# are unet_discriminator and vgg_discriminator.
 Discriminator = Literal["unet", "vgg"]
 DISCRIMINATORS: tuple[Discriminator, ...] = get_args(Discriminator)
-# ... and as the architecture table names their rows.
-DiscriminatorArch = Literal["unet_discriminator", "vgg_discriminator"]
-DISCRIMINATOR_ARCH: dict[Discriminator, DiscriminatorArch] = {"unet": "unet_discriminator", "vgg": "vgg_discriminator"}
 
 # Training phases: Real-ESRNet (L1 only), then Real-ESRGAN (L1 + perceptual + GAN), each in runs/<variant>/<phase>.
 Phase = Literal["net", "gan"]
