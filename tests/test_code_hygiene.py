@@ -10,9 +10,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_FUNCTION_LINES = 80
-# Functions over the limit that another change is about to split (the download layer is being divided
-# into a file fetcher and a dataset installer); remove the entry when that lands.
-KNOWN_LONG: set[str] = {"replication/data/download.py:_stream"}
+# Functions over the limit that another change is about to split, by name within the folder they live in
+# (the download layer is being divided into a file fetcher and a dataset installer, which moves the HTTP
+# streaming loop to another file); remove the entry when that lands.
+KNOWN_LONG = {("replication/data", "_stream")}
+
+
+def _exempt(found: str) -> bool:
+    path, name = found.rsplit(":", 1)
+    return any(path.startswith(folder + "/") and name == fn for folder, fn in KNOWN_LONG)
 
 
 def _long_functions() -> list[str]:
@@ -28,12 +34,13 @@ def _long_functions() -> list[str]:
 
 
 def test_no_function_in_the_package_is_longer_than_80_lines():
-    long = [f for f in _long_functions() if f not in KNOWN_LONG]
+    long = [f for f in _long_functions() if not _exempt(f)]
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines (split them into named steps): {long}"
 
 
 def test_the_exemptions_are_still_needed():
-    stale = KNOWN_LONG - set(_long_functions())
+    long = _long_functions()
+    stale = [(folder, fn) for folder, fn in KNOWN_LONG if not any(_exempt(f) and f.endswith(":" + fn) for f in long)]
     assert not stale, f"{sorted(stale)} are no longer over the limit: remove them from KNOWN_LONG"
 
 
