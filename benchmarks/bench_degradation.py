@@ -267,7 +267,10 @@ def compare_components(off) -> None:
             ref = deg.bivariate_generalized_Gaussian(k, sx, sy, th, beta, isotropic=False)
         else:
             ref = deg.bivariate_plateau(k, sx, sy, th, beta, isotropic=False)
-        t = lambda v: torch.tensor([v], dtype=torch.float64)
+
+        def t(v: float) -> torch.Tensor:
+            return torch.tensor([v], dtype=torch.float64)
+
         ours = gaussian_family_kernels(torch.tensor([fam]), t(sx), t(sy), t(th), t(beta), torch.tensor([k]), k)[0]
         rows.append((f"kernel: {name}", float(np.abs(ours.numpy() - ref).max())))
     ref = deg.circular_lowpass_kernel(1.3, 13, pad_to=21)

@@ -186,7 +186,7 @@ def main() -> int:
     torch.set_num_threads(saved_threads)
     recompute = tile_recompute_fraction(args.size, args.size, 64, 10)
     rows = []
-    for group, grp_times, grp_outs, size in ((0, times, outputs, args.size), (1, btimes, bouts, bf16_size)):
+    for grp_times, grp_outs, size in ((times, outputs, args.size), (btimes, bouts, bf16_size)):
         ref_name = next(iter(grp_times))
         ref = grp_outs[ref_name]
         work_px = flops / args.size**2 * size**2

@@ -273,7 +273,7 @@ def main() -> None:
         return
     a, b = curves["none"], curves["bf16"]
     w = max(1, len(a) // 5)
-    diff = max(abs(x - y) for x, y in zip(a, b))
+    diff = max(abs(x - y) for x, y in zip(a, b, strict=False))
     print(
         f"\nloss curve, Real-ESRGAN smoke size, {len(a)} steps, same seed: l_g_pix mean of the first/last {w} steps "
         f"fp32 {sum(a[:w]) / w:.4f} -> {sum(a[-w:]) / w:.4f}, bf16 {sum(b[:w]) / w:.4f} -> {sum(b[-w:]) / w:.4f}; "

@@ -73,7 +73,7 @@ def describe(device: torch.device) -> dict:
     """What ran the computation, for provenance files (never for hashed artifacts)."""
     import torch
 
-    out = {"device": str(device), "torch": torch.__version__, "machine": platform.machine()}
+    out: dict[str, object] = {"device": str(device), "torch": torch.__version__, "machine": platform.machine()}
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
         out.update(device_name=torch.cuda.get_device_name(index), cuda=torch.version.cuda)

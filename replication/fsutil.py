@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, Any
 
 
 @contextlib.contextmanager
@@ -48,7 +48,7 @@ def _current_umask() -> int:
 
 
 @contextlib.contextmanager
-def atomic_open(target: str | os.PathLike, mode: str = "wb", **kwargs) -> Iterator[BinaryIO]:
+def atomic_open(target: str | os.PathLike, mode: str = "wb", **kwargs) -> Iterator[IO[Any]]:
     """Open a temporary file for writing; it replaces ``target`` only when the block succeeds."""
     with atomic_path(target) as tmp, open(tmp, mode, **kwargs) as fh:
         yield fh

@@ -3,6 +3,11 @@
 Inside the package every image is a float32 RGB tensor in [0, 1], shape (N, 3, H, W). Files may be
 8- or 16-bit, gray, RGB or RGBA; :func:`read_image` records what the file was so that
 :func:`write_image` can give the same kind back (a 16-bit RGBA input gives a 16-bit RGBA output).
+
+Also here, so that no other module converts pixels: rounding to 8-bit code values (:func:`quantize`,
+:func:`quantize_8bit`, the one definition of that rounding), decoding in-memory files
+(:func:`decode_image`), the 8-bit PIL path the training-data preparation uses (:func:`load_rgb8`,
+:func:`encode_png_rgb8`), and OpenCV's Lanczos resize of a tensor (:func:`resize_lanczos`).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from PIL import Image as PILImage
 
 from replication.errors import UserError
 from replication.fsutil import atomic_path
@@ -72,13 +78,19 @@ def read_image(path: str | os.PathLike) -> Image:
         raise ImageReadError(f"{path}: cannot read: {exc.strerror or exc}") from None
     if data.size == 0:
         raise ImageReadError(f"{path}: empty file (0 bytes), not an image")
+    return decode_image(data, source=str(path))
+
+
+def decode_image(data: bytes | np.ndarray, source: str = "<bytes>") -> Image:
+    """Decode an encoded image file held in memory (e.g. a PNG member of a shard)."""
+    buf = data if isinstance(data, np.ndarray) else np.frombuffer(data, np.uint8)
     try:
-        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     except cv2.error:  # some decoders raise on a malformed header instead of returning None
         arr = None
     if arr is None or arr.size == 0:
-        raise ImageReadError(f"{path}: cannot decode as an image (truncated, damaged or not an image file)")
-    return image_from_array(arr, source=str(path))
+        raise ImageReadError(f"{source}: cannot decode as an image (truncated, damaged or not an image file)")
+    return image_from_array(arr, source=source)
 
 
 def image_from_array(arr: np.ndarray, source: str = "<array>") -> Image:
@@ -115,16 +127,44 @@ def image_from_array(arr: np.ndarray, source: str = "<array>") -> Image:
     return Image(rgb=rgb_t.contiguous(), alpha=alpha_t, bit_depth=bit_depth, gray=gray)
 
 
+def quantize(x: torch.Tensor, bit_depth: int = 8) -> torch.Tensor:
+    """Float in [0, 1] -> its integer code values as floats: clamp(round(x * max), 0, max), max = 2^bits - 1.
+
+    The one definition of 8-/16-bit rounding: files are written with it, and the degradations round
+    their intermediate images with it (:func:`quantize_8bit`), as the reference does.
+    """
+    maxval = 65535.0 if bit_depth == 16 else 255.0
+    return (x * maxval).round().clamp(0, maxval)
+
+
+def quantize_8bit(img: torch.Tensor) -> torch.Tensor:
+    """clamp(round(255 x), 0, 255) / 255: the image as an 8-bit file would hold it, values k/255."""
+    return quantize(img, 8) / 255.0
+
+
 def to_uint(x: torch.Tensor, bit_depth: int = 8) -> np.ndarray:
     """(1, C, H, W) or (C, H, W) float in [0, 1] -> HxWxC unsigned array, rounded and clipped."""
     if x.ndim == 4:
         if x.shape[0] != 1:
             raise ValueError(f"expected a single image, got batch of {x.shape[0]}")
         x = x[0]
-    maxval = 65535.0 if bit_depth == 16 else 255.0
     dtype = np.uint16 if bit_depth == 16 else np.uint8
-    arr = (x.detach().float().clamp(0, 1) * maxval).round().permute(1, 2, 0).cpu().numpy()
+    arr = quantize(x.detach().float(), bit_depth).permute(1, 2, 0).cpu().numpy()
     return arr.astype(dtype)
+
+
+def from_uint8_rgb(arr: np.ndarray) -> torch.Tensor:
+    """HxWx3 uint8 RGB (e.g. drawn with OpenCV) -> (3, H, W) float32 in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).float() / 255.0
+
+
+def resize_lanczos(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(1, C, H, W) float -> (1, C, height, width) with OpenCV's Lanczos-4 (the official --outscale)."""
+    arr = x[0].detach().float().cpu().permute(1, 2, 0).numpy()
+    resized = cv2.resize(arr, (width, height), interpolation=cv2.INTER_LANCZOS4)
+    if resized.ndim == 2:
+        resized = resized[:, :, None]
+    return torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)[None].clamp_(0, 1)
 
 
 def rgb_to_gray(rgb: torch.Tensor) -> torch.Tensor:
@@ -180,3 +220,32 @@ def write_image(
 def save_rgb(path: str | os.PathLike, rgb: torch.Tensor) -> Path:
     """Shorthand: write an 8-bit RGB file."""
     return write_image(path, rgb)
+
+
+# The training-data preparation decodes with PIL (its LANCZOS resize is the official multi-scale step)
+# and encodes sub-images with OpenCV, exactly as the prepared shards have always been made.
+def load_rgb8(path: Path) -> PILImage.Image:
+    """Open ``path`` as an 8-bit RGB PIL image (alpha dropped, 16-bit reduced to 8)."""
+    try:
+        img: PILImage.Image = PILImage.open(path)
+        img.load()
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot read image: {exc}") from None
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img).astype(np.uint32)
+        if img.mode == "I" and arr.max(initial=0) <= 255:
+            return PILImage.fromarray(arr.astype(np.uint8), "L").convert("RGB")
+        return PILImage.fromarray((arr >> 8).clip(0, 255).astype(np.uint8), "L").convert("RGB")
+    if img.mode == "F":
+        raise UserError(f"{path}: floating-point images are not supported")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+def encode_png_rgb8(rgb: np.ndarray, compression: int) -> bytes:
+    """HxWx3 uint8 RGB -> PNG file bytes (OpenCV's encoder at zlib level ``compression``)."""
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, compression])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a PNG")
+    return buf.tobytes()

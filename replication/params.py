@@ -25,7 +25,7 @@ from pathlib import Path
 
 from replication.archs.config import NetworkConfig
 from replication.data.config import DataConfig
-from replication.degrade.config import DegradationConfig
+from replication.degrade.config import DegradationConfig, check_gt_size
 from replication.evaluate.config import EvalConfig
 from replication.report.config import (
     PipelineLists,
@@ -58,14 +58,12 @@ class Profile:
     def validate(self) -> None:
         if self.validation.dataset in self.data.train_sets:
             raise ValueError(f"validation.dataset {self.validation.dataset!r} is a training set (data.train_sets)")
-        if self.validation.gt_size % self.scale:
-            raise ValueError(f"validation.gt_size {self.validation.gt_size} is not divisible by scale {self.scale}")
         if self.scale not in (1, 2, 4):
             raise ValueError(f"scale must be 1, 2 or 4, got {self.scale}")
+        check_gt_size(self.validation.gt_size, self.degradation.gt_crop, self.scale, "validation.gt_size")
         for phase in ("train_net", "train_gan"):
             cfg: PhaseConfig = getattr(self, phase)
-            if cfg.gt_size % self.scale:
-                raise ValueError(f"{phase}.gt_size {cfg.gt_size} is not divisible by scale {self.scale}")
+            check_gt_size(cfg.gt_size, self.degradation.gt_crop, self.scale, f"{phase}.gt_size")
             if self.degradation.pool_size % cfg.batch_size:
                 raise ValueError(
                     f"degradation.pool_size {self.degradation.pool_size} must be divisible by "
@@ -87,6 +85,14 @@ class Params:
     def validate(self) -> None:
         if self.profile not in self.profiles:
             raise ValueError(f"profile: unknown profile {self.profile!r} (known: {', '.join(self.profiles)})")
+        # Rules that tie a variant to a profile: checked for every pair, so a bad combination fails at load,
+        # not in the middle of a pipeline run.
+        for vname, variant in self.variants.items():
+            for pname, profile in self.profiles.items():
+                try:
+                    variant.check_profile(profile.train_gan.gt_size)
+                except ValueError as exc:
+                    raise ValueError(f"variants.{vname} with profiles.{pname}: {exc}") from None
 
     @property
     def active(self) -> Profile:
@@ -140,7 +146,10 @@ def _check_pipeline_lists(params: Params, path: Path) -> None:
     want = expected_pipeline_lists(params.active)
     if params.pipeline == want:
         return
-    fmt = lambda v: f"[{', '.join(v)}]" if isinstance(v, tuple) else str(v)
+
+    def fmt(v: object) -> str:
+        return f"[{', '.join(v)}]" if isinstance(v, tuple) else str(v)
+
     keys = ("train_sets", "heldout_set", "test_sets", "baselines", "pretrained")
     wrong = [k for k in keys if params.pipeline is None or getattr(params.pipeline, k) != getattr(want, k)]
     block = "".join(f"\n  {k}: {fmt(getattr(want, k))}" for k in keys)

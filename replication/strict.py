@@ -35,7 +35,7 @@ def convert(tp: Any, value: Any, path: str) -> Any:
     origin = get_origin(tp)
     if tp is Any:
         return value
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return from_dict(tp, value, path)
     if origin is Literal:
         allowed = get_args(tp)
@@ -72,7 +72,7 @@ def convert(tp: Any, value: Any, path: str) -> Any:
             return tuple(convert(args[0], item, f"{path}[{i}]") for i, item in enumerate(value))
         if len(value) != len(args):
             raise ParamsError(f"{path}: expected a list of {len(args)} items, got {len(value)}")
-        return tuple(convert(a, item, f"{path}[{i}]") for i, (a, item) in enumerate(zip(args, value)))
+        return tuple(convert(a, item, f"{path}[{i}]") for i, (a, item) in enumerate(zip(args, value, strict=True)))
     if origin is dict:
         key_tp, value_tp = get_args(tp)
         if not isinstance(value, dict):
@@ -112,7 +112,7 @@ def from_dict(cls: type[T], data: Any, path: str = "") -> T:
     if not isinstance(data, dict):
         raise ParamsError(f"{where}: expected a mapping, got {_describe(data)}")
     hints = get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]  # T is a dataclass
     unknown = sorted(set(data) - set(fields), key=str)
     if unknown:
         prefix = f"{path}." if path else ""

@@ -36,7 +36,7 @@ fi
 if [[ "$todo" == *package* ]]; then
   python3 -m pip install --quiet --disable-pip-version-check --no-deps -e .
 fi
-# DVC: never phone home, keep its state inside the repository (dvc-notes gotchas 17, 22).
+# DVC: never phone home, keep its state inside the repository (docs/dvc.md §7).
 if command -v dvc >/dev/null 2>&1 && [ -d .dvc ]; then
   dvc config --local core.site_cache_dir "$PWD/.dvc/site_cache" >/dev/null
 fi

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import yaml
@@ -20,8 +19,25 @@ def degradation_cfg(profile: str = "paper") -> DegradationConfig:
 
 
 def mirror_dir() -> Path:
-    """The offline mirror: ``$REPLICATION_MIRROR`` if set, else ``mirror:`` of params.yaml."""
-    env = os.environ.get("REPLICATION_MIRROR")
-    if env:
-        return Path(env)
-    return (ROOT / yaml.safe_load((ROOT / "params.yaml").read_text())["mirror"]).resolve()
+    """The offline mirror, found as the package finds it (``$REPLICATION_MIRROR``, else ``mirror:`` of
+    params.yaml): the one place tests look it up."""
+    from replication.params import load_params
+
+    mirror = load_params(ROOT / "params.yaml").mirror_dir()
+    if mirror is None:
+        raise RuntimeError("params.yaml has no mirror and $REPLICATION_MIRROR is not set")
+    return mirror
+
+
+def require_mirror(*needed: str) -> Path:
+    """The mirror root; skips the calling test unless every relative path in ``needed`` exists in it."""
+    import pytest
+
+    try:
+        mirror = mirror_dir()
+    except RuntimeError:
+        pytest.skip("no offline mirror configured")
+    missing = [n for n in needed if not (mirror / n).exists()]
+    if missing:
+        pytest.skip(f"offline mirror lacks {', '.join(missing)}")
+    return mirror

@@ -161,7 +161,7 @@ def test_old_esrgan_names_map_to_basicsr(tmp_path, sequential):
         assert torch.equal(loaded(_x()), net(_x()))
     bad = dict(old)
     bad["mystery.weight"] = torch.zeros(1)
-    with pytest.raises(UserError, match="mystery.weight"):
+    with pytest.raises(UserError, match=r"mystery\.weight"):
         to_basicsr_names(bad)
 
 

@@ -355,7 +355,7 @@ def test_dan_import_compares_the_pca_basis_with_the_mirror(tmp_path, pca):
 
 def test_report_names_where_to_put_the_weights():
     from replication.params import load_params
-    from replication.report.cli import unavailable_models
+    from replication.report.stage import unavailable_models
 
     for profile in ("smoke", "paper"):
         missing = unavailable_models(load_params(ROOT / "params.yaml", profile), measured=set())

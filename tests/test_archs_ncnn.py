@@ -8,23 +8,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import require_mirror
 
 from replication.archs.checkpoint import load_model
 from replication.archs.ncnn import ncnn_to_model, parse_param
 from replication.cli import main
 from replication.errors import UserError
 from replication.imageio import read_image
-from replication.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def mirror() -> Path:
-    path = load_params(ROOT / "params.yaml").mirror_dir()
-    if path is None or not (path / "weights" / "ncnn").is_dir():
-        pytest.skip("offline mirror with weights/ncnn not available")
-    return path
+    return require_mirror("weights/ncnn")
 
 
 def _crop(mirror: Path, size: int) -> torch.Tensor:

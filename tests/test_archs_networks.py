@@ -201,7 +201,7 @@ def test_vgg_extractor_loads_torchvision_weights_file(tmp_path):
     assert torch.equal(ext.vgg_net.conv1_2.weight, state["features.2.weight"])
     x = torch.rand(1, 3, 8, 8) * 2 - 1  # range_norm: inputs in [-1, 1]
     assert ext(x)["conv1_2"].shape == (1, 64, 8, 8)
-    with pytest.raises(UserError, match="missing features.5.weight"):
+    with pytest.raises(UserError, match=r"missing features\.5\.weight"):
         VGGFeatureExtractor(["conv2_1"], pretrained=True, weights_path=path)
     with pytest.raises(UserError, match="vgg19_imagenet"):
         VGGFeatureExtractor(["conv1_2"], pretrained=True)

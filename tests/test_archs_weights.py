@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import require_mirror
 
 from replication.archs.checkpoint import load_model
 from replication.archs.config import NetworkConfig
@@ -13,7 +14,6 @@ from replication.archs.registry import build_arch
 from replication.archs.weights_registry import REGISTRY, get
 from replication.cli import main
 from replication.errors import UserError
-from replication.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 CONTRACT_NAMES = [
@@ -65,9 +65,7 @@ def test_entries_are_well_formed(name):
 def test_mirror_ncnn_checksums_match_the_manifest():
     import json
 
-    mirror = load_params(ROOT / "params.yaml").mirror_dir()
-    if mirror is None or not (mirror / "MANIFEST.json").is_file():
-        pytest.skip("no offline mirror")
+    mirror = require_mirror("MANIFEST.json")
     manifest = {e["path"]: e for e in json.loads((mirror / "MANIFEST.json").read_text())}
     for e in REGISTRY.values():
         if e.ncnn:
@@ -79,9 +77,7 @@ def test_mirror_ncnn_checksums_match_the_manifest():
 
 
 def test_fetch_prefers_the_exact_pth_then_the_ncnn_copy(tmp_path, capsys):
-    mirror = load_params(ROOT / "params.yaml").mirror_dir()
-    if mirror is None or not (mirror / "weights").is_dir():
-        pytest.skip("no offline mirror")
+    require_mirror("weights")
     params = ROOT / "params.yaml"
     a = tmp_path / "anime.safetensors"
     assert (

@@ -27,7 +27,7 @@ from replication.data.download import (
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# paper-facts.md Appendix A: sha256 of the 20 RealSRSet files (cszn/BSRGAN@5ce1a9c), typed in independently.
+# sha256 of the 20 RealSRSet files as published in cszn/BSRGAN@5ce1a9c, typed in independently.
 REALSRSET_SHA256 = {
     "Lincoln.png": "d8b65322521f9f056b2ded1067c5c717769f8dd12a4e83f7889460ff0b4dc120",
     "building.png": "4608b6966e590d5c83ba2cc735668b6dffccfaa4149d3d0992fa7852b8865da4",
@@ -381,7 +381,7 @@ def test_cli_download_realsrset_from_mirror(tmp_path, monkeypatch, capsys):
     assert [p.name for p in files] == sorted(REALSRSET_SHA256)
     for p in files:
         assert _sha(p.read_bytes()) == REALSRSET_SHA256[p.name], p.name
-    assert sum(p.stat().st_size for p in files) == 1_931_351  # paper-facts §5a total
+    assert sum(p.stat().st_size for p in files) == 1_931_351  # the published total size
     # a second run is a no-op, and --force re-verifies (still from the mirror)
     assert main(["download", "realsrset", "--root", str(root), "--mirror", str(mirror), "--no-progress"]) == 0
     assert "already present" in capsys.readouterr().err

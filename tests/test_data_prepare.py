@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import require_mirror
 from PIL import Image
 
 from replication.cli import main
@@ -17,7 +18,6 @@ from replication.data.config import DataConfig
 from replication.data.prepare import crop_positions, prepare_subimages
 from replication.data.subimages import SubImageStore
 from replication.errors import UserError
-from replication.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 # food.png is RGBA 512x321, woman.png RGB 426x636: small, and one exercises alpha dropping.
@@ -25,11 +25,7 @@ NAMES = ["food.png", "woman.png"]
 
 
 def _mirror_set() -> Path:
-    mirror = load_params(ROOT / "params.yaml").mirror_dir()
-    folder = None if mirror is None else mirror / "datasets" / "sample-hr-cc0"
-    if folder is None or not all((folder / n).is_file() for n in NAMES):
-        pytest.skip("offline mirror with sample-hr-cc0 not available")
-    return folder
+    return require_mirror(*(f"datasets/sample-hr-cc0/{n}" for n in NAMES)) / "datasets" / "sample-hr-cc0"
 
 
 def _cfg(**kw) -> DataConfig:
@@ -121,7 +117,7 @@ def test_counts_names_and_sizes_match_the_recipe(prepared):
         assert len(names) == (cfg.shard_size if i < len(shards) - 1 else len(expected) - cfg.shard_size * i)
         members += [f"shards/{shard.name}/{n}" for n in names]
     want = [f"{m} ({s[0]},{s[1]},{s[2]})" for (m, s, _) in expected]
-    assert [line.split("/", 2)[2] for line in meta] == [w for w in want]  # member + shape, in order
+    assert [line.split("/", 2)[2] for line in meta] == list(want)  # member + shape, in order
     assert [line.split(" ")[0] for line in meta] == members
     # the recipe's special cases occur in this data: a kept border and an axis smaller than a crop
     shapes = {s for _, s, _ in expected}
@@ -169,7 +165,7 @@ def test_store_works_in_forked_and_spawned_workers(prepared):
     )
     remote = list(loader)
     assert len(remote) == len(local)
-    assert all(torch.equal(a, b) for a, b in zip(remote, local))
+    assert all(torch.equal(a, b) for a, b in zip(remote, local, strict=True))
     clone = pickle.loads(pickle.dumps(store))  # what a spawned worker receives
     assert torch.equal(clone.read(3), store.read(3))
 
@@ -194,7 +190,7 @@ def test_bad_image_leaves_previous_output_intact(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "meta_info.txt").write_text("previous\n")
-    with pytest.raises(UserError, match="b.png"):
+    with pytest.raises(UserError, match=r"b\.png"):
         prepare_subimages(
             {"s": [src / "a.png", src / "b.png"]},
             {"s": src},
@@ -208,8 +204,7 @@ def test_bad_image_leaves_previous_output_intact(tmp_path):
 
 
 def test_cli_prepare_from_downloaded_set(tmp_path, capsys):
-    _mirror_set()
-    mirror = load_params(ROOT / "params.yaml").mirror_dir()
+    mirror = _mirror_set().parents[1]
     raw = tmp_path / "raw"
     assert main(["download", "ost300-hr-samples", "--root", str(raw), "--mirror", str(mirror), "--quiet"]) == 0
     text = (ROOT / "params.yaml").read_text()
@@ -278,7 +273,7 @@ def test_missing_training_set_is_a_clear_error(tmp_path, capsys):
 def test_load_rgb8_drops_alpha_and_reduces_16_bit(tmp_path):
     import cv2
 
-    from replication.data.prepare import load_rgb8
+    from replication.imageio import load_rgb8
 
     rng = np.random.default_rng(0)
     gray16 = rng.integers(0, 65536, (5, 7), dtype=np.uint16)

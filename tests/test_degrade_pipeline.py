@@ -13,10 +13,9 @@ from replication.degrade.config import DegradationConfig
 from replication.degrade.kernels import PULSE, SINC
 from replication.degrade.pipeline import VARIANTS, Degrader, without_sinc
 from replication.degrade.resize import ResizeDraw, imresize_matlab
-from replication.degrade.second_order import quantize_8bit
 from replication.degrade.usm import usm_sharp
 from replication.errors import UserError
-from replication.imageio import read_image
+from replication.imageio import quantize_8bit, read_image
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import pytest
+from helpers import require_mirror
 
+from replication.artifacts.metrics_table import read_tidy
 from replication.cli import main
-from replication.evaluate.results import read_tables
 from replication.imageio import read_image, write_image
-from replication.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params.yaml"
@@ -20,11 +19,7 @@ PARAMS = ROOT / "params.yaml"
 
 @pytest.fixture(scope="module")
 def set14() -> Path:
-    mirror = load_params(PARAMS).mirror_dir()
-    path = None if mirror is None else mirror / "datasets" / "set14"
-    if path is None or not (path / "LR_bicubic_X4").is_dir() or not (mirror / "metrics").is_dir():
-        pytest.skip("Set14 and metrics/ not in the offline mirror")
-    return path
+    return require_mirror("datasets/set14/LR_bicubic_X4", "metrics") / "datasets" / "set14"
 
 
 @pytest.fixture(autouse=True)
@@ -80,7 +75,7 @@ def test_bicubic_end_to_end_and_metrics_command_agree(tmp_path, set14, capsys):
         sr = read_image(tmp_path / "sr" / f"{name}.png")
         assert sr.size == (4 * lr.size[0], 4 * lr.size[1])
 
-    df = read_tables([tmp_path / "m" / "set14.csv"])
+    df = read_tidy([tmp_path / "m" / "set14.csv"])
     assert len(df) == 6 and set(df.metric) == {"niqe", "psnr", "ssim"}  # no number for musiq
     assert set(df.subset) == {"smallest 2 of 3"} and set(df.source) == {"bicubic"} and set(df.profile) == {"smoke"}
     assert df.set_index("metric").lower_better.to_dict() == {"niqe": True, "psnr": False, "ssim": False}
@@ -113,12 +108,12 @@ def test_bicubic_end_to_end_and_metrics_command_agree(tmp_path, set14, capsys):
         )
         == 0
     )
-    with open(tmp_path / "scores.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    assert [r["image"] for r in rows] == ["baboon.png", "barbara.png"]
-    for r in rows:
-        assert float(r["niqe"]) == values[(r["image"], "niqe")]
-        assert float(r["psnr"]) == values[(r["image"], "psnr")]
+    scores = read_tidy([tmp_path / "scores.csv"])  # the same tidy schema as evaluate's
+    assert list(scores.image.unique()) == ["baboon.png", "barbara.png"]
+    assert set(scores.model) == set(scores.dataset) == {"sr"} and set(scores.source) == {"external"}
+    assert set(scores.profile) == {"smoke"} and set(scores.subset) == {"full"}
+    for r in scores.itertuples():
+        assert r.value == values[(r.image, r.metric)]
     assert "niqe: mean" in capsys.readouterr().out
 
 
@@ -129,7 +124,7 @@ def test_network_model_end_to_end(tmp_path, set14):
     net = build_arch("rrdbnet", num_in_ch=3, num_out_ch=3, scale=4, num_feat=4, num_block=1, num_grow_ch=4)
     model = save_model(tmp_path / "tiny.safetensors", net, source="test", source_sha256=None, fp16_rounded=False)
     assert _evaluate(tmp_path, set14, str(model), "retrained-smoke", ["--metrics", "niqe"]) == 0
-    df = read_tables([tmp_path / "m" / "set14.csv"])
+    df = read_tidy([tmp_path / "m" / "set14.csv"])
     assert list(df.image) == ["baboon.png", "barbara.png"] and set(df.model) == {"tiny"}
     lr = read_image(set14 / "LR_bicubic_X4" / "barbara.png")
     assert read_image(tmp_path / "sr" / "barbara.png").size == (4 * lr.size[0], 4 * lr.size[1])

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import require_mirror
 
 from replication.errors import UserError
 from replication.evaluate.fullref import psnr_y, ssim_y
@@ -36,10 +37,7 @@ EXPECTED_LOWER_BETTER = {
 
 @pytest.fixture(scope="module")
 def mirror() -> Path:
-    path = load_params(ROOT / "params.yaml").mirror_dir()
-    if path is None or not (path / "metrics").is_dir():
-        pytest.skip("offline mirror with metrics/ not available")
-    return path
+    return require_mirror("metrics")
 
 
 def test_registry_lists_every_contract_metric_with_its_direction():

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from helpers import require_mirror
 from scipy.special import gamma as gamma_fn
 
 from replication.evaluate.color import y_channel_255
@@ -20,11 +21,10 @@ from replication.evaluate.niqe import (
     niqe_y,
 )
 from replication.imageio import image_from_array, read_image
-from replication.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# MATLAB R2021a niqe_release on baboon.png (BasicSR's docstring; /work/shared/spec/metrics.md §3).
+# MATLAB R2021a niqe_release on baboon.png, as BasicSR's NIQE docstring reports it.
 MATLAB_BABOON = 5.72957338
 # BasicSR calculate_niqe(convert_to='y', crop_border=0) on the same uint8 pixels (metrics.md §3),
 # images of at least 192 px (the 4-decimal published values; tolerance 0.005 as specified).
@@ -43,10 +43,7 @@ BASICSR_VALUES = {
 
 @pytest.fixture(scope="module")
 def mirror() -> Path:
-    path = load_params(ROOT / "params.yaml").mirror_dir()
-    if path is None or not (path / "metrics" / "niqe_pris_params.npz").is_file():
-        pytest.skip("offline mirror with metrics/niqe_pris_params.npz not available")
-    return path
+    return require_mirror("metrics/niqe_pris_params.npz")
 
 
 @pytest.fixture(scope="module")

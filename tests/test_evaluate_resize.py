@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import require_mirror
 
 from replication.evaluate.bicubic import bicubic_upscale
 from replication.evaluate.matlab_resize import (
@@ -16,18 +17,13 @@ from replication.evaluate.matlab_resize import (
     resize_taps,
 )
 from replication.imageio import read_image
-from replication.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def set14() -> Path:
-    mirror = load_params(ROOT / "params.yaml").mirror_dir()
-    path = None if mirror is None else mirror / "datasets" / "set14"
-    if path is None or not (path / "LR_bicubic_X4").is_dir():
-        pytest.skip("Set14 (HR + MATLAB bicubic x4 LR) not in the offline mirror")
-    return path
+    return require_mirror("datasets/set14/LR_bicubic_X4") / "datasets" / "set14"
 
 
 @pytest.mark.parametrize("name", ["baboon", "comic", "zebra"])

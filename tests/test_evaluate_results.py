@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from replication.evaluate.results import (
+from replication.artifacts.metrics_table import (
     SUMMARY_COLUMNS,
     TIDY_COLUMNS,
     TidyRow,
     bootstrap_ci,
-    read_tables,
+    read_tidy,
     subset_label,
     summarise,
     write_table,
@@ -69,7 +69,7 @@ def _rows(model: str, values: list[float], metric: str = "niqe") -> list[TidyRow
 def test_tidy_round_trip_combine_and_summary(tmp_path):
     write_tidy_csv(_rows("bicubic", [7.0, 8.0, float("nan")]), tmp_path / "a" / "bicubic.csv")
     write_tidy_csv(_rows("RealESRGAN_x4plus", [4.0, 4.0, 4.0]), tmp_path / "b.csv")
-    df = read_tables([tmp_path])
+    df = read_tidy([tmp_path])
     assert list(df.columns) == list(TIDY_COLUMNS) and len(df) == 6
     summary = summarise(df, n_samples=200, seed=0)
     assert list(summary.columns) == list(SUMMARY_COLUMNS)

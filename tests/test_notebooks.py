@@ -6,11 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import mirror_dir
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
-
-from helpers import mirror_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 

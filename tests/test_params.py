@@ -89,6 +89,24 @@ def test_cross_field_validation(tmp_path, raw):
         load_params(_write(tmp_path, raw))
 
 
+def test_variant_rules_are_checked_at_load(tmp_path, raw):
+    bad = copy.deepcopy(raw)
+    bad["variants"]["vgg_disc"]["spectral_norm"] = True
+    with pytest.raises(ParamsError, match=r"variants\.vgg_disc: spectral_norm: the VGG-style discriminator has no"):
+        load_params(_write(tmp_path, bad))
+    bad = copy.deepcopy(raw)
+    bad["profiles"]["mini"]["train_gan"]["gt_size"] = 96  # not a power of two: the VGG discriminator cannot take it
+    with pytest.raises(ParamsError, match=r"variants\.vgg_disc with profiles\.mini: the VGG-style discriminator"):
+        load_params(_write(tmp_path, bad))
+
+
+@pytest.mark.parametrize(("section", "size"), [("train_net", 256), ("train_gan", 62), ("validation", 130)])
+def test_gt_size_must_fit_the_crop_and_the_scale(tmp_path, raw, section, size):
+    raw["profiles"]["smoke"][section]["gt_size"] = size  # smoke: gt_crop 128, scale 4
+    with pytest.raises(ParamsError, match=rf"{section}\.gt_size {size} must be positive, at most degradation\.gt_crop"):
+        load_params(_write(tmp_path, raw))
+
+
 def test_params_are_frozen_and_fingerprint_is_stable():
     params = load_params(ROOT / "params.yaml")
     with pytest.raises(FrozenInstanceError):
@@ -123,3 +141,24 @@ def test_switch_profile_is_one_command_and_round_trips(tmp_path):
         **{**load_params(ROOT / "params.yaml").__dict__, "source": str(path)}
     )
     assert main(["params", "--params", str(path), "--switch", "nope"]) == 1
+
+
+def test_contracts_doc_lists_the_registries_as_they_are():
+    """docs/CONTRACTS.md names every dataset, weights entry, architecture and metric, and nothing else."""
+    import re
+
+    from replication.archs.registry import ARCHS
+    from replication.archs.weights_registry import REGISTRY
+    from replication.data.registry import datasets
+    from replication.evaluate.registry import METRICS
+
+    text = (ROOT / "docs" / "CONTRACTS.md").read_text()
+
+    def listed(heading: str) -> set[str]:
+        para = text.split(heading, 1)[1].split("\n\n", 1)[0]
+        return set(re.findall(r"`([a-z0-9_-]+)`", para.split(":", 1)[1]))
+
+    assert listed("Datasets (") == set(datasets())
+    assert listed("Weights (") == set(REGISTRY)
+    assert listed("Architectures (") == set(ARCHS)
+    assert listed("Metrics (") == set(METRICS)

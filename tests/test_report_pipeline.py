@@ -12,12 +12,12 @@ import pytest
 import torch
 import yaml
 
+from replication.artifacts.metrics_table import TIDY_COLUMNS
 from replication.cli import main
 from replication.dvc_args import main as dvc_args_main
 from replication.imageio import write_image
 from replication.params import load_params
 from replication.report.config import expected_pipeline_lists
-from replication.report.tidy import TIDY_COLUMNS
 from replication.strict import ParamsError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -256,5 +256,5 @@ def test_every_variant_passes_the_trainers_config_checks(tmp_path, profile):
                 models_dir=tmp_path,
                 vgg_weights=tmp_path / "vgg.pth",
             )
-            with pytest.raises(UserError, match="--data .*not a directory"):
+            with pytest.raises(UserError, match=r"--data .*not a directory"):
                 preflight(opts)

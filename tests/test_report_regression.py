@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from replication.artifacts.metrics_table import TIDY_COLUMNS, read_tidy
 from replication.cli import main
 from replication.errors import UserError
 from replication.report.regression import Tolerance, compare, failed, load_expected
-from replication.report.tidy import TIDY_COLUMNS, read_tidy
 
 NIQE = {"realsrset": {"a.png": 6.0, "b.png": 5.0}, "inputs": {"c.png": 4.0}}
 
@@ -232,3 +232,16 @@ def test_committed_smoke_expectations_are_valid():
     expected = load_expected(path)
     assert expected.profile == "smoke" and len(expected.entries) > 0
     assert json.loads(path.read_text())["note"]
+
+
+def test_the_gate_checks_the_means_the_report_prints(tmp_path, run_dir):
+    """One summarise: the gate's `got` and `n_got` are the summary's `mean` and `n`, to the bit."""
+    from replication.artifacts.metrics_table import summarise
+
+    tidy = read_tidy([run_dir])
+    expected = load_expected(_write_expected(tmp_path, run_dir))
+    table = compare(expected, tidy).set_index(["model", "dataset", "metric"])
+    summary = summarise(tidy, n_samples=50, seed=0).set_index(["model", "dataset", "metric"])
+    assert len(table) == len(summary) == 4
+    for key, row in summary.iterrows():
+        assert table.loc[key, "got"] == row["mean"] and table.loc[key, "n_got"] == row["n"]

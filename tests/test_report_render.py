@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from replication.artifacts.metrics_table import SUMMARY_COLUMNS
 from replication.imageio import write_image
 from replication.params import load_params
 from replication.report import paper_table
@@ -16,7 +17,7 @@ from replication.report.curves import find_curves, plot_phase, read_tsv
 from replication.report.document import to_html, to_markdown, write_markdown
 from replication.report.grids import grid_rows, pick_crop, render_grid
 from replication.report.render import ReportInputs, build_report
-from replication.report.tables import SUMMARY_COLUMNS, metric_tables, table1
+from replication.report.tables import metric_tables, table1
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +27,7 @@ def test_paper_table_is_complete_and_as_printed():
     assert len(paper_table.TEST_SETS) == 7 and len(labels) == 8
     for ts in paper_table.TEST_SETS:
         assert list(paper_table.VALUES[ts.label]) == labels
-    # spot checks against paper-facts.md §1 (bold = best in the paper)
+    # spot checks against the paper's Table 1 (bold = best in the paper)
     assert paper_table.paper_value("realsr-v3-canon", "Real-ESRGAN+") == 4.5314
     assert paper_table.paper_value("drealsr", "Real-ESRGAN") == 4.9796
     assert paper_table.paper_value("ade20k-val", "RealSR") == 3.4102
@@ -46,10 +47,26 @@ def fake_summary(profile: str = "smoke") -> pd.DataFrame:
     ]:
         for dataset in ("realsrset", "realesrgan-inputs"):
             rows.append(
-                (model, source, profile, dataset, "first 3 of 20", "niqe", True, 3, niqe, niqe - 0.3, niqe + 0.3)
+                (
+                    model,
+                    source,
+                    profile,
+                    dataset,
+                    "first 3 of 20",
+                    "niqe",
+                    True,
+                    3,
+                    0,
+                    niqe,
+                    0.2,
+                    niqe - 0.3,
+                    niqe + 0.3,
+                )
             )
-            rows.append((model, source, profile, dataset, "first 3 of 20", "brisque", True, 3, 30.0, 25.0, 35.0))
-        rows.append((model, source, profile, "val-set14", "full", "psnr", False, 6, 22.5, 21.0, 24.0))
+            rows.append(
+                (model, source, profile, dataset, "first 3 of 20", "brisque", True, 3, 0, 30.0, 4.0, 25.0, 35.0)
+            )
+        rows.append((model, source, profile, "val-set14", "full", "psnr", False, 6, 0, 22.5, 1.0, 21.0, 24.0))
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 

@@ -21,10 +21,10 @@ import pytest
 import torch
 import yaml
 
+from replication.artifacts.metrics_table import TIDY_COLUMNS
 from replication.imageio import write_image
 from replication.params import Profile, load_params
 from replication.report.config import expected_pipeline_lists
-from replication.report.tidy import TIDY_COLUMNS
 from replication.strict import from_dict, to_dict
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from helpers import mirror_dir, require_mirror
 
 from replication.errors import UserError
-from replication.params import Profile, load_params
+from replication.params import Profile
 from replication.report.config import expected_pipeline_lists
 from replication.strict import from_dict, to_dict
 from replication.train import state
@@ -39,10 +40,7 @@ VARIANTS = ["full", "first_order", "no_sinc", "vgg_disc", "unet_no_sn", "esrgan_
 
 
 def _mirror() -> Path:
-    mirror = load_params(ROOT / "params.yaml").mirror_dir()
-    if mirror is None or not (mirror / "datasets" / "sample-hr-cc0").is_dir():
-        pytest.skip("offline mirror with sample-hr-cc0 not available")
-    return mirror
+    return require_mirror("datasets/sample-hr-cc0")
 
 
 @pytest.fixture(autouse=True)
@@ -81,7 +79,7 @@ def tiny_params(tmp_path: Path, gan_gt_size: int = 32, **phase_overrides) -> Pat
     """The committed smoke profile, shrunk further: 8-channel nets, batch 2, GT patch 32, 6 iterations."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["profile"] = "smoke"
-    raw["mirror"] = str(load_params(ROOT / "params.yaml").mirror_dir() or "")
+    raw["mirror"] = str(mirror_dir())
     smoke = raw["profiles"]["smoke"]
     smoke["network"].update(num_feat=8, num_block=1, num_grow_ch=4, disc_num_feat=8, net_init="scratch")
     smoke["degradation"]["pool_size"] = 4

@@ -152,7 +152,7 @@ def test_perceptual_loss_untrained_is_deterministic_and_only_pred_gets_gradients
     layers = {"conv1_2": 0.1, "conv2_2": 0.1, "conv3_4": 1.0, "conv4_4": 1.0, "conv5_4": 1.0}
     a = PerceptualLoss(layers, pretrained=False, seed=3)
     b = PerceptualLoss(layers, pretrained=False, seed=3)
-    for pa, pb in zip(a.parameters(), b.parameters()):
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb) and not pa.requires_grad
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 32, 32, generator=gen)

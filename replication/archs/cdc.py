@@ -96,6 +96,8 @@ class BottomUp(nn.Module):
 class HourGlass(nn.Module):
     """nf -> 2nf -> 2nf -> 4nf -> 4nf and back, with residual skips; returns (tail output, pre-tail output)."""
 
+    skip_conv0: nn.Module  # set with setattr below, with the other skip_conv{i}
+
     def __init__(self, nf: int, with_tail: bool) -> None:
         super().__init__()
         widths = [nf, 2 * nf, 2 * nf, 4 * nf, 4 * nf]  # 64, 128, 128, 256, 256 at nf=64
@@ -107,7 +109,7 @@ class HourGlass(nn.Module):
             setattr(self, f"up{i + 1}", BottomUp(widths[level], widths[level - 1]))
         for i, w in enumerate(widths):
             setattr(self, f"skip_conv{i}", ResidualBlock(w, w))
-        self.tail = nn.Sequential(InceptionBlock(nf), InceptionBlock(nf)) if with_tail else None
+        self.tail: nn.Module | None = nn.Sequential(InceptionBlock(nf), InceptionBlock(nf)) if with_tail else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         skips = []
@@ -119,7 +121,7 @@ class HourGlass(nn.Module):
         for i in range(HOURGLASS_DEPTH):
             level = HOURGLASS_DEPTH - i  # skip of down{level}, refined by skip_conv{level}
             feat = getattr(self, f"up{i + 1}")(feat, getattr(self, f"skip_conv{level}")(skips[level - 1]))
-        inter = self.skip_conv0(x) + feat
+        inter = self.skip_conv0(x) + feat  # skip_conv{i} are set with setattr above
         return (self.tail(inter) if self.tail is not None else inter), inter
 
 

@@ -111,7 +111,9 @@ def read_sidecar(path: str | os.PathLike) -> dict:
         for key in ("arch", "hyperparameters", "source_sha256"):
             if embedded.get(key) != on_disk.get(key):
                 raise UserError(f"{side}: sidecar does not belong to {path.name} ({key} differs)")
-    return embedded if embedded is not None else on_disk
+    info = embedded if embedded is not None else on_disk
+    assert info is not None  # both missing raised above
+    return info
 
 
 def _read_text(path: Path) -> str | None:
@@ -153,7 +155,7 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> n
         raise UserError(f"{path}: its description does not build a network ({exc})") from None
     state = load_file(str(path), device="cpu")
     load_strict(net, state, str(path))
-    net.checkpoint_info = info
+    net.checkpoint_info = info  # type: ignore[assignment]  # a plain attribute, not a submodule
     return net.to(device).eval()
 
 

@@ -15,6 +15,7 @@ cannot reproduce whole-image output and is refused (``whole_image_only``).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -116,6 +117,9 @@ class DAN(nn.Module):
 
     arch_name = "dan"
     input_multiple = 1
+    encoder: torch.Tensor  # buffers (registered in __init__), typed for the checker
+    init_kernel: torch.Tensor
+    init_ker_map: torch.Tensor
     whole_image_only = True  # global pooling: tiles would see different statistics (see module doc)
 
     def __init__(
@@ -187,7 +191,7 @@ class DAN(nn.Module):
 # --- checkpoint knowledge (used by the architecture table) ---------------------------------------
 
 
-def to_official_names(state: dict[str, torch.Tensor], source: str = "<state dict>") -> tuple[dict, str]:
+def to_official_names(state: Mapping[str, torch.Tensor], source: str = "<state dict>") -> tuple[dict, str]:
     """Undo the June-2020 attribute name ``Predictor`` (now ``Estimator``); returns (state, naming)."""
     if not any(k.startswith("Predictor.") for k in state):
         return dict(state), "official"

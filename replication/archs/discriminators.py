@@ -20,6 +20,11 @@ from replication.archs.init import (
 )
 
 
+def _act(t: torch.Tensor) -> torch.Tensor:
+    """The discriminators' activation: leaky ReLU with slope 0.2."""
+    return F.leaky_relu(t, 0.2)
+
+
 class UNetDiscriminator(nn.Module):
     """U-Net discriminator. Input (N, num_in_ch, H, W), H and W divisible by 8 -> logits (N, 1, H, W)."""
 
@@ -66,23 +71,25 @@ class UNetDiscriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] % 8 or x.shape[-2] % 8:
             raise ValueError(f"UNetDiscriminator needs H and W divisible by 8, got {tuple(x.shape[-2:])}")
-        act = lambda t: F.leaky_relu(t, 0.2)
-        up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)
-        x0 = act(self.conv0(x))
-        x1 = act(self.conv1(x0))
-        x2 = act(self.conv2(x1))
-        x3 = act(self.conv3(x2))
-        x4 = act(self.conv4(up(x3)))
+
+        def up(t: torch.Tensor) -> torch.Tensor:
+            return F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)
+
+        x0 = _act(self.conv0(x))
+        x1 = _act(self.conv1(x0))
+        x2 = _act(self.conv2(x1))
+        x3 = _act(self.conv3(x2))
+        x4 = _act(self.conv4(up(x3)))
         if self.skip_connection:
             x4 = x4 + x2
-        x5 = act(self.conv5(up(x4)))
+        x5 = _act(self.conv5(up(x4)))
         if self.skip_connection:
             x5 = x5 + x1
-        x6 = act(self.conv6(up(x5)))
+        x6 = _act(self.conv6(up(x5)))
         if self.skip_connection:
             x6 = x6 + x0
-        out = act(self.conv7(x6))
-        out = act(self.conv8(out))
+        out = _act(self.conv7(x6))
+        out = _act(self.conv8(out))
         return self.conv9(out)
 
 
@@ -138,11 +145,10 @@ class VGGStyleDiscriminator(nn.Module):
             raise ValueError(
                 f"VGGStyleDiscriminator built for {self.input_size}×{self.input_size} inputs, got {tuple(x.shape[-2:])}"
             )
-        act = lambda t: F.leaky_relu(t, 0.2)
-        feat = act(self.conv0_0(x))
-        feat = act(self.bn0_1(self.conv0_1(feat)))
+        feat = _act(self.conv0_0(x))
+        feat = _act(self.bn0_1(self.conv0_1(feat)))
         for i in range(1, self.num_stages + 1):
-            feat = act(getattr(self, f"bn{i}_0")(getattr(self, f"conv{i}_0")(feat)))
-            feat = act(getattr(self, f"bn{i}_1")(getattr(self, f"conv{i}_1")(feat)))
-        feat = act(self.linear1(feat.flatten(1)))
+            feat = _act(getattr(self, f"bn{i}_0")(getattr(self, f"conv{i}_0")(feat)))
+            feat = _act(getattr(self, f"bn{i}_1")(getattr(self, f"conv{i}_1")(feat)))
+        feat = _act(self.linear1(feat.flatten(1)))
         return self.linear2(feat)

@@ -25,6 +25,7 @@ def _fetch_pth(entry: WeightsEntry, dest: Path, mirror: Path | None, offline_onl
     from replication.data.download import fetch_file
 
     pth = entry.pth
+    assert pth is not None  # callers only fetch entries with a .pth source
     urls = () if offline_only else pth.urls
     return fetch_file(
         dest,
@@ -87,6 +88,7 @@ def fetch_weights(
     def from_pth(offline_only: bool) -> Path:
         from replication.archs.pth_import import import_pth
 
+        assert entry.pth is not None and pth_dest is not None  # only called for entries with a .pth source
         pth = _fetch_pth(entry, pth_dest, mirror, offline_only, progress)
         verified = entry.pth.sha256 is not None
         return import_pth(
@@ -113,7 +115,7 @@ def fetch_weights(
                 paths[1],
                 entry.arch,
                 out,
-                extra={**extra, "ncnn_origin": entry.ncnn.origin},
+                extra={**extra, "ncnn_origin": entry.ncnn.origin if entry.ncnn else None},
                 **entry.hyperparameters,
             )
         if source == "ncnn":
@@ -132,6 +134,7 @@ def _import_manual(entry: WeightsEntry, out: Path, mirror: Path | None, manual: 
 
     if out.suffix != ".safetensors":
         raise UserError(f"{out}: --out must be a .safetensors file")
+    assert entry.pth is not None  # manual entries describe their official .pth
     places = [root / entry.pth.mirror_relpath for root in (manual, mirror) if root is not None]
     found = next((p for p in places if p.is_file()), None)
     if found is None:
@@ -152,6 +155,7 @@ def _fetch_vgg(entry: WeightsEntry, out: Path, mirror: Path | None, progress: bo
 
     if out.suffix != ".pth":
         raise UserError(f"{out}: the VGG19 extractor weights are kept as torchvision's .pth; use --out FILE.pth")
+    assert entry.pth is not None  # the VGG19 entry is a .pth download
     path = fetch_file(
         out,
         entry.pth.urls,

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from replication.errors import UserError
-from replication.imageio import Image, rgb_to_gray
+from replication.imageio import Image, resize_lanczos, rgb_to_gray
 
 
 def model_scale(net: nn.Module) -> int:
@@ -118,6 +117,7 @@ def _tiled(
             out[:, :, y0 * scale : y1 * scale, x0 * scale : x1 * scale] = result[
                 :, :, oy : oy + (y1 - y0) * scale, ox : ox + (x1 - x0) * scale
             ]
+    assert out is not None  # the tile loop runs at least once
     return out
 
 
@@ -130,17 +130,6 @@ def tile_recompute_fraction(h: int, w: int, tile: int, tile_pad: int) -> float:
             y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
             total += (min(y1 + tile_pad, h) - max(y0 - tile_pad, 0)) * (min(x1 + tile_pad, w) - max(x0 - tile_pad, 0))
     return total / (h * w) - 1.0
-
-
-def resize_lanczos(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """(1, C, H, W) float -> (1, C, height, width) with OpenCV's Lanczos-4 (the official --outscale)."""
-    import cv2
-
-    arr = x[0].detach().float().cpu().permute(1, 2, 0).numpy()
-    resized = cv2.resize(arr, (width, height), interpolation=cv2.INTER_LANCZOS4)
-    if resized.ndim == 2:
-        resized = resized[:, :, None]
-    return torch.from_numpy(np.ascontiguousarray(resized)).permute(2, 0, 1)[None].clamp_(0, 1)
 
 
 def upscale_image(

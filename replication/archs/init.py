@@ -50,8 +50,9 @@ def scaled_kaiming_init_(module: nn.Module, gen: torch.Generator, scale: float) 
     weight = _weight_of(module)
     nn.init.kaiming_normal_(weight, generator=gen)
     weight.mul_(scale)
-    if getattr(module, "bias", None) is not None:
-        module.bias.zero_()
+    bias = getattr(module, "bias", None)
+    if bias is not None:
+        bias.zero_()
 
 
 @torch.no_grad()
@@ -65,4 +66,6 @@ def reset_spectral_norm_vectors_(module: nn.Module, gen: torch.Generator) -> Non
 
 def _weight_of(module: nn.Module) -> torch.Tensor:
     # A spectral-normed layer keeps its trainable weight as ``weight_orig``.
-    return getattr(module, "weight_orig", None) if hasattr(module, "weight_orig") else module.weight
+    weight = module.weight_orig if hasattr(module, "weight_orig") else module.weight
+    assert isinstance(weight, torch.Tensor)
+    return weight

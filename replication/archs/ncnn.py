@@ -19,6 +19,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,10 +60,10 @@ class NcnnLayer:
     name: str
     inputs: tuple[str, ...]
     outputs: tuple[str, ...]
-    params: dict[int, object]
+    params: dict[int, Any]  # ints, floats, or lists of them
     line: int
 
-    def get(self, key: int, default: object = None) -> object:
+    def get(self, key: int, default: Any = None) -> Any:
         return self.params.get(key, default)
 
 
@@ -116,21 +117,21 @@ def parse_param(path: str | os.PathLike) -> list[NcnnLayer]:
         raise UserError(f"{path}: ncnn .param file not found") from None
     except UnicodeDecodeError:
         raise UserError(f"{path}: not a text ncnn .param file (binary .param.bin is not supported)") from None
-    lines = [(i + 1, ln.strip()) for i, ln in enumerate(lines) if ln.strip()]
-    if not lines or lines[0][1] != str(MAGIC):
+    numbered = [(i + 1, ln.strip()) for i, ln in enumerate(lines) if ln.strip()]
+    if not numbered or numbered[0][1] != str(MAGIC):
         raise UserError(f"{path}: line 1 must be the ncnn magic {MAGIC}")
     try:
-        layer_count, _blob_count = (int(t) for t in lines[1][1].split())
+        layer_count, _blob_count = (int(t) for t in numbered[1][1].split())
     except (IndexError, ValueError):
         raise UserError(f"{path}: line 2 must be 'layer_count blob_count'") from None
     layers = []
-    for lineno, text in lines[2:]:
+    for lineno, text in numbered[2:]:
         tok = text.split()
         try:
             typ, name, n_in, n_out = tok[0], tok[1], int(tok[2]), int(tok[3])
             ins = tuple(tok[4 : 4 + n_in])
             outs = tuple(tok[4 + n_in : 4 + n_in + n_out])
-            params: dict[int, object] = {}
+            params: dict[int, Any] = {}
             for kv in tok[4 + n_in + n_out :]:
                 key_text, value_text = kv.split("=", 1)
                 key = int(key_text)
@@ -285,7 +286,7 @@ def _check_rrdb_graph(model: NcnnModel, num_block: int) -> None:
         )
 
 
-def rrdbnet_from_ncnn(model: NcnnModel, given: dict[str, object]) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
+def rrdbnet_from_ncnn(model: NcnnModel, given: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Map an RRDBNet ncnn graph to a BasicSR-named state dict; returns (state, hyperparameters)."""
     from replication.archs.rrdbnet import UNSHUFFLE_FACTOR, rrdbnet_conv_names
 
@@ -315,9 +316,10 @@ def rrdbnet_from_ncnn(model: NcnnModel, given: dict[str, object]) -> tuple[dict[
     _check_given(given, hyper, path)
     _check_rrdb_graph(model, num_block)
     names = rrdbnet_conv_names(num_block)
-    leaky = (ACT_LEAKY, 0.2)
+    leaky: tuple[int, float | None] = (ACT_LEAKY, 0.2)
     state = {}
-    for conv, key in zip(convs, names):
+    act: tuple[int, float | None]
+    for conv, key in zip(convs, names, strict=True):
         if key == "conv_first":
             shape, act = (num_feat, in_folded, 3, 3), (ACT_NONE, None)
         elif key.startswith("body."):
@@ -337,7 +339,7 @@ def rrdbnet_from_ncnn(model: NcnnModel, given: dict[str, object]) -> tuple[dict[
     return state, hyper
 
 
-def srvgg_from_ncnn(model: NcnnModel, given: dict[str, object]) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
+def srvgg_from_ncnn(model: NcnnModel, given: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Map an SRVGGNetCompact ncnn graph to ``body.{i}`` keys; returns (state, hyperparameters)."""
     path = model.param_path
     owners = model.owners
@@ -362,6 +364,7 @@ def srvgg_from_ncnn(model: NcnnModel, given: dict[str, object]) -> tuple[dict[st
     if last_out % (scale * scale):
         raise UserError(f"{path}: last conv has {last_out} outputs, not a multiple of scale² = {scale * scale}")
     num_out_ch = last_out // (scale * scale)
+    fused: tuple[int, float | None]
     if prelus:
         act_type, fused = "prelu", (ACT_NONE, None)
         expected = []
@@ -415,7 +418,9 @@ def ncnn_to_model(
     if arch not in NCNN_ARCHS:
         raise UserError(f"ncnn import supports {', '.join(NCNN_ARCHS)}, not {arch!r}")
     model = read_ncnn(param_path, bin_path)
-    state, hyper = TABLE[arch].ncnn(model, given)
+    importer = TABLE[arch].ncnn
+    assert importer is not None  # NCNN_ARCHS lists only rows with an ncnn importer
+    state, hyper = importer(model, given)
     net = build_arch(arch, **hyper)
     load_strict(net, state, str(param_path))
     return net.eval(), model
@@ -428,7 +433,7 @@ def import_ncnn(
     out: str | os.PathLike,
     *,
     extra: dict | None = None,
-    **given: object,
+    **given: Any,
 ) -> Path:
     """Convert an ncnn model to ``out`` (.safetensors + sidecar, ``fp16_rounded`` recorded)."""
     from replication.archs.checkpoint import save_model

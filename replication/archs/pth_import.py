@@ -46,7 +46,7 @@ def pth_to_model(
         hyper[name] = value
     net = build_arch(arch, **hyper)
     load_strict(net, state, str(pth))
-    facts = {"pth_key": used_key, "key_naming": naming}
+    facts: dict[str, object] = {"pth_key": used_key, "key_naming": naming}
     if row.verify is not None:
         facts.update(row.verify(state, mirror))
     return net.eval(), facts

@@ -25,6 +25,7 @@ from replication.archs.discriminators import UNetDiscriminator, VGGStyleDiscrimi
 from replication.archs.rrdbnet import RRDBNet
 from replication.archs.srvgg import SRVGGNetCompact, infer_srvgg_hyperparameters
 from replication.errors import UserError
+from replication.names import GENERATOR_ARCHS
 
 State = dict[str, torch.Tensor]
 # (state dict, source for messages) -> (state dict with our key names, name of the naming detected)
@@ -122,6 +123,8 @@ TABLE: dict[str, ArchSpec] = {
 ARCHS: dict[str, type[nn.Module]] = {name: spec.cls for name, spec in TABLE.items()}
 # Generators are the architectures that map an LR image to an SR image (usable by `upscale`).
 GENERATORS = tuple(name for name, spec in TABLE.items() if spec.generator)
+if GENERATORS != GENERATOR_ARCHS:  # the closed set in names.py (used without importing torch) must agree
+    raise RuntimeError(f"architecture table generators {GENERATORS} differ from names.GENERATOR_ARCHS")
 NCNN_ARCHS = tuple(name for name, spec in TABLE.items() if spec.ncnn is not None)
 
 

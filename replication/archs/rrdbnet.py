@@ -8,6 +8,8 @@ first (factor 2 / 4), which is why those inputs must have sides divisible by 2 /
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -33,13 +35,13 @@ class ResidualDenseBlock(nn.Module):
             setattr(self, f"conv{i + 1}", nn.Conv2d(num_feat + i * num_grow_ch, out_ch, 3, 1, 1))
 
     def convs(self) -> list[nn.Conv2d]:
-        return [self.conv1, self.conv2, self.conv3, self.conv4, self.conv5]
+        return [cast(nn.Conv2d, getattr(self, f"conv{i}")) for i in range(1, 6)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = [x]
         for conv in self.convs()[:4]:
             feats.append(F.leaky_relu(conv(torch.cat(feats, 1)), 0.2))
-        return self.conv5(torch.cat(feats, 1)) * 0.2 + x
+        return self.convs()[4](torch.cat(feats, 1)) * 0.2 + x
 
 
 class RRDB(nn.Module):
@@ -147,4 +149,4 @@ def rrdbnet_conv_names(num_block: int) -> list[str]:
     for b in range(num_block):
         for r in (1, 2, 3):
             names += [f"body.{b}.rdb{r}.conv{c}" for c in range(1, 6)]
-    return names + ["conv_body", "conv_up1", "conv_up2", "conv_hr", "conv_last"]
+    return [*names, "conv_body", "conv_up1", "conv_up2", "conv_hr", "conv_last"]

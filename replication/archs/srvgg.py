@@ -86,7 +86,7 @@ class SRVGGNetCompact(nn.Module):
     @property
     def receptive_radius(self) -> int:
         """Input pixels on each side that can influence an output pixel."""
-        return self.hyperparameters["num_conv"] + 2
+        return int(self.hyperparameters["num_conv"]) + 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = x

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import cast
 
 from replication.argtypes import nonneg_int, positive_float
 from replication.device import add_device_argument, resolve_device
@@ -117,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         except (UserError, ValueError, OSError) as exc:
             failures.add(exc, src)  # one bad image must not stop the batch
     done = len(jobs) - len(failures)
-    rounded = " (fp16-rounded official weights)" if net.checkpoint_info.get("fp16_rounded") else ""
+    info = cast(dict, net.checkpoint_info)  # set by load_model
+    rounded = " (fp16-rounded official weights)" if info.get("fp16_rounded") else ""
     print(f"upscaled {done}/{len(jobs)} image(s) with {model_path.name}{rounded} -> {args.output}")
     return failures.finish(len(jobs))

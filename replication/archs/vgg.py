@@ -14,6 +14,7 @@ import os
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -84,7 +85,7 @@ class VGGFeatureExtractor(nn.Module):
         with isolated_global_rng():
             features = _vgg19_features()[: last + 1]
         layers = OrderedDict()
-        for name, layer in zip(all_names, features):
+        for name, layer in zip(all_names, features, strict=False):
             # torchvision's ReLUs are in-place and would overwrite the pre-activation features we return
             layers[name] = nn.ReLU() if isinstance(layer, nn.ReLU) else layer
         self.vgg_net = nn.Sequential(layers)
@@ -92,6 +93,8 @@ class VGGFeatureExtractor(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
         if pretrained:
+            if weights_path is None:
+                raise ValueError("pretrained VGG19 features need weights_path")
             self.load_imagenet_weights(weights_path)
         else:
             self.reset_parameters(seed)
@@ -105,7 +108,8 @@ class VGGFeatureExtractor(nn.Module):
             for module in self.vgg_net:
                 if isinstance(module, nn.Conv2d):
                     nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu", generator=gen)
-                    nn.init.zeros_(module.bias)
+                    if module.bias is not None:
+                        nn.init.zeros_(module.bias)
 
     def load_imagenet_weights(self, path: str | os.PathLike) -> None:
         """Load torchvision's VGG19 state dict (keys ``features.{i}.weight``; ``classifier.*`` ignored)."""
@@ -131,7 +135,7 @@ class VGGFeatureExtractor(nn.Module):
         if self.range_norm:
             x = (x + 1) / 2
         if self.use_input_norm:
-            x = (x - self.mean) / self.std
+            x = (x - cast(torch.Tensor, self.mean)) / cast(torch.Tensor, self.std)
         out = {}
         for name, layer in self.vgg_net.named_children():
             x = layer(x)

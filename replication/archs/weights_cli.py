@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from replication.argtypes import positive_int
 
@@ -93,7 +94,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
 
 
-def _given(args: argparse.Namespace) -> dict[str, object]:
+def _given(args: argparse.Namespace) -> dict[str, Any]:
     given = dict(
         scale=args.scale,
         num_block=args.num_block,
@@ -149,7 +150,7 @@ def _list(args: argparse.Namespace) -> int:
     from replication.archs.weights_registry import ENTRIES
 
     mirror = _mirror(args.params)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for e in ENTRIES:
         in_mirror = []
         if mirror is not None and e.ncnn and (mirror / e.ncnn.bin).is_file():

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from replication.errors import UserError
+from replication.names import GENERATOR_ARCHS
 
 Availability = Literal["pth", "ncnn-mirror", "manual", "unavailable"]
 MANUAL_DIR = "data/manual"  # the pipeline's folder for files fetched by hand (tracked by data.dvc)
@@ -80,9 +81,9 @@ class WeightsEntry:
 
     @property
     def is_generator(self) -> bool:
-        from replication.archs.registry import TABLE  # the architecture table (imports torch)
-
-        return self.arch in TABLE and TABLE[self.arch].generator
+        # names.GENERATOR_ARCHS mirrors the architecture table's generator rows (checked there), so this
+        # pure-data module needs neither torch nor the table.
+        return self.arch in GENERATOR_ARCHS
 
     @property
     def manual_path(self) -> str | None:

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         rows.append((d.name, kind, registry.human_bytes(d.total_bytes), str(len(d.files)), _count(d), d.license))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)) + "  " + r[5])
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[5])
     if args.long:
         for d in entries:
             print(f"\n{d.name}: {d.title}")

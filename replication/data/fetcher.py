@@ -382,10 +382,10 @@ def _fetch_locked(
 
     mirror = sources.mirror
     if mirror is not None and Path(mirror).is_dir():
-        digests = _from_mirror(Path(mirror), dest, part, expected, sources.mirror_relpaths)
-        if digests is not None:
+        copied = _from_mirror(Path(mirror), dest, part, expected, sources.mirror_relpaths)
+        if copied is not None:
             os.replace(part, dest)
-            return Fetched(dest, digests, "mirror")
+            return Fetched(dest, copied, "mirror")
 
     if not sources.urls:
         hint = f"{sources.manual_hint}. " if sources.manual_hint else ""

@@ -1,6 +1,6 @@
 """Training-data preparation as in the paper: multi-scale copies, then sub-images in tar shards.
 
-Recipe (Real-ESRGAN ``docs/Training.md`` and its scripts, as described in the spec):
+Recipe (the official training guide and its preparation scripts):
 
 1. **Multi-scale** (only for the sets in ``data.multiscale_sets``; DF2K in the paper): besides the
    original, PIL LANCZOS copies at each factor ``f`` of ``data.multiscale_factors`` with size
@@ -18,7 +18,7 @@ compositing); 16-bit images are reduced to 8 bits by dropping the low byte, as O
 ``IMREAD_COLOR`` (the reference's training reader) does. Pixels stay 8-bit end to end (the
 LANCZOS resize runs on 8-bit images, as in the reference), so no float conversion happens here.
 
-Output (``out/``, published atomically as a whole)::
+Output (``out/``, published atomically as a whole; the shard format is :mod:`replication.data.subimages`)::
 
     shards/000000.tar, 000001.tar, ...   PNG members <set>/<relative stem><Tk>_sNNN.png, shard_size each
     meta_info.txt                       one line per sub-image: shards/000000.tar/<member> (h,w,c)
@@ -31,11 +31,9 @@ shards keep DVC fast with ~200k sub-images (see docs on many small files).
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sys
-import tarfile
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -45,15 +43,12 @@ from pathlib import Path
 import numpy as np
 
 from replication.data.config import DataConfig
+from replication.data.subimages import ShardWriter
 from replication.errors import UserError
 from replication.fsutil import atomic_dir
 
 PNG_COMPRESSION = 3  # the reference's extract_subimages level; lossless, affects only size and speed
-SHARD_DIR = "shards"
-META_INFO = "meta_info.txt"
 INFO_JSON = "prepare.json"
-INDEX = "index.tsv"
-INDEX_HEADER = "# byte offset and size of each meta_info.txt line's member inside its shard\n"
 
 
 def crop_positions(length: int, crop: int, step: int, thresh: int) -> list[tuple[int, int]]:
@@ -84,27 +79,6 @@ def multiscale_sizes(
     return sizes
 
 
-def load_rgb8(path: Path):
-    """Open ``path`` as an 8-bit RGB PIL image (alpha dropped, 16-bit reduced to 8)."""
-    from PIL import Image
-
-    try:
-        img = Image.open(path)
-        img.load()
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read image: {exc}") from None
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img).astype(np.uint32)
-        if img.mode == "I" and arr.max(initial=0) <= 255:
-            return Image.fromarray(arr.astype(np.uint8), "L").convert("RGB")
-        return Image.fromarray((arr >> 8).clip(0, 255).astype(np.uint8), "L").convert("RGB")
-    if img.mode == "F":
-        raise UserError(f"{path}: floating-point images are not supported")
-    if img.mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")
-    return img if img.mode == "RGB" else img.convert("RGB")
-
-
 @dataclass(frozen=True)
 class _Job:
     set_name: str
@@ -118,20 +92,12 @@ class _Job:
     thresh: int
 
 
-def _encode_png(rgb: np.ndarray) -> bytes:
-    import cv2
-
-    ok, buf = cv2.imencode(
-        ".png", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION]
-    )
-    if not ok:
-        raise RuntimeError("OpenCV could not encode a PNG")
-    return buf.tobytes()
-
-
 def _process(job: _Job) -> list[tuple[str, bytes, tuple[int, int, int]]]:
     """All sub-images of one source image: [(member name, PNG bytes, (h, w, c))]."""
     from PIL import Image
+
+    # Pixel conversions live in imageio (which loads torch and OpenCV): imported on first use.
+    from replication.imageio import encode_png_rgb8, load_rgb8
 
     img = load_rgb8(Path(job.path))
     variants = [("", img)]
@@ -140,7 +106,7 @@ def _process(job: _Job) -> list[tuple[str, bytes, tuple[int, int, int]]]:
         for suffix, nw, nh in multiscale_sizes(w, h, job.factors, job.shortest_edge):
             if nw < 1 or nh < 1:
                 raise UserError(f"{job.path}: multi-scale copy {suffix} would be {nw}x{nh} pixels")
-            variants.append((suffix, img.resize((nw, nh), resample=Image.LANCZOS)))
+            variants.append((suffix, img.resize((nw, nh), resample=Image.Resampling.LANCZOS)))
     out = []
     for suffix, variant in variants:
         arr = np.asarray(variant)
@@ -151,46 +117,8 @@ def _process(job: _Job) -> list[tuple[str, bytes, tuple[int, int, int]]]:
                 index += 1
                 piece = arr[y : y + ch, x : x + cw]
                 name = f"{job.set_name}/{job.stem}{suffix}_s{index:03d}.png"
-                out.append((name, _encode_png(piece), (ch, cw, 3)))
+                out.append((name, encode_png_rgb8(piece, PNG_COMPRESSION), (ch, cw, 3)))
     return out
-
-
-class _ShardWriter:
-    """Appends PNG members to ``shards/NNNNNN.tar``, ``shard_size`` per file, with fixed metadata."""
-
-    def __init__(self, folder: Path, shard_size: int):
-        self.folder = folder
-        self.shard_size = shard_size
-        self.count = 0
-        self.tar: tarfile.TarFile | None = None
-        self.shard_name = ""
-        self.meta: list[str] = []
-        self.index: list[str] = []  # "<data offset>\t<size>" per member, in meta order
-
-    def add(self, name: str, data: bytes, shape: tuple[int, int, int]) -> None:
-        if self.count % self.shard_size == 0:
-            self.close()
-            self.shard_name = f"{self.count // self.shard_size:06d}.tar"
-            # Held open across add() calls (closed by close()), hence no context manager.
-            self.tar = tarfile.open(self.folder / self.shard_name, "w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
-        info = tarfile.TarInfo(name)
-        info.size = len(data)
-        info.mtime = 0
-        info.mode = 0o644
-        info.uid = info.gid = 0
-        info.uname = info.gname = ""
-        assert self.tar is not None
-        self.tar.addfile(info, io.BytesIO(data))
-        # The member's data ends the archive so far (padded to 512-byte blocks): its offset lets
-        # SubImageStore start without scanning every tar header.
-        self.index.append(f"{self.tar.offset - -(-len(data) // 512) * 512}\t{len(data)}")
-        self.meta.append(f"{SHARD_DIR}/{self.shard_name}/{name} ({shape[0]},{shape[1]},{shape[2]})")
-        self.count += 1
-
-    def close(self) -> None:
-        if self.tar is not None:
-            self.tar.close()
-            self.tar = None
 
 
 @dataclass(frozen=True)
@@ -263,20 +191,18 @@ def prepare_subimages(
     out_dir = Path(out_dir)
     with atomic_dir(out_dir) as tmp:
         os.chmod(tmp, 0o755)
-        (tmp / SHARD_DIR).mkdir()
-        writer = _ShardWriter(tmp / SHARD_DIR, cfg.shard_size)
+        writer = ShardWriter(tmp, cfg.shard_size)
         try:
             bar = tqdm(total=len(jobs), unit="img", desc="prepare", disable=not progress, file=sys.stderr)
             with bar:
-                for job, result in zip(jobs, _run_jobs(jobs, workers)):
+                for job, result in zip(jobs, _run_jobs(jobs, workers), strict=True):
                     for name, data, shape in result:
                         writer.add(name, data, shape)
                     per_set[job.set_name] += len(result)
                     bar.update(1)
         finally:
             writer.close()
-        (tmp / META_INFO).write_text("\n".join(writer.meta) + "\n", encoding="utf-8")
-        (tmp / INDEX).write_text(INDEX_HEADER + "\n".join(writer.index) + "\n", encoding="utf-8")
+        writer.write_lists()
         shards = -(-writer.count // cfg.shard_size)
         info = {
             "data": asdict(cfg),
@@ -300,6 +226,7 @@ def prepare_training_data(
     """The ``replication prepare`` stage: every set of ``cfg.train_sets`` from ``raw_root``."""
     from replication.data import registry
 
+    raw_root = Path(raw_root)
     images = {}
     roots = {}
     for name in cfg.train_sets:
@@ -309,12 +236,9 @@ def prepare_training_data(
 
 
 __all__ = [
-    "INDEX",
     "INFO_JSON",
-    "META_INFO",
     "PrepareSummary",
     "crop_positions",
-    "load_rgb8",
     "multiscale_sizes",
     "prepare_subimages",
     "prepare_training_data",

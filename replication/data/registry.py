@@ -5,8 +5,8 @@ images it holds, its licence, where the images lie after download and extraction
 that need a browser (Google Drive, Baidu, ImageNet's login), exactly where to put files obtained by
 hand. Values marked "unknown" in a note are unknown to us: they are ``None`` here, never guessed.
 
-Sources: ``/work/shared/spec/paper-facts.md`` §5a (archive URLs, sizes, checksums, counts) and the
-shared mirror's ``MANIFEST.json`` for the small sets, whose per-file facts (relative path, URL,
+Sources (docs/reference-notes.md §9): the datasets' release pages (archive URLs, sizes, checksums,
+counts) and the offline mirror's ``MANIFEST.json`` for the small sets, whose per-file facts (relative path, URL,
 sha256, bytes) are kept in ``small_sets.json`` beside this module (facts only, no image data).
 
 On disk, a set named ``NAME`` lives in ``<root>/NAME/`` (``root`` is ``data/raw`` by default):
@@ -78,7 +78,7 @@ class Dataset:
         """Sum of the published file sizes, or None when any size is unknown (or no files)."""
         if not self.files or any(f.bytes is None for f in self.files):
             return None
-        return sum(f.bytes for f in self.files)
+        return sum(f.bytes or 0 for f in self.files)
 
     @property
     def storage_name(self) -> str:
@@ -106,12 +106,12 @@ def small_set_file_facts(name: str) -> list[dict]:
     return [dict(f) for f in _small_sets()[name]]
 
 
-def _build() -> dict[str, Dataset]:
+def _div2k_sets() -> list[Dataset]:
+    """DIV2K: the paper's main training data and its validation split."""
     div2k = "http://data.vision.ee.ethz.ch/cvl/DIV2K/"
     div2k_https = "https://data.vision.ee.ethz.ch/cvl/DIV2K/"
     div2k_license = "DIV2K (NTIRE 2017): academic research use; terms on the DIV2K site (not verified here)"
-    gdrive_note = "Google Drive needs a browser"
-    entries = [
+    return [
         Dataset(
             name="div2k-train-hr",
             title="DIV2K train HR (800 images)",
@@ -152,6 +152,12 @@ def _build() -> dict[str, Dataset]:
             image_pattern="*.png",
             layout="extracted/DIV2K_valid_HR/0801.png ... 0900.png",
         ),
+    ]
+
+
+def _flickr2k_ost_sets() -> list[Dataset]:
+    """Flickr2K (with DIV2K: DF2K) and OutdoorSceneTraining, the rest of the paper's training data."""
+    return [
         Dataset(
             name="flickr2k",
             title="Flickr2K (2650 HR images)",
@@ -193,6 +199,13 @@ def _build() -> dict[str, Dataset]:
             ),
             notes="archive size, checksum and inner layout unknown (folder names from the SFTGAN release)",
         ),
+    ]
+
+
+def _realsr_sets() -> list[Dataset]:
+    """OST300 and the real-capture test sets (RealSR V3 with its Canon and Nikon views, DRealSR)."""
+    gdrive_note = "Google Drive needs a browser"
+    return [
         Dataset(
             name="ost300",
             title="OST300 test set (300 images), inside the OST archive",
@@ -260,6 +273,12 @@ def _build() -> dict[str, Dataset]:
             ),
             notes="no checksum or file list is published",
         ),
+    ]
+
+
+def _other_test_sets() -> list[Dataset]:
+    """The remaining test sets of the paper's Table 1 (DPED iPhone, ADE20K val, ImageNet val)."""
+    return [
         Dataset(
             name="dped-iphone",
             title="DPED iPhone test crops (NTIRE 2020 RWSR track 2)",
@@ -305,6 +324,12 @@ def _build() -> dict[str, Dataset]:
             ),
             notes="the subset used for Table 1 is not stated",
         ),
+    ]
+
+
+def _demo_sets() -> list[Dataset]:
+    """Small real-world input sets (per-file facts in small_sets.json)."""
+    return [
         Dataset(
             name="realsrset",
             title="RealSRSet (BSRGAN): 20 real low-quality images",
@@ -333,6 +358,12 @@ def _build() -> dict[str, Dataset]:
             image_count=13,
             layout="*.png / *.jpg directly in the folder",
         ),
+    ]
+
+
+def _sample_sets() -> list[Dataset]:
+    """Small HR samples and classic test sets used by the smoke profile and the tests."""
+    return [
         Dataset(
             name="sample-hr-cc0",
             title="HQ photos with explicit per-image licences (IBM MAX samples)",
@@ -386,6 +417,11 @@ def _build() -> dict[str, Dataset]:
             layout="HR/*.png and LR_bicubic_X4/*.png",
         ),
     ]
+
+
+def _build() -> dict[str, Dataset]:
+    groups = (_div2k_sets, _flickr2k_ost_sets, _realsr_sets, _other_test_sets, _demo_sets, _sample_sets)
+    entries = [d for group in groups for d in group()]
     return {d.name: d for d in entries}
 
 

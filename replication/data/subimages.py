@@ -1,4 +1,8 @@
-"""Read access to prepared sub-images (``replication prepare`` output) for training.
+"""The prepared sub-images format (``replication prepare`` output): its writer and its reader.
+
+Layout: ``shards/NNNNNN.tar`` (PNG members ``<set>/<stem><Tk>_sNNN.png``, fixed tar metadata),
+``meta_info.txt`` (one line per member: ``shards/000000.tar/<member> (h,w,c)``) and ``index.tsv``
+(the byte offset and size of each line's member). :class:`ShardWriter` writes them.
 
 ``SubImageStore(root)`` reads ``root/meta_info.txt`` and the member byte offsets (from
 ``index.tsv``, or by scanning the tar headers once when it is absent), then serves ``read(i)`` with
@@ -9,17 +13,70 @@ or pickled to a spawned worker is safe to use there.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import tarfile
 from pathlib import Path
-from typing import Self
-
-import torch
+from typing import TYPE_CHECKING, Self
 
 from replication.errors import UserError
 
+if TYPE_CHECKING:  # torch is loaded by read() only: the writer runs in light preparation workers
+    import torch
+
+SHARD_DIR = "shards"
+META_INFO = "meta_info.txt"
+INDEX = "index.tsv"
+INDEX_HEADER = "# byte offset and size of each meta_info.txt line's member inside its shard\n"
 _LINE = re.compile(r"^(?P<path>.+?\.tar)/(?P<member>.+) \((?P<h>\d+),(?P<w>\d+),(?P<c>\d+)\)$")
+
+
+class ShardWriter:
+    """Appends PNG members to ``<root>/shards/NNNNNN.tar``, ``shard_size`` per file, with fixed metadata,
+    then writes ``meta_info.txt`` and ``index.tsv`` (:meth:`write_lists`)."""
+
+    def __init__(self, root: Path, shard_size: int):
+        self.root = root
+        self.folder = root / SHARD_DIR
+        self.folder.mkdir()
+        self.shard_size = shard_size
+        self.count = 0
+        self.tar: tarfile.TarFile | None = None
+        self.shard_name = ""
+        self.meta: list[str] = []
+        self.index: list[str] = []  # "<data offset>\t<size>" per member, in meta order
+
+    def add(self, name: str, data: bytes, shape: tuple[int, int, int]) -> None:
+        if self.count % self.shard_size == 0:
+            self.close()
+            self.shard_name = f"{self.count // self.shard_size:06d}.tar"
+            # Held open across add() calls (closed by close()), hence no context manager.
+            self.tar = tarfile.open(self.folder / self.shard_name, "w", format=tarfile.PAX_FORMAT)  # noqa: SIM115
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        info.mtime = 0
+        info.mode = 0o644
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        assert self.tar is not None
+        self.tar.addfile(info, io.BytesIO(data))
+        # The member's data ends the archive so far (padded to 512-byte blocks): its offset lets
+        # SubImageStore start without scanning every tar header.
+        self.index.append(f"{self.tar.offset - -(-len(data) // 512) * 512}\t{len(data)}")
+        self.meta.append(f"{SHARD_DIR}/{self.shard_name}/{name} ({shape[0]},{shape[1]},{shape[2]})")
+        self.count += 1
+
+    def close(self) -> None:
+        if self.tar is not None:
+            self.tar.close()
+            self.tar = None
+
+    def write_lists(self) -> None:
+        """``meta_info.txt`` (one line per member) and ``index.tsv`` (its data offset and size)."""
+        (self.root / META_INFO).write_text("\n".join(self.meta) + "\n", encoding="utf-8")
+        (self.root / INDEX).write_text(INDEX_HEADER + "\n".join(self.index) + "\n", encoding="utf-8")
 
 
 class SubImageStore:
@@ -28,7 +85,7 @@ class SubImageStore:
     def __init__(self, root: str | os.PathLike, use_index: bool = True):
         """``use_index``: take member offsets from ``index.tsv`` when present (else scan the tars)."""
         self.root = Path(root)
-        meta = self.root / "meta_info.txt"
+        meta = self.root / META_INFO
         if not meta.is_file():
             raise UserError(f"{meta}: not found; run `replication prepare` first")
         shard_index: dict[str, int] = {}
@@ -55,10 +112,10 @@ class SubImageStore:
             for path in self._shards:
                 if not path.is_file():
                     raise UserError(f"{path}: shard missing")
-            self._where = [(shard, off, size) for (shard, _), (off, size) in zip(wanted, indexed)]
+            self._where = [(shard, off, size) for (shard, _), (off, size) in zip(wanted, indexed, strict=True)]
         else:
             offsets = [self._scan(p) for p in self._shards]
-            for (shard, member), name in zip(wanted, self.names):
+            for (shard, member), name in zip(wanted, self.names, strict=True):
                 try:
                     offset, size = offsets[shard][member]
                 except KeyError:
@@ -71,7 +128,7 @@ class SubImageStore:
 
     def _read_index(self, count: int) -> list[tuple[int, int]] | None:
         """(offset, size) per meta line from ``index.tsv``; None if absent or not matching meta_info."""
-        path = self.root / "index.tsv"
+        path = self.root / INDEX
         if not path.is_file():
             return None
         rows = []
@@ -118,15 +175,12 @@ class SubImageStore:
 
     def read(self, i: int) -> torch.Tensor:
         """Sub-image ``i`` as a float32 RGB tensor (3, H, W) in [0, 1]."""
-        import cv2
-        import numpy as np
+        from replication.imageio import ImageReadError, decode_image
 
-        from replication.imageio import image_from_array
-
-        arr = cv2.imdecode(np.frombuffer(self.read_bytes(i), np.uint8), cv2.IMREAD_UNCHANGED)
-        if arr is None:
-            raise UserError(f"{self.root}: cannot decode {self.names[i]}")
-        image = image_from_array(arr, source=self.names[i])
+        try:
+            image = decode_image(self.read_bytes(i), source=self.names[i])
+        except ImageReadError:
+            raise UserError(f"{self.root}: cannot decode {self.names[i]}") from None
         rgb = image.rgb[0]
         if tuple(rgb.shape[1:]) != self.shapes[i][:2]:
             raise UserError(
@@ -143,10 +197,8 @@ class SubImageStore:
 
     def _close_fds(self) -> None:
         for fd in self._fds.values():
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self._fds = {}
 
     def __del__(self) -> None:

@@ -35,7 +35,8 @@ from replication.degrade.config import BSRGANConfig
 from replication.degrade.filters import filter2d
 from replication.degrade.kernels import gaussian_family_kernels
 from replication.degrade.resize import interpolate
-from replication.degrade.second_order import jpeg_random_quality, quantize_8bit
+from replication.degrade.second_order import jpeg_random_quality
+from replication.imageio import quantize_8bit
 
 STEPS = ("blur", "blur", "down1", "down2", "noise", "jpeg")
 

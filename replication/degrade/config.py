@@ -1,7 +1,7 @@
 """Parameters of the degradation synthesis (``profiles.<p>.degradation``).
 
 Values in the ``paper`` profile are those of the official x4plus configs (see
-``../shared/spec/reference-behaviour.md`` §1). Ranges are [low, high] pairs. Angles and sinc cut-off
+``docs/reference-notes.md`` §1-§5). Ranges are [low, high] pairs. Angles and sinc cut-off
 frequencies are given in units of pi (``[0.3333333333333333, 1.0]`` means [pi/3, pi]) so that the
 YAML holds exact, readable numbers.
 
@@ -105,7 +105,7 @@ class NoiseConfig:
     poisson_scale: tuple[float, float]
     gray_prob: float
     # The reference draws ONE gray Gaussian noise field per batch and scales it by each sample's sigma
-    # (reference-behaviour.md §1.4). true reproduces that; false draws one field per sample.
+    # (docs/reference-notes.md §3). true reproduces that; false draws one field per sample.
     gray_field_shared: bool
 
     def validate(self) -> None:
@@ -225,3 +225,12 @@ class DegradationConfig:
         _check_modes("final_resize_modes", self.final_resize_modes)
         if self.pool_size < 0:
             raise ValueError(f"pool_size must be >= 0, got {self.pool_size}")
+
+
+def check_gt_size(gt_size: int, gt_crop: int, scale: int, name: str = "gt_size") -> None:
+    """The one rule for a GT patch size (params loading, ``synthesize`` and the trainer all use it): the
+    patch is cut from the ``gt_crop`` x ``gt_crop`` GT crop, and its LQ counterpart has whole pixels."""
+    if gt_size <= 0 or gt_size > gt_crop or gt_size % scale:
+        raise ValueError(
+            f"{name} {gt_size} must be positive, at most degradation.gt_crop ({gt_crop}) and divisible by scale {scale}"
+        )

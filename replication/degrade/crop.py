@@ -7,6 +7,8 @@ ONE offset for the whole batch, as the reference does.
 
 from __future__ import annotations
 
+from typing import overload
+
 import torch
 
 from replication.degrade import draws
@@ -44,6 +46,18 @@ def prepare_gt(img: torch.Tensor, size: int, hflip: bool, generator: torch.Gener
     return img[:, top : top + size, left : left + size].contiguous()
 
 
+@overload
+def paired_random_crop(
+    gts: torch.Tensor, lq: torch.Tensor, gt_size: int, scale: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@overload
+def paired_random_crop(
+    gts: list[torch.Tensor], lq: torch.Tensor, gt_size: int, scale: int, generator: torch.Generator
+) -> tuple[list[torch.Tensor], torch.Tensor]: ...
+
+
 def paired_random_crop(
     gts: list[torch.Tensor] | torch.Tensor,
     lq: torch.Tensor,
@@ -57,7 +71,7 @@ def paired_random_crop(
     a list was given - and the LQ crop (B, C, gt_size/scale, gt_size/scale)).
     """
     single = isinstance(gts, torch.Tensor)
-    gt_list = [gts] if single else list(gts)
+    gt_list: list[torch.Tensor] = [gts] if isinstance(gts, torch.Tensor) else list(gts)
     if gt_size % scale:
         raise ValueError(f"GT patch size {gt_size} is not divisible by scale {scale}")
     lq_size = gt_size // scale

@@ -1,7 +1,7 @@
 """Batched JPEG compression in torch with the reference's DiffJPEG semantics (non-differentiable).
 
 Per sample quality q (a float: the quality factor is continuous), on any device, no loops over
-blocks. Semantics (reference-behaviour.md §1.5), which differ from libjpeg on purpose:
+blocks. Semantics (docs/reference-notes.md §4), which differ from libjpeg on purpose:
 
 * quality -> table factor f = 50/q for q < 50, else 2 - q/50; the Annex-K tables are multiplied by
   f without integer rounding or [1, 255] clamping (q must stay below 100: f = 0 at q = 100);

@@ -4,7 +4,7 @@ Shapes: images (B, C, H, W) float in [0, 1]; per-sample parameters (B,). Every f
 the noisy image clamped to [0, 1] (the reference uses ``clip=True, rounds=False``: no 8-bit rounding
 of the result).
 
-Scopes (reference-behaviour.md §1.3-1.4): the noise *family* (Gaussian or Poisson) is one draw per
+Scopes (docs/reference-notes.md §2-§3): the noise *family* (Gaussian or Poisson) is one draw per
 batch; sigma / Poisson scale and the gray flag are drawn per sample.
 """
 
@@ -16,6 +16,7 @@ import torch
 
 from replication.degrade import draws
 from replication.degrade.config import NoiseConfig
+from replication.imageio import quantize_8bit
 
 # torchvision's rgb_to_grayscale weights, which the reference's gray Poisson noise uses.
 _GRAY_WEIGHTS = (0.2989, 0.587, 0.114)
@@ -62,8 +63,7 @@ def gaussian_noise(
     return (img + _mix(color, gray_noise, gray)).clamp_(0, 1)
 
 
-def _round8(x: torch.Tensor) -> torch.Tensor:
-    return (x * 255.0).round().clamp(0, 255) / 255.0
+_round8 = quantize_8bit
 
 
 def _levels_per_sample(x8: torch.Tensor) -> torch.Tensor:

@@ -29,11 +29,13 @@ from replication.degrade import draws
 from replication.degrade.bsrgan import bsrgan
 from replication.degrade.config import DegradationConfig
 from replication.degrade.resize import imresize_matlab
-from replication.degrade.second_order import first_order, quantize_8bit, second_order
+from replication.degrade.second_order import first_order, second_order
 from replication.degrade.usm import usm_sharp
 from replication.errors import UserError
+from replication.imageio import quantize_8bit
+from replication.names import DEGRADATION_VARIANTS
 
-VARIANTS = ("second_order", "first_order", "no_sinc", "bicubic", "bsrgan")
+VARIANTS = DEGRADATION_VARIANTS
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ def _min_gt_size(cfg: DegradationConfig, variant: str, scale: int) -> int:
     (a k x k kernel needs more than k // 2 pixels)."""
     sizes = [cfg.usm.kernel_size // 2 + 1]
     if variant == "bicubic":
-        return max(sizes + [scale])
+        return max([*sizes, scale])
     if variant == "bsrgan":
         b = cfg.bsrgan
         blur = max(b.kernel_sizes) // 2 + 1

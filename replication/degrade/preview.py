@@ -14,7 +14,7 @@ from replication.degrade.config import DegradationConfig
 from replication.degrade.crop import reflect101_indices
 from replication.degrade.pipeline import VARIANTS, Degrader
 from replication.errors import UserError
-from replication.imageio import ImageReadError, read_image, write_image
+from replication.imageio import ImageReadError, from_uint8_rgb, read_image, write_image
 
 _GAP = 4  # px between tiles
 _LABEL_HEIGHT = 28
@@ -25,7 +25,7 @@ def _label(tile: torch.Tensor, text: str) -> torch.Tensor:
     width = tile.shape[-1]
     strip = np.full((_LABEL_HEIGHT, width, 3), 255, dtype=np.uint8)
     cv2.putText(strip, text, (6, _LABEL_HEIGHT - 9), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
-    strip_t = torch.from_numpy(strip).permute(2, 0, 1).float() / 255.0
+    strip_t = from_uint8_rgb(strip)
     return torch.cat([strip_t, tile.cpu()], dim=1)
 
 
@@ -43,7 +43,7 @@ def center_crop(img: torch.Tensor, size: int) -> torch.Tensor:
 
 def degrade_variants(gt: torch.Tensor, cfg: DegradationConfig, scale: int, seed: int) -> dict[str, torch.Tensor]:
     """(3, S, S) GT -> {variant: (3, S/scale, S/scale) LQ}; every variant starts from ``seed``."""
-    out = {}
+    out: dict[str, torch.Tensor] = {}
     for variant in VARIANTS:
         generator = torch.Generator().manual_seed(seed)
         out[variant] = Degrader(cfg, variant, scale, "cpu")(gt[None], generator).lq[0]

@@ -1,6 +1,6 @@
 """Real-ESRGAN's high-order degradation (``second_order``) and its first-order ablation.
 
-Both start from the USM-sharpened GT (reference-behaviour.md §1.9 #1) and return an 8-bit
+Both start from the USM-sharpened GT (docs/reference-notes.md §1) and return an 8-bit
 quantised LQ of size (H/scale, W/scale). Which draws are shared by the batch and which are per
 sample follows the reference exactly (table in docs/degradation.md):
 
@@ -40,11 +40,7 @@ from replication.degrade.kernels import (
 )
 from replication.degrade.noise import add_noise, sample_noise
 from replication.degrade.resize import interpolate, sample_resize
-
-
-def quantize_8bit(img: torch.Tensor) -> torch.Tensor:
-    """clamp(round(255 x), 0, 255) / 255: (B, C, H, W) -> same shape, values k/255."""
-    return (img * 255.0).round().clamp(0, 255) / 255.0
+from replication.imageio import quantize_8bit
 
 
 def apply_kernels(img: torch.Tensor, kernels: KernelBatch) -> torch.Tensor:

@@ -1,21 +1,20 @@
-"""``replication metrics``: metrics of every image in a folder -> a per-image CSV and a summary.
+"""``replication metrics``: metrics of every image in a folder -> a tidy metrics CSV and a summary.
 
     replication metrics --input DIR --metrics niqe,brisque --output scores.csv
     replication metrics --input SR_DIR --reference GT_DIR --metrics psnr,ssim,niqe --output s.csv
 
-CSV columns: ``image`` then one column per available metric (full precision; ``nan`` where a
-metric is undefined for that image, e.g. NIQE of an image smaller than 2 blocks of 96 px).
-Metrics that cannot run here (missing weights) get no column; the summary prints
-``unavailable: needs <file>`` for them. Border crop: none for no-reference metrics and 4 px (the
-x4 scale, BasicSR's test convention) for full-reference ones, unless ``--crop-border`` is given,
-which then applies to every metric.
+The CSV is the same tidy table ``replication evaluate`` writes (:mod:`replication.artifacts.metrics_table`):
+one row per (image, metric), full precision, ``nan`` where a metric is undefined for that image (e.g.
+NIQE of an image smaller than 2 blocks of 96 px). ``model`` and ``dataset`` default to the input folder's
+name, ``source`` to ``external``, ``profile`` to the active profile of ``--params`` (``none`` without one).
+Metrics that cannot run here (missing weights) get no rows; the summary prints ``unavailable: needs
+<file>`` for them. Border crop: none for no-reference metrics and 4 px (the x4 scale, the usual test
+convention) for full-reference ones, unless ``--crop-border`` is given, which then applies to every metric.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import logging
 import sys
 from pathlib import Path
@@ -23,25 +22,26 @@ from pathlib import Path
 from tqdm import tqdm
 
 from replication.argtypes import nonneg_int
+from replication.artifacts.metrics_table import write_tidy_csv
 from replication.batch import BatchFailures
 from replication.errors import UserError
 from replication.evaluate.registry import parse_metric_list
 from replication.evaluate.runner import (
     add_metric_resource_args,
-    find_reference,
-    fmt,
     mirror_from,
-    read_rgb,
+    per_metric,
+    score_folder,
     select_images,
     summary_lines,
+    tidy_rows,
 )
-from replication.evaluate.scorers import MetricResources, build_scorers, score_image
-from replication.fsutil import write_text_atomic
+from replication.evaluate.scorers import MetricResources, build_scorers
 from replication.outputs import check_output
 
 log = logging.getLogger("replication.metrics")
 
 DEFAULT_FR_CROP = 4
+EXTERNAL_SOURCE = "external"  # images scored outside the pipeline: no model provenance
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -67,11 +67,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=Path("params.yaml"),
         help="params.yaml, used only to find the offline mirror (default: ./params.yaml)",
     )
+    parser.add_argument("--name", help="the `model` column (default: the input folder's name)")
+    parser.add_argument("--dataset", help="the `dataset` column (default: the input folder's name)")
+    parser.add_argument("--source", default=EXTERNAL_SOURCE, help=f"the `source` column (default: {EXTERNAL_SOURCE})")
     add_metric_resource_args(parser)
 
 
 def _note(message: str) -> None:
     tqdm.write(f"warning: {message}", file=sys.stderr)
+
+
+def _profile(params_path: Path | None) -> str:
+    if params_path is None or not params_path.is_file():
+        return "none"
+    from replication.params import load_params
+
+    return load_params(params_path).profile
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,31 +102,14 @@ def run(args: argparse.Namespace) -> int:
     needs_ref = [n for n, s in scorers.items() if s.spec.kind == "fr"]
     if needs_ref and args.reference is None:
         raise UserError(f"metric(s) {', '.join(needs_ref)} need --reference DIR")
-
-    columns = list(scorers)
-    table: dict[str, list[float]] = {n: [] for n in columns}
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["image", *columns])
     failures = BatchFailures("metrics")
-    bar = tqdm(
-        images, desc="metrics", unit="img", file=sys.stderr, disable=not columns or getattr(args, "no_progress", False)
-    )
-    for path in bar:
-        try:
-            sr = read_rgb(path)
-            ref = read_rgb(find_reference(args.reference, path)) if args.reference is not None else None
-            values = score_image(scorers, sr, ref, path.name, on_undefined=_note)
-        except UserError as exc:  # one bad image: report it, score the others, fail at the end
-            failures.add(exc, path)
-            continue
-        for n in columns:
-            table[n].append(values[n])
-        writer.writerow([path.name, *(fmt(values[n]) for n in columns)])
-    write_text_atomic(args.output, buf.getvalue())
-
-    print(f"{args.input}: {len(images) - len(failures)} images ({subset}) -> {args.output}")
-    for line in summary_lines(table, unavailable):
+    progress = not getattr(args, "no_progress", False)
+    scores = score_folder(images, scorers, args.reference, on_undefined=_note, failures=failures, progress=progress)
+    folder = args.input.resolve().name
+    rows = tidy_rows(scores, args.name or folder, args.source, _profile(args.params), args.dataset or folder, subset)
+    write_tidy_csv(rows, args.output)
+    print(f"{args.input}: {len(scores)} images ({subset}) -> {args.output}")
+    for line in summary_lines(per_metric(scores), unavailable):
         print(line)
     status = failures.finish(len(images))
     if unavailable:  # every metric here was asked for: a missing one is a failure, not a footnote

@@ -223,9 +223,9 @@ def mscn(img: np.ndarray, precision: Precision = "float32") -> np.ndarray:
         a = a.astype(np.float64, copy=False)
         return correlate1d(correlate1d(a, taps, axis=0, mode="nearest"), taps, axis=1, mode="nearest")
 
-    x = img.astype(dt, copy=False)
-    mu = smooth(x).astype(dt, copy=False)
-    ex2 = smooth(np.square(x)).astype(dt, copy=False)
+    x: np.ndarray = img.astype(dt, copy=False)
+    mu: np.ndarray = smooth(x).astype(dt, copy=False)
+    ex2: np.ndarray = smooth(np.square(x)).astype(dt, copy=False)
     sigma = np.sqrt(np.abs(ex2 - np.square(mu)))
     return (x - mu) / (sigma + dt(1))
 

@@ -23,6 +23,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -133,9 +134,9 @@ def offline_pyiqa(torch_home: Path) -> Iterator[None]:
 
     saved_env = {k: os.environ.get(k) for k in ("TORCH_HOME", "HF_HUB_OFFLINE")}
     saved = (download_util.DEFAULT_CACHE_DIR, download_util.download_url_to_file, torch.hub.download_url_to_file)
-    hf_constants = None
+    hf_constants: Any = None
     with contextlib.suppress(ImportError):
-        import huggingface_hub.constants as hf_constants  # type: ignore[no-redef]
+        import huggingface_hub.constants as hf_constants
     hf_saved = getattr(hf_constants, "HF_HUB_OFFLINE", None)
     try:
         os.environ["TORCH_HOME"] = str(torch_home)

@@ -23,8 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from replication.names import METRIC_NAMES, MetricName
+
 Kind = Literal["nr", "fr"]
 Backend = Literal["ours", "pyiqa"]
+# How a metric's scorer is built (replication.evaluate.scorers.BUILDERS has one function per name).
+Builder = Literal["niqe", "psnr", "ssim", "pyiqa"]
 Where = Literal["pyiqa", "clip", "torchvision", "hf", "mirror"]
 
 
@@ -38,7 +42,7 @@ class RequiredFile:
 
 @dataclass(frozen=True)
 class MetricSpec:
-    name: str
+    name: MetricName
     kind: Kind  # nr: no reference; fr: needs the ground truth
     lower_better: bool
     backend: Backend
@@ -48,9 +52,10 @@ class MetricSpec:
     files: tuple[RequiredFile, ...] = ()
     modules: tuple[str, ...] = ()  # Python modules that must import (an environment requirement)
     y_channel: bool = False  # computed on BT.601 Y (ours) / pyiqa's own colour handling otherwise
+    builder: Builder = "pyiqa"
 
 
-_PYIQA_DIR = "pyiqa"
+_PYIQA_DIR: Where = "pyiqa"
 
 METRICS: dict[str, MetricSpec] = {
     spec.name: spec
@@ -63,6 +68,7 @@ METRICS: dict[str, MetricSpec] = {
             "NIQE, paper protocol: BT.601 Y, rounded, 96x96 blocks, LIVE pristine model (ours)",
             files=(RequiredFile("niqe_pris_params.npz", "mirror", note="or the LIVE niqe_modelparameters.mat"),),
             y_channel=True,
+            builder="niqe",
         ),
         MetricSpec(
             "brisque",
@@ -150,7 +156,7 @@ METRICS: dict[str, MetricSpec] = {
             pyiqa_name="pi",
             files=(RequiredFile("NRQM_model.mat", _PYIQA_DIR), RequiredFile("niqe_modelparameters.mat", _PYIQA_DIR)),
         ),
-        MetricSpec("psnr", "fr", False, "ours", "PSNR on BT.601 Y, border crop (ours)", y_channel=True),
+        MetricSpec("psnr", "fr", False, "ours", "PSNR on BT.601 Y, border crop (ours)", y_channel=True, builder="psnr"),
         MetricSpec(
             "ssim",
             "fr",
@@ -158,6 +164,7 @@ METRICS: dict[str, MetricSpec] = {
             "ours",
             "SSIM on BT.601 Y (11x11 Gaussian, sigma 1.5), border crop (ours)",
             y_channel=True,
+            builder="ssim",
         ),
         MetricSpec(
             "lpips",
@@ -173,6 +180,11 @@ METRICS: dict[str, MetricSpec] = {
         ),
     )
 }
+
+
+# The registry and the closed set of names agree (a new metric is one row here plus its name in names.py).
+if tuple(METRICS) != METRIC_NAMES:
+    raise RuntimeError(f"evaluate.registry.METRICS {tuple(METRICS)} and names.METRIC_NAMES {METRIC_NAMES} differ")
 
 
 def get_metric(name: str) -> MetricSpec:

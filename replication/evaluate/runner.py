@@ -1,19 +1,23 @@
-"""Shared pieces of ``replication metrics`` and ``replication evaluate``: image selection, metric
-resources from the command line, references, and the printed summary."""
+"""Shared pieces of ``replication metrics`` and ``replication evaluate``: image selection, scoring a
+folder into tidy rows, metric resources from the command line, references, and the printed summary."""
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
-from collections.abc import Mapping, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
+from replication.artifacts.metrics_table import TidyRow, subset_label
+from replication.batch import BatchFailures
 from replication.errors import UserError
 from replication.evaluate.registry import METRICS
-from replication.evaluate.results import subset_label
+from replication.evaluate.scorers import Scorer, score_image
 from replication.imageio import list_images, read_image
 
 
@@ -112,5 +116,62 @@ def summary_lines(values: Mapping[str, Sequence[float]], unavailable: Mapping[st
     return lines
 
 
-def fmt(value: float) -> str:
-    return "nan" if math.isnan(value) else repr(float(value))
+@dataclass(frozen=True)
+class ImageScores:
+    image: str  # the `image` column
+    values: dict[str, float]  # metric -> value (NaN where undefined)
+
+
+def _warn(message: str) -> None:
+    tqdm.write(f"warning: {message}", file=sys.stderr)
+
+
+def score_folder(
+    images: Sequence[Path],
+    scorers: dict[str, Scorer],
+    reference: Path | None,
+    *,
+    seconds: dict[str, float] | None = None,
+    names: Sequence[str] | None = None,
+    on_undefined: Callable[[str], None] = _warn,
+    failures: BatchFailures | None = None,
+    progress: bool = True,
+) -> list[ImageScores]:
+    """Every scorer on every image (a reference with the same stem from ``reference`` when given).
+    ``names`` are the `image` column values (default: the files' names). With ``failures``, an image
+    that cannot be read is reported there and skipped; without, its error propagates."""
+    names = [p.name for p in images] if names is None else names
+    out = []
+    pairs = list(zip(images, names, strict=True))
+    for path, name in tqdm(pairs, desc="metrics", unit="img", file=sys.stderr, disable=not scorers or not progress):
+        try:
+            sr = read_rgb(path)
+            ref = read_rgb(find_reference(reference, path)) if reference is not None else None
+            values = score_image(scorers, sr, ref, name, on_undefined=on_undefined, seconds=seconds)
+        except UserError as exc:
+            if failures is None:
+                raise
+            failures.add(exc, path)
+            continue
+        out.append(ImageScores(name, values))
+    return out
+
+
+def tidy_rows(
+    scores: Sequence[ImageScores], model: str, source: str, profile: str, dataset: str, subset: str
+) -> list[TidyRow]:
+    """The tidy metrics rows (:mod:`replication.artifacts.metrics_table`) of scored images."""
+    return [
+        TidyRow(model, source, profile, dataset, subset, s.image, name, value, METRICS[name].lower_better)
+        for s in scores
+        for name, value in s.values.items()
+    ]
+
+
+def per_metric(scores: Sequence[ImageScores]) -> dict[str, list[float]]:
+    """metric -> the values of every image, for :func:`summary_lines`."""
+    out: dict[str, list[float]] = {}
+    for s in scores:
+        for name, value in s.values.items():
+            out.setdefault(name, []).append(value)
+    return out

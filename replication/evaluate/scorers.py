@@ -7,6 +7,7 @@ no-reference metrics crop ``nr_crop_border`` px, full-reference metrics ``fr_cro
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 import warnings
@@ -23,6 +24,7 @@ from replication.evaluate.niqe import (
     PARAMS_FILE,
     PARAMS_FILE_MAT,
     NiqeInputError,
+    PristineModel,
     load_pristine_model,
     niqe,
 )
@@ -31,7 +33,7 @@ from replication.evaluate.pyiqa_metrics import (
     check_pyiqa_metric,
     default_torch_home,
 )
-from replication.evaluate.registry import MetricSpec, get_metric
+from replication.evaluate.registry import Builder, MetricSpec, get_metric
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,17 @@ class Scorer:
         return self.fn(sr, ref)
 
 
+def _need(ref: torch.Tensor | None) -> torch.Tensor:
+    assert ref is not None  # Scorer.__call__ rejects a missing reference for full-reference metrics
+    return ref
+
+
 def _crop(x: torch.Tensor, border: int) -> torch.Tensor:
     return x[..., border:-border, border:-border] if border else x
+
+
+def _niqe_score(sr: torch.Tensor, ref: torch.Tensor | None, *, model: PristineModel, crop: int) -> float:
+    return niqe(sr, model, crop_border=crop)
 
 
 def _niqe_scorer(spec: MetricSpec, res: MetricResources) -> Scorer | str:
@@ -73,28 +84,41 @@ def _niqe_scorer(spec: MetricSpec, res: MetricResources) -> Scorer | str:
         for name in (PARAMS_FILE, PARAMS_FILE_MAT):
             if (folder / name).is_file():
                 model = load_pristine_model(folder / name)
-                return Scorer(spec, lambda sr, ref, m=model: niqe(sr, m, crop_border=res.nr_crop_border))
+                return Scorer(spec, functools.partial(_niqe_score, model=model, crop=res.nr_crop_border))
     if PACKAGED_PARAMS.is_file():
         model = load_pristine_model(PACKAGED_PARAMS)
-        return Scorer(spec, lambda sr, ref, m=model: niqe(sr, m, crop_border=res.nr_crop_border))
+        return Scorer(spec, functools.partial(_niqe_score, model=model, crop=res.nr_crop_border))
     return f"unavailable: needs {PARAMS_FILE} (or {PARAMS_FILE_MAT}) in the mirror's metrics/ or a --weights-dir"
 
 
+def _psnr_scorer(spec: MetricSpec, res: MetricResources) -> Scorer | str:
+    return Scorer(spec, lambda sr, ref: psnr_y(sr, _need(ref), res.fr_crop_border))
+
+
+def _ssim_scorer(spec: MetricSpec, res: MetricResources) -> Scorer | str:
+    return Scorer(spec, lambda sr, ref: ssim_y(sr, _need(ref), res.fr_crop_border))
+
+
+def _pyiqa_scorer(spec: MetricSpec, res: MetricResources) -> Scorer | str:
+    status = check_pyiqa_metric(spec, res.search_dirs, res.torch_home)
+    if not status.ok:
+        return status.reason
+    metric = PyiqaScorer(spec, res.torch_home, res.device)
+    border = res.fr_crop_border if spec.kind == "fr" else res.nr_crop_border
+    return Scorer(spec, lambda sr, ref: metric(_crop(sr, border), None if ref is None else _crop(ref, border)))
+
+
+# One builder per registry ``builder`` name: a scorer, or the reason the metric cannot run here.
+BUILDERS: dict[Builder, Callable[[MetricSpec, MetricResources], Scorer | str]] = {
+    "niqe": _niqe_scorer,
+    "psnr": _psnr_scorer,
+    "ssim": _ssim_scorer,
+    "pyiqa": _pyiqa_scorer,
+}
+
+
 def _build(spec: MetricSpec, res: MetricResources) -> Scorer | str:
-    if spec.name == "niqe":
-        return _niqe_scorer(spec, res)
-    if spec.name == "psnr":
-        return Scorer(spec, lambda sr, ref: psnr_y(sr, ref, res.fr_crop_border))
-    if spec.name == "ssim":
-        return Scorer(spec, lambda sr, ref: ssim_y(sr, ref, res.fr_crop_border))
-    if spec.backend == "pyiqa":
-        status = check_pyiqa_metric(spec, res.search_dirs, res.torch_home)
-        if not status.ok:
-            return status.reason
-        metric = PyiqaScorer(spec, res.torch_home, res.device)
-        border = res.fr_crop_border if spec.kind == "fr" else res.nr_crop_border
-        return Scorer(spec, lambda sr, ref: metric(_crop(sr, border), None if ref is None else _crop(ref, border)))
-    raise AssertionError(f"metric {spec.name}: no builder")  # every registry entry is covered above
+    return BUILDERS[spec.builder](spec, res)
 
 
 def build_scorers(names: Sequence[str], res: MetricResources) -> tuple[dict[str, Scorer], dict[str, str]]:

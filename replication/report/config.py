@@ -8,13 +8,14 @@ The validation set is synthesised once, with a fixed seed, from HR images that n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+
+from replication.names import DegradationVariant
 
 
 @dataclass(frozen=True)
 class ValidationConfig:
     dataset: str  # dataset registry name of the held-out HR images (never in data.train_sets)
-    variant: Literal["second_order", "first_order", "no_sinc", "bicubic", "bsrgan"]  # degradation used
+    variant: DegradationVariant  # degradation used
     count: int  # number of synthetic LQ/GT pairs
     gt_size: int  # GT crop side in pixels (LQ side = gt_size / scale)
     seed: int

@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from replication.artifacts.layout import PHASES, dvclive_metrics_dir
 from replication.errors import UserError
 from replication.report.figures import new_figure, to_png
-
-PHASES = ("net", "gan")
 
 
 @dataclass(frozen=True)
@@ -45,12 +44,12 @@ def read_tsv(path: str | os.PathLike) -> tuple[tuple[int, ...], tuple[float, ...
 def find_curves(runs_dir: str | os.PathLike) -> list[Curve]:
     """Every metric curve under ``runs_dir`` (sorted by variant, phase, name); [] if there is none."""
     runs_dir = Path(runs_dir)
-    curves = []
+    curves: list[Curve] = []
     if not runs_dir.is_dir():
         return curves
     for variant_dir in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
         for phase in PHASES:
-            metrics_dir = variant_dir / phase / "dvclive" / "plots" / "metrics"
+            metrics_dir = dvclive_metrics_dir(runs_dir, variant_dir.name, phase)
             if not metrics_dir.is_dir():
                 continue
             for tsv in sorted(metrics_dir.rglob("*.tsv")):
@@ -86,7 +85,7 @@ def plot_phase(curves: list[Curve], phase: str, title: str) -> bytes | None:
     rows = (len(names) + cols - 1) // cols
     fig = new_figure(4.2 * cols, 3.0 * rows)
     axes = fig.subplots(rows, cols, squeeze=False)
-    for ax, name in zip(axes.flat, names):
+    for ax, name in zip(axes.flat, names, strict=False):
         for c in (c for c in mine if c.name == name):
             ax.plot(c.steps, c.values, label=c.variant, linewidth=1.2)
         ax.set_title(name, fontsize=9)

@@ -65,7 +65,7 @@ def crops_for(
     top, left, side = pick_crop(lr, window)
     crops = {
         label: to_uint(img[..., top * s : (top + side) * s, left * s : (left + side) * s])
-        for (label, img), s in zip(images.items(), scales.values())
+        for (label, img), s in zip(images.items(), scales.values(), strict=True)
     }
     return to_uint(lr), (top, left, side), crops
 
@@ -101,11 +101,12 @@ def grid_rows(
     lr_files: list[Path], output_dirs: dict[str, Path], max_images: int
 ) -> list[tuple[str, Path, dict[str, Path]]]:
     """Rows for :func:`render_grid`: the first ``max_images`` LR files (by name) that every model output."""
-    rows = []
+    rows: list[tuple[str, Path, dict[str, Path]]] = []
     for lr_path in sorted(lr_files, key=lambda p: p.name):
         found = {label: find_output(d, lr_path.stem) for label, d in output_dirs.items()}
-        if all(found.values()):
-            rows.append((lr_path.name, lr_path, found))
+        present = {label: p for label, p in found.items() if p is not None}
+        if len(present) == len(found):
+            rows.append((lr_path.name, lr_path, present))
         if len(rows) == max_images:
             break
     return rows

@@ -2,7 +2,7 @@
 
 Values were read digit by digit from an image copy of Table 1 of Wang et al., "Real-ESRGAN: Training
 Real-World Blind Super-Resolution with Pure Synthetic Data", ICCVW 2021 (arXiv:2107.10833 v2);
-see ``../shared/spec/paper-facts.md`` §1. Five of the columns are confirmed independently by another
+see ``docs/reference-notes.md`` §9. Five of the columns are confirmed independently by another
 paper's README that copies them. The paper states neither the NIQE implementation nor the subset of
 ImageNet val it used.
 

@@ -28,9 +28,9 @@ from typing import Literal
 
 import pandas as pd
 
+from replication.artifacts.metrics_table import summarise
 from replication.errors import UserError
 from replication.fsutil import write_text_atomic
-from replication.report.tidy import means
 
 SCHEMA = 1
 ENTRY_KEY = ("model", "source", "dataset", "subset", "metric")
@@ -144,14 +144,16 @@ def compare(expected: Expected, tidy: pd.DataFrame, override: Tolerance | None =
             f"the results are of profile(s) {', '.join(profiles)} but the expected values are of profile "
             f"{expected.profile!r}; compare like with like"
         )
-    got = means(tidy).set_index(list(ENTRY_KEY))
+    got = summarise(tidy).set_index(list(ENTRY_KEY))  # the report's means, without the bootstrap
     rows = []
     seen = set()
     for entry in expected.entries.itertuples(index=False):
         key = tuple(getattr(entry, k) for k in ENTRY_KEY)
         seen.add(key)
         tol = override or expected.tolerance_for(entry.metric)
-        row = dict(zip(ENTRY_KEY, key), expected=entry.mean, n_expected=entry.n, allowed=tol.allowed(entry.mean))
+        row = dict(
+            zip(ENTRY_KEY, key, strict=True), expected=entry.mean, n_expected=entry.n, allowed=tol.allowed(entry.mean)
+        )
         if key not in got.index:
             rows.append({**row, "got": math.nan, "delta": math.nan, "n_got": 0, "status": "missing"})
             continue
@@ -165,7 +167,7 @@ def compare(expected: Expected, tidy: pd.DataFrame, override: Tolerance | None =
         if key not in seen:
             rows.append(
                 dict(
-                    zip(ENTRY_KEY, key),
+                    zip(ENTRY_KEY, key, strict=True),
                     expected=math.nan,
                     got=float(res["mean"]),
                     delta=math.nan,
@@ -210,7 +212,7 @@ def expected_from_results(
         tidy = tidy[tidy["source"].isin(sources)]
         if tidy.empty:
             raise UserError(f"no results with source in {', '.join(sources)}")
-    m = means(tidy)
+    m = summarise(tidy)
     entries = [
         {
             **{k: str(r[k]) for k in ENTRY_KEY},

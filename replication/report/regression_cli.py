@@ -13,6 +13,7 @@ import json
 import math
 from pathlib import Path
 
+from replication.artifacts.metrics_table import read_tidy
 from replication.report.regression import (
     DEFAULT_ABS,
     DEFAULT_REL,
@@ -24,7 +25,6 @@ from replication.report.regression import (
     load_expected,
     write_expected,
 )
-from replication.report.tidy import read_tidy
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

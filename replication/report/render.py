@@ -31,7 +31,7 @@ PHASE_TITLES = {"net": "Real-ESRNet phase (L1)", "gan": "Real-ESRGAN phase (L1 +
 @dataclass
 class ReportInputs:
     params: Params
-    summary: pd.DataFrame  # see replication.report.tables.SUMMARY_COLUMNS
+    summary: pd.DataFrame  # see replication.artifacts.metrics_table.SUMMARY_COLUMNS
     curves: list[Curve] = field(default_factory=list)
     grids: list[tuple[str, bytes]] = field(default_factory=list)  # (dataset, PNG)
     previews: list[tuple[str, bytes]] = field(default_factory=list)  # (caption, PNG)

@@ -1,7 +1,5 @@
-"""The report's tables, built from a summary of the tidy metrics.
-
-``summary``: a DataFrame with one row per (model, source, profile, dataset, subset, metric) and the
-columns ``lower_better``, ``n``, ``mean``, ``ci_low``, ``ci_high`` (95% bootstrap interval of the mean).
+"""The report's tables, built from the summary of the tidy metrics
+(:func:`replication.artifacts.metrics_table.summarise`, columns ``SUMMARY_COLUMNS`` there).
 """
 
 from __future__ import annotations
@@ -12,20 +10,6 @@ import pandas as pd
 
 from replication.report import paper_table
 from replication.report.document import Table
-
-SUMMARY_COLUMNS = (
-    "model",
-    "source",
-    "profile",
-    "dataset",
-    "subset",
-    "metric",
-    "lower_better",
-    "n",
-    "mean",
-    "ci_low",
-    "ci_high",
-)
 
 
 def _fmt(v: float, digits: int = 4) -> str:

@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from replication.device import add_device_argument, resolve_device
+from replication.names import PHASES
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -23,7 +24,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--phase",
         required=True,
-        choices=("net", "gan"),
+        choices=PHASES,
         help="net: Real-ESRNet (L1); gan: Real-ESRGAN (L1 + perceptual + GAN)",
     )
     parser.add_argument("--data", required=True, type=Path, help="prepared training folder (meta_info.txt + shards)")

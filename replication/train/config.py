@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from replication.names import DegradationVariant, Discriminator
+
 # VGG19 convolution names (torchvision ``features`` order); the perceptual loss reads them before ReLU.
 VGG19_CONV_LAYERS = (
     "conv1_1", "conv1_2",
@@ -75,6 +77,18 @@ class PhaseConfig:
 @dataclass(frozen=True)
 class VariantConfig:
     description: str
-    degradation: Literal["second_order", "first_order", "no_sinc", "bicubic", "bsrgan"]
-    discriminator: Literal["unet", "vgg"]
+    degradation: DegradationVariant
+    discriminator: Discriminator
     spectral_norm: bool
+
+    def validate(self) -> None:
+        if self.discriminator == "vgg" and self.spectral_norm:
+            raise ValueError("spectral_norm: the VGG-style discriminator has no spectral-norm option (use false)")
+
+    def check_profile(self, gan_gt_size: int) -> None:
+        """Rules between this variant and a profile's ``train_gan`` section."""
+        if self.discriminator == "vgg" and (gan_gt_size < 16 or gan_gt_size & (gan_gt_size - 1)):
+            raise ValueError(
+                "the VGG-style discriminator takes square inputs of a power-of-two size >= 16 (official: 128 or "
+                f"256); train_gan.gt_size is {gan_gt_size}"
+            )

@@ -122,8 +122,10 @@ def wrap_ddp(model: torch.nn.Module, info: DistInfo) -> torch.nn.Module:
 @contextlib.contextmanager
 def no_sync(model: torch.nn.Module) -> Iterator[None]:
     """Accumulate gradients locally (no all-reduce) for a DDP model; a no-op otherwise."""
-    if hasattr(model, "no_sync"):
-        with model.no_sync():
+    # Looked up by name, not by type: a torch.compile wrapper forwards no_sync to the DDP module inside.
+    no_sync_of = getattr(model, "no_sync", None)
+    if callable(no_sync_of):
+        with no_sync_of():
             yield
     else:
         yield

@@ -18,8 +18,8 @@ def unwrap(model: nn.Module) -> nn.Module:
     while True:
         if hasattr(model, "module") and isinstance(model, nn.parallel.DistributedDataParallel):
             model = model.module
-        elif hasattr(model, "_orig_mod"):
-            model = model._orig_mod
+        elif isinstance(inner := getattr(model, "_orig_mod", None), nn.Module):  # torch.compile wrapper
+            model = inner
         else:
             return model
 
@@ -41,7 +41,7 @@ class EMA:
     def update(self, model: nn.Module) -> None:
         src = dict(unwrap(model).named_parameters())
         names = [name for name, _ in self.model.named_parameters()]
-        ema_params = [p for _, p in self.model.named_parameters()]
+        ema_params: list[torch.Tensor] = [p for _, p in self.model.named_parameters()]
         params = [src[name].detach() for name in names]
         # One multi-tensor kernel per op instead of ~350 small ones (RRDBNet 23 blocks).
         torch._foreach_mul_(ema_params, self.decay)

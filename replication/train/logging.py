@@ -1,8 +1,8 @@
 """Training logs: DVCLive metrics/params/sample images plus a tqdm progress bar (rank 0 only).
 
 DVCLive runs inside ``dvc repro`` stages, so it must not write ``dvc.yaml`` or experiment refs
-(``dvcyaml=None, save_dvc_exp=False``; dvc-notes gotcha 9). On resume it is re-aligned with the
-checkpoint (gotcha 10): rows and sample images logged after the checkpoint's step, by the run that
+(``dvcyaml=None, save_dvc_exp=False``; docs/dvc.md §5). On resume it is re-aligned with the
+checkpoint (docs/dvc.md §6): rows and sample images logged after the checkpoint's step, by the run that
 was interrupted, are dropped, so a resumed curve equals an uninterrupted one.
 
 DVCLive is optional at run time: where it is not installed (a bare GPU machine, say) training runs
@@ -84,7 +84,7 @@ class TrainLogger:
         try:
             from dvclive import Live
         except ImportError:
-            Live = None
+            Live = None  # type: ignore[misc,assignment]  # optional at run time (see the module docstring)
             print(
                 "warning: dvclive is not installed: training metrics, params and sample images are not logged",
                 file=sys.stderr,

@@ -5,7 +5,7 @@ optimisers and generators, resumes from the newest valid checkpoint, then repeat
 ``gt batch -> net_step | gan_step -> log / sample / checkpoint`` and finally publishes the EMA
 generator as ``OUT/model.safetensors``. Each phase's step is one function that does the whole
 iteration (synthesis on the training device, pool, forward, losses, updates, EMA), following the
-reference's order (reference-behaviour.md §1.3, §4.2).
+reference's order (docs/reference-notes.md §1, §7).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 from torch import nn
@@ -25,9 +25,11 @@ from torch import nn
 from replication.archs.checkpoint import load_strict, save_model
 from replication.archs.registry import build_arch
 from replication.data.subimages import SubImageStore
+from replication.degrade.config import check_gt_size
 from replication.degrade.crop import prepare_gt
 from replication.errors import UserError
 from replication.fsutil import sha256_file, write_text_atomic
+from replication.names import Phase
 from replication.params import Params, Profile, fingerprint, load_params
 from replication.strict import to_dict
 from replication.train import distributed, state
@@ -38,7 +40,6 @@ from replication.train.losses import PerceptualLoss, gan_loss, l1_loss
 from replication.train.sampler import EpochSampler, derive_seed
 from replication.train.synthesis import Synthesizer
 
-Phase = Literal["net", "gan"]
 PHASE_TITLES = {"net": "Real-ESRNet", "gan": "Real-ESRGAN"}
 
 
@@ -121,17 +122,14 @@ def preflight(opts: RunOptions) -> Plan:
     variant = params.variant(opts.variant)
     cfg = profile.train_net if opts.phase == "net" else profile.train_gan
     section = f"profiles.{params.profile}.train_{opts.phase}"
-    if cfg.gt_size > profile.degradation.gt_crop:
-        raise UserError(f"{section}.gt_size {cfg.gt_size} exceeds degradation.gt_crop {profile.degradation.gt_crop}")
+    try:  # already checked when params.yaml loaded; repeated here because the trainer relies on it
+        check_gt_size(cfg.gt_size, profile.degradation.gt_crop, profile.scale, f"{section}.gt_size")
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     if opts.max_steps is not None and opts.max_steps <= 0:
         raise UserError(f"--max-steps must be positive, got {opts.max_steps}")
     if opts.device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is available")
-    if opts.phase == "gan" and variant.discriminator == "vgg" and (cfg.gt_size < 16 or cfg.gt_size & (cfg.gt_size - 1)):
-        raise UserError(
-            f"variant {opts.variant!r} uses the VGG-style discriminator, which takes square inputs of a power-of-two "
-            f"size >= 16 (official: 128 or 256); {section}.gt_size is {cfg.gt_size}"
-        )
     from replication.degrade.pipeline import Degrader
 
     min_gt = Degrader(profile.degradation, variant.degradation, profile.scale).min_gt_size
@@ -229,6 +227,14 @@ class Trainer:
     perceptual: PerceptualLoss | None = None
     last_batch: tuple[torch.Tensor, torch.Tensor] | None = None  # (lq, loss target) of the last step, for samples
 
+    def gan_parts(
+        self,
+    ) -> tuple[nn.Module, nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+        """(D, the D module the step calls, D's optimiser, D's scheduler): set in the GAN phase only."""
+        if self.d is None or self.d_train is None or self.opt_d is None or self.sched_d is None:
+            raise RuntimeError("the Real-ESRNet phase has no discriminator")
+        return self.d, self.d_train, self.opt_d, self.sched_d
+
     def autocast(self):
         if self.amp_dtype is None:
             return contextlib.nullcontext()
@@ -268,6 +274,7 @@ def gan_step(t: Trainer, gt: torch.Tensor) -> dict[str, torch.Tensor]:
     D: BCE(D(gt), real) + BCE(D(sr.detach()), fake), the two gradients accumulated, unweighted.
     """
     cfg = t.cfg
+    d, d_train, opt_d, sched_d = t.gan_parts()
     with torch.no_grad():
         lq, gt, gt_usm = t.synth.gan_triplet(gt)
     lq, gt, gt_usm = t.to_format(lq), t.to_format(gt), t.to_format(gt_usm)
@@ -277,7 +284,7 @@ def gan_step(t: Trainer, gt: torch.Tensor) -> dict[str, torch.Tensor]:
 
     # Generator. D's parameters are frozen; under DDP the plain D module is called so that its
     # (unused) gradient buckets are not armed. Its spectral-norm vectors still advance, as in the reference.
-    d_plain = unwrap(t.d)
+    d_plain = unwrap(d)
     d_plain.requires_grad_(False)
     t.opt_g.zero_grad(set_to_none=True)
     with t.autocast():
@@ -293,20 +300,20 @@ def gan_step(t: Trainer, gt: torch.Tensor) -> dict[str, torch.Tensor]:
 
     # Discriminator: real then fake, gradients summed before one step (DDP syncs once).
     d_plain.requires_grad_(True)
-    t.opt_d.zero_grad(set_to_none=True)
-    with distributed.no_sync(t.d_train):
+    opt_d.zero_grad(set_to_none=True)
+    with distributed.no_sync(d_train):
         with t.autocast():
-            real_logits = t.d_train(real)
+            real_logits = d_train(real)
         l_d_real = gan_loss(real_logits.float(), True)
         l_d_real.backward()
     with t.autocast():
-        fake_logits = t.d_train(sr.detach().clone())
+        fake_logits = d_train(sr.detach().clone())
     l_d_fake = gan_loss(fake_logits.float(), False)
     l_d_fake.backward()
-    t.opt_d.step()
+    opt_d.step()
 
     t.sched_g.step()
-    t.sched_d.step()
+    sched_d.step()
     t.ema.update(t.g)
     t.last_batch = (lq, l1_target)
     return {
@@ -354,11 +361,11 @@ def build_trainer(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> T
     fmt = torch.channels_last if opts.channels_last else torch.contiguous_format
     g = g.to(memory_format=fmt)
     ema.model.to(memory_format=fmt)
-    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=0.0)
+    opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=0.0)
     sched_g = torch.optim.lr_scheduler.MultiStepLR(opt_g, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma)
     g_train = distributed.wrap_ddp(g, info)
     if opts.compile:
-        g_train = torch.compile(g_train)
+        g_train = cast(nn.Module, torch.compile(g_train))
     store = plan.store
     if len(store) < info.world_size:
         raise UserError(f"--data {opts.data}: {len(store)} sub-images cannot be shared by {info.world_size} processes")
@@ -391,47 +398,52 @@ def build_trainer(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> T
         hflip=profile.degradation.hflip,
     )
     if opts.phase == "gan":
-        v = plan.variant
-        if v.discriminator == "unet":
-            d = build_arch(
-                "unet_discriminator",
-                num_in_ch=3,
-                num_feat=net.disc_num_feat,
-                skip_connection=True,
-                spectral_norm=v.spectral_norm,
-                seed=derive_seed(seed, "discriminator"),
-            )
-        else:
-            if v.spectral_norm:
-                raise UserError(f"variant {opts.variant!r}: the VGG-style discriminator has no spectral-norm option")
-            d = build_arch(
-                "vgg_discriminator",
-                num_in_ch=3,
-                num_feat=net.disc_num_feat,
-                input_size=cfg.gt_size,
-                seed=derive_seed(seed, "discriminator"),
-            )
-        d = d.to(device).to(memory_format=fmt).train()
-        t.d = d
-        t.opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=0.0)
-        t.sched_d = torch.optim.lr_scheduler.MultiStepLR(
-            t.opt_d, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma
-        )
-        d_train = distributed.wrap_ddp(d, info)
-        t.d_train = torch.compile(d_train) if opts.compile else d_train
-        if cfg.perceptual_weight > 0:
-            t.perceptual = (
-                PerceptualLoss(
-                    cfg.perceptual_layers,
-                    pretrained=plan.vgg_path is not None,
-                    weights_path=plan.vgg_path,
-                    seed=derive_seed(seed, "vgg19-untrained"),
-                )
-                .to(device)
-                .to(memory_format=fmt)
-            )
+        _add_discriminator(t, plan, opts, info, fmt)
     g.train()
     return t
+
+
+def _add_discriminator(
+    t: Trainer, plan: Plan, opts: RunOptions, info: distributed.DistInfo, fmt: torch.memory_format
+) -> None:
+    """The GAN phase's discriminator, its optimiser and scheduler, and the perceptual loss."""
+    profile, cfg, net = plan.profile, plan.cfg, plan.profile.network
+    seed, device = profile.seed, info.device
+    v = plan.variant
+    if v.discriminator == "unet":
+        d = build_arch(
+            "unet_discriminator",
+            num_in_ch=3,
+            num_feat=net.disc_num_feat,
+            skip_connection=True,
+            spectral_norm=v.spectral_norm,
+            seed=derive_seed(seed, "discriminator"),
+        )
+    else:  # VariantConfig.validate rejected spectral_norm with this discriminator at load time
+        d = build_arch(
+            "vgg_discriminator",
+            num_in_ch=3,
+            num_feat=net.disc_num_feat,
+            input_size=cfg.gt_size,
+            seed=derive_seed(seed, "discriminator"),
+        )
+    d = d.to(device).to(memory_format=fmt).train()
+    t.d = d
+    t.opt_d = torch.optim.Adam(d.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=0.0)
+    t.sched_d = torch.optim.lr_scheduler.MultiStepLR(t.opt_d, milestones=list(cfg.lr_milestones), gamma=cfg.lr_gamma)
+    d_train = distributed.wrap_ddp(d, info)
+    t.d_train = cast(nn.Module, torch.compile(d_train)) if opts.compile else d_train
+    if cfg.perceptual_weight > 0:
+        t.perceptual = (
+            PerceptualLoss(
+                cfg.perceptual_layers,
+                pretrained=plan.vgg_path is not None,
+                weights_path=plan.vgg_path,
+                seed=derive_seed(seed, "vgg19-untrained"),
+            )
+            .to(device)
+            .to(memory_format=fmt)
+        )
 
 
 def shared_state(t: Trainer) -> dict:
@@ -443,7 +455,8 @@ def shared_state(t: Trainer) -> dict:
         "sched_g": t.sched_g.state_dict(),
     }
     if t.d is not None:
-        out.update(d=unwrap(t.d).state_dict(), opt_d=t.opt_d.state_dict(), sched_d=t.sched_d.state_dict())
+        d, _, opt_d, sched_d = t.gan_parts()
+        out.update(d=unwrap(d).state_dict(), opt_d=opt_d.state_dict(), sched_d=sched_d.state_dict())
     return out
 
 
@@ -485,9 +498,10 @@ def restore(t: Trainer, loaded: state.Loaded) -> dict:
     t.opt_g.load_state_dict(sh["opt_g"])
     t.sched_g.load_state_dict(sh["sched_g"])
     if t.d is not None:
-        unwrap(t.d).load_state_dict(sh["d"])
-        t.opt_d.load_state_dict(sh["opt_d"])
-        t.sched_d.load_state_dict(sh["sched_d"])
+        d, _, opt_d, sched_d = t.gan_parts()
+        unwrap(d).load_state_dict(sh["d"])
+        opt_d.load_state_dict(sh["opt_d"])
+        sched_d.load_state_dict(sh["sched_d"])
     pool = dict(lo["pool"])
     for key in ("lq", "gt"):
         if pool.get(key) is not None:
@@ -569,12 +583,7 @@ def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | N
     sections = fingerprint_sections(plan, opts, info.world_size)
     fp = fingerprint(sections)
 
-    chosen = None
-    if info.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        chosen = choose_checkpoint(ckpt_dir, fp, sections, opts.on_mismatch)
-    chosen = distributed.broadcast_object(info, str(chosen) if chosen else None)
-
+    chosen = _chosen_checkpoint(info, out, ckpt_dir, fp, sections, opts.on_mismatch)
     t = build_trainer(plan, opts, info)
     start = 0
     window: dict = {}
@@ -604,20 +613,7 @@ def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | N
         total_steps=cfg.iters,
         desc=f"{title} {opts.variant}",
     )
-    run_info = {
-        "variant": opts.variant,
-        "phase": opts.phase,
-        "profile": plan.params.profile,
-        "fingerprint": fp,
-        "deviations": list(plan.deviations),
-        "world_size": info.world_size,
-        "amp": opts.amp,
-        "channels_last": opts.channels_last,
-        "compile": opts.compile,
-        "init": str(plan.init_path) if plan.init_path else "scratch",
-        "init_sha256": plan.init_sha256,
-        "vgg_weights": str(plan.vgg_path) if plan.vgg_path else ("untrained" if opts.phase == "gan" else "n/a"),
-    }
+    run_info = _run_info(plan, opts, info, fp)
     log.params({**run_info, "deviations": "; ".join(plan.deviations) or "none"})
     if info.is_main:
         record_session(out, start, info, opts)
@@ -632,17 +628,7 @@ def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | N
     try:
         for step in range(start + 1, last + 1):
             gt = next_gt_batch(t)
-            losses = step_fn(t, gt)
-            names = list(losses)
-            values = torch.stack([losses[n].float() for n in names]).tolist()  # one device sync per step
-            bad = [n for n, v in zip(names, values) if not math.isfinite(v)]
-            if not distributed.all_true(info, not bad):
-                where = f"loss {', '.join(bad)} = {[losses[n].item() for n in bad]}" if bad else "on another rank"
-                raise TrainingDiverged(
-                    f"{title} {opts.variant}: non-finite loss at step {step} ({where}); stopped. The last good "
-                    f"checkpoint in {ckpt_dir} is kept; lower the learning rate or try --amp none"
-                )
-            current = dict(zip(names, values))
+            current = _finite_losses(step_fn(t, gt), info, step, f"{title} {opts.variant}", ckpt_dir)
             for n, v in current.items():
                 sums[n] = sums.get(n, 0.0) + v
             count += 1
@@ -665,12 +651,63 @@ def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | N
         if info.is_main:
             print(f"stopped after step {last} of {cfg.iters} (--max-steps); run again to continue", file=sys.stderr)
         return None
-    model_path = out / "model.safetensors"
+    return _publish(t, plan, opts, info, run_info)
+
+
+def _chosen_checkpoint(
+    info: distributed.DistInfo, out: Path, ckpt_dir: Path, fp: str, sections: dict, on_mismatch: str
+) -> str | None:
+    """Rank 0 picks the checkpoint to resume from (or none) and every rank gets its path."""
+    chosen = None
+    if info.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        chosen = choose_checkpoint(ckpt_dir, fp, sections, on_mismatch)
+    return distributed.broadcast_object(info, str(chosen) if chosen else None)
+
+
+def _run_info(plan: Plan, opts: RunOptions, info: distributed.DistInfo, fp: str) -> dict:
+    """The run's description: logged as DVCLive params and stored in the published model's sidecar."""
+    return {
+        "variant": opts.variant,
+        "phase": opts.phase,
+        "profile": plan.params.profile,
+        "fingerprint": fp,
+        "deviations": list(plan.deviations),
+        "world_size": info.world_size,
+        "amp": opts.amp,
+        "channels_last": opts.channels_last,
+        "compile": opts.compile,
+        "init": str(plan.init_path) if plan.init_path else "scratch",
+        "init_sha256": plan.init_sha256,
+        "vgg_weights": str(plan.vgg_path) if plan.vgg_path else ("untrained" if opts.phase == "gan" else "n/a"),
+    }
+
+
+def _finite_losses(
+    losses: dict[str, torch.Tensor], info: distributed.DistInfo, step: int, what: str, ckpt_dir: Path
+) -> dict[str, float]:
+    """The step's losses as floats (one device sync); every rank stops if any rank saw a non-finite one."""
+    names = list(losses)
+    values = torch.stack([losses[n].float() for n in names]).tolist()  # one device sync per step
+    bad = [n for n, v in zip(names, values, strict=True) if not math.isfinite(v)]
+    if not distributed.all_true(info, not bad):
+        where = f"loss {', '.join(bad)} = {[losses[n].item() for n in bad]}" if bad else "on another rank"
+        raise TrainingDiverged(
+            f"{what}: non-finite loss at step {step} ({where}); stopped. The last good "
+            f"checkpoint in {ckpt_dir} is kept; lower the learning rate or try --amp none"
+        )
+    return dict(zip(names, values, strict=True))
+
+
+def _publish(t: Trainer, plan: Plan, opts: RunOptions, info: distributed.DistInfo, run_info: dict) -> Path:
+    """Write the EMA generator as ``OUT/model.safetensors`` (rank 0) once the phase is complete."""
+    cfg = plan.cfg
+    model_path = Path(opts.out) / "model.safetensors"
     if info.is_main:
         save_model(
             model_path,
             t.ema.model,
-            source=f"trained: {title} variant {opts.variant}",
+            source=f"trained: {PHASE_TITLES[opts.phase]} variant {opts.variant}",
             source_sha256=None,
             fp16_rounded=False,
             extra={
@@ -714,6 +751,7 @@ def record_session(out: Path, start_step: int, info: distributed.DistInfo, opts:
 @torch.no_grad()
 def write_sample(t: Trainer, log: TrainLogger, step: int) -> None:
     """LQ | EMA output | target of the current batch's first images, as one PNG in dvclive."""
+    assert t.last_batch is not None  # set by every step; samples are written after a step
     lq, target = t.last_batch
     sr = t.ema.model(lq[:4].float().contiguous())
     log.image(step, sample_grid(lq[:4], sr, target[:4]))
