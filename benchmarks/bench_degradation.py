@@ -11,15 +11,14 @@ official step (``RealESRGANModel.feed_data``) does not (its data loader workers 
 parallel), so the ratio is conservative. Ours and official steps are INTERLEAVED batch by batch so
 that a machine shared with other jobs slows both alike.
 
-The official code is not part of this repository. To measure it, download it outside the repo::
+The official code is not part of this repository: benchmarks/official.py says how to install it in a
+scratch folder (``--official DIR`` or ``$REPLICATION_OFFICIAL``) and which two shims it needs on current
+PyTorch. Without it, only our numbers are measured: the official columns say "not measured" and no
+ratio is printed (no recorded figures from other machines or other runs).
 
-    mkdir -p /tmp/official && cd /tmp/official
-    pip download --no-deps basicsr==1.4.2 realesrgan==0.3.0
-    tar xzf basicsr-1.4.2.tar.gz && python -m zipfile -e realesrgan-0.3.0-py3-none-any.whl realesrgan_whl
-
-and pass ``--official /tmp/official``. It goes on ``sys.path`` only inside this script, with a shim for
-``torchvision.transforms.functional_tensor`` (removed from torchvision >= 0.17). Without it, only our
-numbers are measured and the official ones are printed as RECORDED (from the task brief), not measured.
+Each row also reports the synthesis' counted FLOPs (convolutions and matrix products) as a fraction of
+the machine's 3x3-convolution limit measured in the same run (benchmarks/yardstick.py); FFTs, noise
+sampling and element-wise work are not counted, so the fraction is small by nature.
 
 ``--compare`` adds per-component checks on identical inputs (kernels, filter2D, USM, DiffJPEG: max
 abs diff) and LQ statistics of ours vs official over several batches.
@@ -43,6 +42,10 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import official as official_code
+import yardstick
 
 from replication.degrade.crop import paired_random_crop, prepare_gt
 from replication.degrade.pipeline import Degrader
@@ -51,9 +54,6 @@ from replication.degrade.usm import usm_sharp
 from replication.imageio import list_images, read_image
 from replication.params import load_params
 
-# Official numbers given in the task brief (measured earlier on this 2-core CPU); used only when
-# the official code is not available. pairs/s.
-RECORDED_OFFICIAL = {"paper": 1.8, "gt128": 2.3}
 SETTINGS = {"paper": {"batch": 12, "gt_size": 256}, "gt128": {"batch": 8, "gt_size": 128}}
 GT_CROP = 400
 SCALE = 4
@@ -91,30 +91,6 @@ class OurStep:
 
 
 # ------------------------------------------------------------------------------------- official
-def import_official(folder: Path):
-    """Put the downloaded official packages on sys.path (this process only) and import them."""
-    import torchvision.transforms.functional as tvf
-
-    shim = types.ModuleType("torchvision.transforms.functional_tensor")
-    shim.rgb_to_grayscale = tvf.rgb_to_grayscale
-    sys.modules.setdefault("torchvision.transforms.functional_tensor", shim)
-    sys.path[:0] = [str(folder / "basicsr-1.4.2"), str(folder / "realesrgan_whl")]
-    from basicsr.data import degradations
-    from basicsr.utils import DiffJPEG, USMSharp
-    from basicsr.utils.img_process_util import filter2D
-    from realesrgan.models import realesrgan_model
-    from realesrgan.models.realesrgan_model import RealESRGANModel
-
-    # With recent torch, reflect padding of a non-contiguous tensor (DiffJPEG's cropped output) can
-    # stay non-contiguous and the official filter2D's .view() then fails; feed it contiguous input.
-    official_filter2d = realesrgan_model.filter2D
-    realesrgan_model.filter2D = lambda img, kernel: official_filter2d(img.contiguous(), kernel)
-
-    return types.SimpleNamespace(
-        degradations=degradations, DiffJPEG=DiffJPEG, USMSharp=USMSharp, filter2D=filter2D, Model=RealESRGANModel
-    )
-
-
 def official_opt(cfg, gt_size: int) -> dict:
     """The x4plus training options, built from our params (they hold the same values)."""
     return {
@@ -206,13 +182,21 @@ class OfficialStep:
 
 
 # ---------------------------------------------------------------------------------------- timing
-def time_settings(args, cfg, off) -> None:
+def synthesis_flops(ours: OurStep, gt: torch.Tensor) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        ours(gt)
+    return float(counter.get_total_flops())
+
+
+def time_settings(args, cfg, off, limits: yardstick.Limits) -> None:
     device = torch.device(args.device)
     n_batches = 2 if args.quick else args.batches
     print(f"\n# throughput: x{SCALE}, GT crop {GT_CROP}, second_order, device {device}, "
           f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} (machine shared)")  # fmt: skip
     header = f"{'setting':8} {'batch':>5} {'gt':>4} {'ours s/batch':>13} {'ours pairs/s':>13} "
-    header += f"{'official s/batch':>17} {'official pairs/s':>17} {'speed-up':>9}"
+    header += f"{'official s/batch':>17} {'official pairs/s':>17} {'speed-up':>9} {'of conv limit':>14}"
     print(header)
     for name, s in SETTINGS.items():
         gts = load_gt_crops(s["batch"] * (n_batches + 1), seed=1)
@@ -236,14 +220,15 @@ def time_settings(args, cfg, off) -> None:
                     t_kern.append(mid - start)
                     t_off.append(time.perf_counter() - mid)
         ours_s = float(np.median(t_ours))
+        flops = synthesis_flops(ours, gts[: s["batch"]].to(device))
+        frac = yardstick.describe_fraction(flops / ours_s, limits.limit("fp32"))
         row = f"{name:8} {s['batch']:>5} {s['gt_size']:>4} {ours_s:>13.3f} {s['batch'] / ours_s:>13.2f} "
         if official is not None:
             off_s = float(np.median(t_off))
-            row += f"{off_s:>17.3f} {s['batch'] / off_s:>17.2f} {off_s / ours_s:>8.1f}x"
+            row += f"{off_s:>17.3f} {s['batch'] / off_s:>17.2f} {off_s / ours_s:>8.1f}x {frac:>14}"
             row += f"   (official kernel sampling, not in its step: {np.median(t_kern):.3f} s/batch)"
         else:
-            rec = RECORDED_OFFICIAL[name]
-            row += f"{s['batch'] / rec:>17.2f} {rec:>17.2f} {rec and (s['batch'] / ours_s) / rec:>8.1f}x   (official RECORDED)"
+            row += f"{'not measured':>17} {'not measured':>17} {'-':>9} {frac:>14}"
         print(row)
 
 
@@ -363,19 +348,26 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 timed batches per setting")
     parser.add_argument("--batches", type=int, default=5, help="timed batches per setting (median reported)")
-    parser.add_argument("--official", type=Path, default=None, help="folder with the downloaded official code")
+    parser.add_argument(
+        "--official", type=Path, default=None, help=f"official code folder (default: ${official_code.ENV})"
+    )
     parser.add_argument("--compare", action="store_true", help="component + distribution comparison (needs --official)")
     parser.add_argument("--compare-batches", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
-    if args.compare and args.official is None:
-        parser.error("--compare needs --official DIR")
     if args.threads:
         torch.set_num_threads(args.threads)
     cfg = load_params(ROOT / "params.yaml", profile="paper").active.degradation
-    off = import_official(args.official) if args.official else None
-    time_settings(args, cfg, off)
+    off, why = official_code.load(args.official)
+    print(f"official code: {off.version} (measured side by side)" if off else f"official code: not measured: {why}")
+    if args.compare and off is None:
+        parser.error("--compare needs the official code (--official DIR)")
+    limits = yardstick.measure(args.device, quick=args.quick)
+    print(limits.line())
+    time_settings(args, cfg, off, limits)
+    after = yardstick.measure(args.device, quick=True)
+    print(f"after the runs: {after.line()} (rows used the limit measured before them)")
     if args.compare:
         compare_components(off)
         compare_distributions(args, cfg, off)

@@ -1,11 +1,15 @@
 """Inference speed of RRDBNet ×4 (RealESRGAN_x4plus size) on this machine, side by side.
 
     python benchmarks/bench_inference.py [--quick] [--size 128] [--repeats 3] [--threads N] [--json out.json]
+        [--official DIR]
 
 Measures, in one run and interleaved (so background load hits every variant alike):
-  * the CPU's fp32 matmul peak (GFLOP/s, square sgemm) as the yardstick;
+  * the CPU's 3x3-convolution limit through oneDNN, fp32 and bf16 (benchmarks/yardstick.py; the
+    matmul figure is printed beside it, for reference) before and after the runs, the better kept;
   * fp32 whole-image inference: GFLOP/s (conv FLOPs counted by hooks; 35.9 MFLOP per input pixel)
-    and the fraction of the matmul peak;
+    and the fraction of the convolution limit (never clamped);
+  * the official BasicSR RRDBNet with the same weights, fp32 and bf16 autocast, when the official
+    code is importable (benchmarks/official.py); otherwise "not measured" and no ratio;
   * NCHW vs NHWC (channels_last) activations / weights, 1 vs all threads, tiled (tile 64,
     tile_pad 10; time vs the overlap it recomputes, and its max abs difference from untiled);
   * bf16: autocast and bf16 weights, speed-up over fp32 and PSNR(bf16 vs fp32 output) (on a 16×16
@@ -28,22 +32,13 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import official as official_code
+import yardstick
 
 from replication.archs.infer import tile_recompute_fraction, upscale_tensor
 from replication.archs.registry import build_arch
-
-
-def matmul_peak_gflops(n: int = 2048, seconds: float = 2.0) -> float:
-    a = torch.randn(n, n, generator=torch.Generator().manual_seed(0))
-    b = torch.randn(n, n, generator=torch.Generator().manual_seed(1))
-    torch.mm(a, b)
-    best = math.inf
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        t = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
 
 
 def conv_flops(net: torch.nn.Module, x: torch.Tensor) -> float:
@@ -133,6 +128,7 @@ def main() -> int:
         help="input size of the bf16 group (default: --size with native bf16, else 16)",
     )
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--official", type=Path, help=f"official code folder (default: ${official_code.ENV})")
     args = ap.parse_args()
     if args.quick:
         args.size, args.repeats = 64, 1
@@ -142,7 +138,20 @@ def main() -> int:
     net, weights = load_net()
     x = test_image(args.size)
     flops = conv_flops(net, x)
-    peak = matmul_peak_gflops()
+    off, why = official_code.load(args.official)
+    off_net = None
+    if off is not None:  # the official RRDBNet with the same weights (our key names are the official ones)
+        off_net = off.RRDBNet(num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32, scale=4).eval()
+        off_net.load_state_dict(net.state_dict())
+        print(f"official code: {off.version} (measured side by side)")
+    else:
+        print(f"official code: not measured: {why}")
+
+    def official(inp: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
+            return off_net(inp).float().clamp_(0, 1)
+
+    limits = yardstick.measure("cpu", quick=args.quick)
     net_bf16 = build_arch("rrdbnet", **net.hyperparameters).eval()
     net_bf16.load_state_dict(net.state_dict())
     net_bf16 = net_bf16.to(torch.bfloat16)
@@ -165,6 +174,8 @@ def main() -> int:
         "fp32 default, 1 thread": one_thread,
         "fp32 tiled 64 pad 10": lambda: upscale_tensor(net, x, tile=64, tile_pad=10),
     }
+    if off_net is not None:
+        variants["official fp32 (NCHW)"] = lambda: official(x)
     times, outputs = time_variants(variants, args.repeats)
     # bf16 group: on CPUs without native bf16 (no AVX512-BF16 / AMX) oneDNN falls back to very slow
     # kernels, so this group runs on a 16 px crop (its own fp32 reference at the same size).
@@ -175,14 +186,17 @@ def main() -> int:
         f"bf16 autocast ({bf16_size}px)": lambda: upscale_tensor(net, xb, dtype=torch.bfloat16),
         f"bf16 weights ({bf16_size}px)": lambda: upscale_tensor(net_bf16, xb, dtype=torch.bfloat16),
     }
+    if off_net is not None:
+        bf16_variants[f"official bf16 autocast ({bf16_size}px)"] = lambda: official(xb, torch.bfloat16)
     fast = native_bf16()
     btimes, bouts = time_variants(bf16_variants, args.repeats if fast else 1, warmup=fast)
 
-    # the peak again after the runs: the machine may be shared, keep the better (less disturbed) value
-    peak = max(peak, matmul_peak_gflops())
+    # the limit again after the runs: the machine is shared, keep the better (less disturbed) value
+    after = yardstick.measure("cpu", quick=True)
+    peak = {k: max(limits.conv[k], after.conv[k]) / 1e9 for k in ("fp32", "bf16")}
     saved_threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    peak1 = matmul_peak_gflops()
+    peak1 = yardstick.measure("cpu", quick=True).conv["fp32"] / 1e9
     torch.set_num_threads(saved_threads)
     recompute = tile_recompute_fraction(args.size, args.size, 64, 10)
     rows = []
@@ -192,7 +206,7 @@ def main() -> int:
         work_px = flops / args.size**2 * size**2
         for name, t in grp_times.items():
             work = work_px * (1 + recompute) if "tiled" in name else work_px
-            yardstick = peak1 if "1 thread" in name else peak
+            limit = peak1 if "1 thread" in name else peak["bf16" if "bf16" in name else "fp32"]
             rows.append(
                 dict(
                     variant=name,
@@ -200,7 +214,7 @@ def main() -> int:
                     seconds=t,
                     out_mp_per_s=(4 * size) ** 2 / 1e6 / t,
                     gflops=work / t / 1e9,
-                    peak_fraction=work / t / 1e9 / yardstick,
+                    peak_fraction=yardstick.fraction(work / t / 1e9, limit),
                     vs_fp32=grp_times[ref_name] / t,
                     psnr_vs_fp32=psnr(grp_outs[name], ref),
                     max_abs_diff=(grp_outs[name] - ref).abs().max().item(),
@@ -212,17 +226,30 @@ def main() -> int:
         f"{torch.backends.cpu.get_cpu_capability()}, native bf16: {native_bf16()}; conv work "
         f"{flops / 1e9:.1f} GFLOP ({flops / args.size**2 / 1e6:.2f} MFLOP per input pixel)"
     )
+    print(limits.line())
     print(
-        f"fp32 matmul peak: {peak:.1f} GFLOP/s ({peak1:.1f} with 1 thread, the yardstick of 1-thread rows);  tiled recompute fraction (tile 64, pad 10): {recompute:.1%}"
+        f"yardstick used (best of before/after): 3x3 conv fp32 {peak['fp32']:.1f}, bf16 {peak['bf16']:.1f} GFLOP/s "
+        f"(fp32 {peak1:.1f} with 1 thread, for 1-thread rows); tiled recompute (tile 64, pad 10): {recompute:.1%}"
     )
     print(
-        f"{'variant':26} {'s':>7} {'out MP/s':>9} {'GFLOP/s':>8} {'of peak':>8} {'vs fp32':>8} {'PSNR dB':>8} {'max diff':>9}"
+        f"{'variant':30} {'s':>7} {'out MP/s':>9} {'GFLOP/s':>8} {'of conv limit':>14} {'vs first':>8} "
+        f"{'PSNR dB':>8} {'max diff':>9}"
     )
     for r in rows:
         print(
-            f"{r['variant']:26} {r['seconds']:7.2f} {r['out_mp_per_s']:9.4f} {r['gflops']:8.1f} "
-            f"{r['peak_fraction']:8.1%} {r['vs_fp32']:7.2f}x {r['psnr_vs_fp32']:8.1f} {r['max_abs_diff']:9.2e}"
+            f"{r['variant']:30} {r['seconds']:7.2f} {r['out_mp_per_s']:9.4f} {r['gflops']:8.1f} "
+            f"{yardstick.describe_fraction(r['peak_fraction'], 1.0):>14} {r['vs_fp32']:7.2f}x "
+            f"{r['psnr_vs_fp32']:8.1f} {r['max_abs_diff']:9.2e}"
         )
+    if off_net is not None:
+        bf16_name = next(n for n in btimes if n.startswith("bf16 autocast"))
+        print(
+            "side by side, same run: ours (default) vs official fp32 "
+            f"{times['official fp32 (NCHW)'] / times['fp32 (default: NHWC input)']:.2f}x; ours bf16 autocast vs "
+            f"official bf16 autocast {btimes[f'official bf16 autocast ({bf16_size}px)'] / btimes[bf16_name]:.2f}x"
+        )
+    else:
+        print("side by side: official code not measured (no ratio)")
     tiled = times["fp32 tiled 64 pad 10"] / times["fp32 (default: NHWC input)"]
     print(f"tiled/untiled (default path) time {tiled:.3f} vs 1 + recompute {1 + recompute:.3f}")
     if args.json:
@@ -230,8 +257,9 @@ def main() -> int:
             json.dumps(
                 dict(
                     size=args.size,
-                    peak_gflops=peak,
-                    peak_gflops_1thread=peak1,
+                    conv_limit_gflops=peak,
+                    conv_limit_gflops_1thread=peak1,
+                    matmul_gflops={k: v / 1e9 for k, v in limits.matmul.items()},
                     flops=flops,
                     weights=weights,
                     recompute=recompute,

@@ -1,6 +1,6 @@
 """Training speed: seconds per iteration of each phase, achieved FLOP/s, and bf16 vs fp32.
 
-    python benchmarks/bench_train.py [--quick] [--device cpu|cuda] [--steps N] [--threads N]
+    python benchmarks/bench_train.py [--quick] [--device cpu|cuda] [--steps N] [--threads N] [--official DIR]
 
 Rows: size (``smoke``: the smoke profile's tiny nets, batch 4, GT 64; ``paper``: RRDBNet 64x23,
 U-Net D 64, batch 4, GT 256 = LR 64, GT crops of 400 as in the reference) x phase (net, gan) x
@@ -8,9 +8,11 @@ precision (fp32; fp32 channels-last; bf16 autocast). Each row times whole traini
 trainer runs them (sub-image reading, degradation synthesis, pool, forward, backward, Adam, EMA) and
 splits out the data + synthesis share. FLOPs of one step are counted with
 ``torch.utils.flop_counter`` (convolutions and matmuls, forward and backward, degradation included)
-and divided by the step time; the fraction is of the fp32 (resp. bf16) matmul peak measured in the
-same run. The issue records the official BasicSR code on this 2-core CPU at ~10.9 s (Real-ESRNet)
-and ~26 s (Real-ESRGAN) per step at the paper size, batch 4; the table shows our ratio to those.
+and divided by the step time; the fraction is of the fp32 (resp. bf16) 3x3-convolution limit
+measured in the same run (benchmarks/yardstick.py; never clamped). At the paper size, the official
+BasicSR/Real-ESRGAN training step (``feed_data`` + ``optimize_parameters``, fp32, same batches, same
+pool rule, kernels drawn outside the timed step as its data loader does) is measured in the same run
+when the official code is importable (benchmarks/official.py); otherwise "not measured", no ratio.
 
 A short same-seed run in fp32 and in bf16 (smoke size) reports bf16's effect on the loss curve.
 ``--quick``: smoke size only and a smaller matmul. Timings depend on the machine's load: the load
@@ -31,35 +33,11 @@ import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-OFFICIAL_CPU_SEC = {"net": 10.9, "gan": 26.0}  # official code, this 2-core CPU, batch 4, LR 64 (issue 5)
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-
-def matmul_peak(device: torch.device, dtype: torch.dtype, n: int, seconds: float) -> float:
-    """Achieved FLOP/s of n x n x n matmuls repeated for about ``seconds`` (the practical peak).
-
-    Sizes grow from 256 up to ``n`` while one product takes under ``seconds`` / 4, so a dtype
-    without hardware support (bf16 on CPUs without AVX512-BF16/AMX: ~100x slower) stays cheap.
-    """
-    gen = torch.Generator().manual_seed(0)
-    size = 256
-    while True:
-        a = torch.rand(size, size, generator=gen).to(device, dtype)
-        b = torch.rand(size, size, generator=gen).to(device, dtype)
-        a @ b
-        sync(device)
-        t0 = time.perf_counter()
-        a @ b
-        sync(device)
-        once = time.perf_counter() - t0
-        if size >= n or once > seconds / 4:
-            break
-        size *= 2
-    reps, t0 = 0, time.perf_counter()
-    while reps == 0 or time.perf_counter() - t0 < seconds:
-        a @ b
-        reps += 1
-    sync(device)
-    return 2 * size**3 * reps / (time.perf_counter() - t0)
+import official as official_code  # noqa: E402
+import yardstick  # noqa: E402
 
 
 def sync(device: torch.device) -> None:
@@ -172,6 +150,91 @@ def time_steps(t, phase: str, steps: int) -> dict:
     return {"sec": total, "data_synth": (data + spent["synth"]) / steps, "flops": counter.get_total_flops()}
 
 
+def build_official(off, params: Path, phase: str, tmp: Path):
+    """The official Real-ESRNet / Real-ESRGAN model on the CPU, built from our paper-profile values.
+
+    Its constructors move DiffJPEG/USM and the pool to CUDA; on the CPU we run the same base-class
+    constructors and give it CPU copies, and substitute our pool (the same rule) for its CUDA queue.
+    The VGG19 of the perceptual loss is untrained (speed does not depend on the weights).
+    """
+    import basicsr.archs.vgg_arch as vgg_arch
+    import torchvision
+    from basicsr.models.sr_model import SRModel
+    from basicsr.models.srgan_model import SRGANModel
+    from bench_degradation import official_opt
+
+    from replication.degrade.pool import TrainingPairPool
+    from replication.params import load_params
+
+    profile = load_params(params).active
+    cfg, net = profile.degradation, profile.network
+    train_cfg = profile.train_net if phase == "net" else profile.train_gan
+    vgg_path = tmp / "vgg19_untrained.pth"
+    if not vgg_path.exists():
+        torch.save(torchvision.models.vgg19().state_dict(), vgg_path)
+    vgg_arch.VGG_PRETRAIN_PATH = str(vgg_path)
+    adam = dict(type="Adam", lr=train_cfg.lr, weight_decay=0, betas=list(train_cfg.betas))
+    train = dict(
+        ema_decay=train_cfg.ema_decay,
+        optim_g=dict(adam),
+        scheduler=dict(type="MultiStepLR", milestones=list(train_cfg.lr_milestones), gamma=train_cfg.lr_gamma),
+        pixel_opt=dict(type="L1Loss", loss_weight=train_cfg.l1_weight, reduction="mean"),
+    )
+    if phase == "gan":
+        train.update(
+            optim_d=dict(adam),
+            perceptual_opt=dict(
+                type="PerceptualLoss", layer_weights=dict(train_cfg.perceptual_layers), vgg_type="vgg19",
+                use_input_norm=True, perceptual_weight=train_cfg.perceptual_weight, style_weight=0,
+                range_norm=False, criterion="l1",
+            ),
+            gan_opt=dict(type="GANLoss", gan_type="vanilla", real_label_val=1.0, fake_label_val=0.0,
+                         loss_weight=train_cfg.gan_weight),
+            net_d_iters=1, net_d_init_iters=0,
+        )  # fmt: skip
+    opt = dict(
+        official_opt(cfg, train_cfg.gt_size),
+        num_gpu=0, dist=False, is_train=True, rank=0, world_size=1, path={}, queue_size=cfg.pool_size,
+        network_g=dict(type="RRDBNet", num_in_ch=3, num_out_ch=3, num_feat=net.num_feat, num_block=net.num_block,
+                       num_grow_ch=net.num_grow_ch),
+        network_d=dict(type="UNetDiscriminatorSN", num_in_ch=3, num_feat=net.disc_num_feat, skip_connection=True),
+        train=train,
+    )  # fmt: skip
+    if phase == "net":
+        opt["gt_usm"] = train_cfg.l1_gt_usm  # Real-ESRNet's option: sharpen the GT it trains on
+    cls = off.NetModel if phase == "net" else off.Model
+    model = cls.__new__(cls)
+    (SRModel if phase == "net" else SRGANModel).__init__(model, opt)
+    model.jpeger = off.DiffJPEG(differentiable=False)
+    model.usm_sharpener = off.USMSharp()
+    model.queue_size = cfg.pool_size
+    pool = TrainingPairPool(cfg.pool_size, seed=0)
+
+    def dequeue_and_enqueue():
+        model.lq, model.gt = pool(model.lq, model.gt)
+
+    model._dequeue_and_enqueue = dequeue_and_enqueue
+    return model, cfg
+
+
+def time_official(off, params: Path, phase: str, t, steps: int, tmp: Path) -> float:
+    """Seconds per official training step (fp32) on GT batches read by our trainer ``t``."""
+    from bench_degradation import official_kernels
+
+    from replication.train.loop import next_gt_batch
+
+    model, cfg = build_official(off, params, phase, tmp)
+    spent = 0.0
+    for it in range(steps + 1):  # the first step warms up
+        data = {"gt": next_gt_batch(t), **official_kernels(off, cfg, t.cfg.batch_size)}
+        t0 = time.perf_counter()
+        model.feed_data(data)
+        model.optimize_parameters(it + 1)
+        if it:
+            spent += time.perf_counter() - t0
+    return spent / steps
+
+
 def loss_curves(params: Path, data: Path, device: str, steps: int) -> dict[str, list[float]]:
     from replication.train.loop import gan_step, next_gt_batch
 
@@ -196,6 +259,7 @@ def main() -> None:
         help="comma list of fp32, cl (fp32 channels-last), bf16 (default: all three)",
     )
     ap.add_argument("--phases", default="net,gan", help="comma list of net, gan (default: both)")
+    ap.add_argument("--official", type=Path, help=f"official code folder (default: ${official_code.ENV})")
     ap.add_argument(
         "--force-bf16",
         action="store_true",
@@ -207,18 +271,18 @@ def main() -> None:
     device = torch.device(args.device)
     sizes = args.sizes.split(",") if args.sizes else (["smoke"] if args.quick else ["smoke", "paper"])
     print(f"device {device}, {torch.get_num_threads()} threads, load average at start {os.getloadavg()}")
-    n = 1024 if args.quick else 2048
-    peak = {
-        "fp32": matmul_peak(device, torch.float32, n, 1.0 if args.quick else 3.0),
-        "bf16": matmul_peak(device, torch.bfloat16, n, 1.0 if args.quick else 3.0),
-    }
-    print(f"matmul peak (up to {n}^3): fp32 {peak['fp32'] / 1e9:.1f} GFLOP/s, bf16 {peak['bf16'] / 1e9:.1f} GFLOP/s")
+    limits = yardstick.measure(device, quick=args.quick)
+    print(limits.line())
+    peak = dict(limits.conv)
+    off, why = official_code.load(args.official) if device.type == "cpu" else (None, "CPU only")
+    print(f"official code: {off.version} (measured side by side)" if off else f"official code: not measured: {why}")
+    official_sec: dict[str, float] = {}
     wanted = set(args.precisions.split(","))
     if "bf16" in wanted and peak["bf16"] < peak["fp32"] and not args.force_bf16:
         wanted.discard("bf16")
         print(
-            "bf16 is not accelerated here (bf16 matmul slower than fp32: no bf16 instructions); bf16 rows and "
-            "the bf16 loss curve are skipped (--force-bf16 runs them)"
+            "bf16 is not accelerated here (bf16 convolution slower than fp32: no bf16 instructions); bf16 rows "
+            "and the bf16 loss curve are skipped (--force-bf16 runs them)"
         )
     precisions = [
         (label, amp, cl)
@@ -242,12 +306,15 @@ def main() -> None:
                     torch.manual_seed(0)  # nothing here should read it; belt and braces for fair warm-ups
                     t = build(params, stores[size], phase, args.device, amp, cl)
                     r = time_steps(t, phase, steps)
+                    if off is not None and size == "paper" and phase not in official_sec:
+                        official_sec[phase] = time_official(off, params, phase, t, steps, tmp)
+                        print(f"  paper {phase} official fp32: {official_sec[phase]:.3f} s/it", file=sys.stderr)
                     pk = peak["bf16" if amp == "bf16" else "fp32"]
                     rows.append((size, phase, label, r["sec"], r["data_synth"], r["flops"] / r["sec"] / pk, r["flops"]))
                     print(
                         f"  {size:5s} {phase:3s} {label:18s} {r['sec']:8.3f} s/it, data+synthesis "
                         f"{r['data_synth'] / r['sec']:.0%}, {r['flops'] / 1e9:.1f} GFLOP/step, "
-                        f"{rows[-1][5]:.1%} of matmul peak",
+                        f"{yardstick.describe_fraction(rows[-1][5], 1.0)} of the conv limit",
                         file=sys.stderr,
                         flush=True,
                     )
@@ -258,16 +325,27 @@ def main() -> None:
             curves = loss_curves(write_params(tmp, "smoke"), make_store(tmp / "curve", 128), args.device, curve_steps)
 
     print(f"\nload average at end {os.getloadavg()} (the machine is shared: compare ratios within this run)\n")
+    # The limit again after the runs: on a shared machine the load moves; the better value is the limit.
+    after = yardstick.measure(device, quick=True)
+    peak = {k: max(peak[k], after.conv[k]) for k in peak}
     print(
-        "| size | phase | precision | s/iter | data+synthesis | GFLOP/step | % of matmul peak | vs first row | vs official |"
+        f"conv limit used (best of before/after): fp32 {peak['fp32'] / 1e9:.1f}, bf16 {peak['bf16'] / 1e9:.1f} GFLOP/s"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print(
+        "| size | phase | precision | s/iter | data+synthesis | GFLOP/step | of conv limit | vs first row "
+        "| official fp32 s/iter | vs official |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
     base = {(s, p): sec for s, p, lab, sec, *_ in rows if lab == rows[0][2]}
-    for size, phase, label, sec, ds, frac, flops in rows:
-        official = f"{OFFICIAL_CPU_SEC[phase] / sec:.2f}x" if size == "paper" and device.type == "cpu" else "-"
+    for size, phase, label, sec, ds, _, flops in rows:
+        frac = yardstick.fraction(flops / sec, peak["bf16" if "bf16" in label else "fp32"])
+        if size == "paper" and phase in official_sec:
+            official = f"{official_sec[phase]:.3f} | {official_sec[phase] / sec:.2f}x"
+        else:
+            official = "not measured | -" if size == "paper" else "- | -"
         print(
-            f"| {size} | {phase} | {label} | {sec:.3f} | {ds / sec:.0%} | {flops / 1e9:.1f} | {frac:.1%} | "
-            f"{base[(size, phase)] / sec:.2f}x | {official} |"
+            f"| {size} | {phase} | {label} | {sec:.3f} | {ds / sec:.0%} | {flops / 1e9:.1f} | "
+            f"{yardstick.describe_fraction(frac, 1.0)} | {base[(size, phase)] / sec:.2f}x | {official} |"
         )
     if curves is None:
         return
