@@ -48,7 +48,7 @@ import official as official_code
 import yardstick
 
 from replication.degrade.crop import paired_random_crop, prepare_gt
-from replication.degrade.pipeline import Degrader
+from replication.degrade.pipeline import Degrader, synthesis_threads
 from replication.degrade.pool import TrainingPairPool
 from replication.degrade.usm import usm_sharp
 from replication.imageio import list_images, read_image
@@ -83,11 +83,13 @@ class OurStep:
         self.generator = torch.Generator().manual_seed(seed)
 
     def __call__(self, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.degrader(gt, self.generator)
-        (gt_c, _), lq_c = paired_random_crop([out.gt, out.gt_usm], out.lq, self.gt_size, SCALE, self.generator)
-        lq_p, gt_p = self.pool(lq_c, gt_c)
-        usm_sharp(gt_p, self.usm)
-        return lq_p, gt_p
+        # As replication.train.synthesis.Synthesizer.gan_triplet runs it (one intra-op thread on the CPU).
+        with synthesis_threads(self.degrader.device):
+            out = self.degrader(gt, self.generator)
+            (gt_c, _), lq_c = paired_random_crop([out.gt, out.gt_usm], out.lq, self.gt_size, SCALE, self.generator)
+            lq_p, gt_p = self.pool(lq_c, gt_c)
+            usm_sharp(gt_p, self.usm)
+            return lq_p, gt_p
 
 
 # ------------------------------------------------------------------------------------- official

@@ -83,3 +83,21 @@ def test_training_sessions_are_appended_to_the_provenance_file(tmp_path):
 def test_describe_cpu():
     d = describe(torch.device("cpu"))
     assert d["device"] == "cpu" and d["threads"] >= 1
+
+
+def test_synthesis_runs_with_one_cpu_thread_and_restores_the_setting():
+    from replication.degrade.pipeline import synthesis_threads
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with synthesis_threads("cpu"):
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with synthesis_threads("cuda"):  # accelerators: the CPU setting is left alone
+            assert torch.get_num_threads() == 2
+        with pytest.raises(RuntimeError), synthesis_threads("cpu"):
+            raise RuntimeError("boom")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

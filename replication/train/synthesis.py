@@ -15,7 +15,7 @@ import torch
 
 from replication.degrade.config import DegradationConfig
 from replication.degrade.crop import paired_random_crop
-from replication.degrade.pipeline import Degrader
+from replication.degrade.pipeline import Degrader, synthesis_threads
 from replication.degrade.pool import TrainingPairPool
 from replication.degrade.usm import usm_sharp
 
@@ -50,18 +50,20 @@ class Synthesizer:
     @torch.no_grad()
     def net_pair(self, gt: torch.Tensor, sharpen_target: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Real-ESRNet: -> (lq, target); target = USM(gt) when ``sharpen_target`` (the reference's gt_usm)."""
-        out = self.degrader(gt, self.generator)
-        target = out.gt_usm if sharpen_target else out.gt
-        target, lq = paired_random_crop(target, out.lq, self.gt_size, self.scale, self.generator)
-        return self.pool(lq.contiguous(), target.contiguous())
+        with synthesis_threads(self.degrader.device):
+            out = self.degrader(gt, self.generator)
+            target = out.gt_usm if sharpen_target else out.gt
+            target, lq = paired_random_crop(target, out.lq, self.gt_size, self.scale, self.generator)
+            return self.pool(lq.contiguous(), target.contiguous())
 
     @torch.no_grad()
     def gan_triplet(self, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Real-ESRGAN: -> (lq, gt, gt_usm) with gt_usm recomputed after the pool."""
-        out = self.degrader(gt, self.generator)
-        gt_crop, lq = paired_random_crop(out.gt, out.lq, self.gt_size, self.scale, self.generator)
-        lq, gt_crop = self.pool(lq.contiguous(), gt_crop.contiguous())
-        return lq, gt_crop, usm_sharp(gt_crop, self.usm)
+        with synthesis_threads(self.degrader.device):
+            out = self.degrader(gt, self.generator)
+            gt_crop, lq = paired_random_crop(out.gt, out.lq, self.gt_size, self.scale, self.generator)
+            lq, gt_crop = self.pool(lq.contiguous(), gt_crop.contiguous())
+            return lq, gt_crop, usm_sharp(gt_crop, self.usm)
 
     def rng_states(self) -> dict[str, torch.Tensor]:
         return {"degradation": self.generator.get_state()}
