@@ -29,7 +29,8 @@ PHASES: tuple[Phase, ...] = get_args(Phase)
 
 # Every metric the registry (replication.evaluate.registry) can compute.
 MetricName = Literal[
-    "niqe", "brisque", "ilniqe", "piqe", "musiq", "maniqa", "clipiqa", "topiq_nr", "nrqm", "pi", "psnr", "ssim", "lpips"
+    "niqe", "brisque", "ilniqe", "piqe", "musiq", "maniqa", "clipiqa", "topiq_nr", "nrqm", "pi", "psnr", "ssim",
+    "ringing", "lpips",
 ]  # fmt: skip
 METRIC_NAMES: tuple[MetricName, ...] = get_args(MetricName)
 

@@ -32,6 +32,7 @@ EXPECTED_LOWER_BETTER = {
     "nrqm": False,
     "psnr": False,
     "ssim": False,
+    "ringing": True,
 }
 
 
@@ -44,7 +45,7 @@ def test_registry_lists_every_contract_metric_with_its_direction():
     assert set(METRICS) == set(EXPECTED_LOWER_BETTER)
     for name, lower in EXPECTED_LOWER_BETTER.items():
         assert METRICS[name].lower_better is lower, name
-    assert {n for n, s in METRICS.items() if s.kind == "fr"} == {"psnr", "ssim", "lpips"}
+    assert {n for n, s in METRICS.items() if s.kind == "fr"} == {"psnr", "ssim", "lpips", "ringing"}
     for spec in METRICS.values():
         assert spec.backend == "ours" or spec.pyiqa_name, spec.name
 

@@ -118,7 +118,7 @@ def test_validation_set_is_never_a_training_set(tmp_path):
 
 def test_params_get_prints_shell_values(capsys):
     assert main(["params", "--params", str(ROOT / "params.yaml"), "--get", "validation.metrics"]) == 0
-    assert capsys.readouterr().out == "psnr ssim\n"
+    assert capsys.readouterr().out == "psnr ssim ringing\n"
     assert (
         main(["params", "--params", str(ROOT / "params.yaml"), "--profile", "paper", "--get", "pipeline.pretrained"])
         == 0

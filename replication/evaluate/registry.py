@@ -8,7 +8,7 @@
   files are missing is reported as ``unavailable: needs <file>`` and never scored.
 
 ``lower_better`` is the metric's direction (NIQE, BRISQUE, IL-NIQE, PIQE, PI, LPIPS: lower is better;
-MUSIQ, MANIQA, CLIP-IQA, TOPIQ, NRQM, PSNR, SSIM: higher is better).
+MUSIQ, MANIQA, CLIP-IQA, TOPIQ, NRQM, PSNR, SSIM: higher is better; ringing: lower is better).
 
 File locations (``RequiredFile.where``), relative to the torch home used for pyiqa:
 * ``pyiqa``: ``hub/pyiqa/<name>`` (pyiqa's own download cache);
@@ -28,7 +28,7 @@ from replication.names import METRIC_NAMES, MetricName
 Kind = Literal["nr", "fr"]
 Backend = Literal["ours", "pyiqa"]
 # How a metric's scorer is built (replication.evaluate.scorers.BUILDERS has one function per name).
-Builder = Literal["niqe", "psnr", "ssim", "pyiqa"]
+Builder = Literal["niqe", "psnr", "ssim", "ringing", "pyiqa"]
 Where = Literal["pyiqa", "clip", "torchvision", "hf", "mirror"]
 
 
@@ -53,6 +53,7 @@ class MetricSpec:
     modules: tuple[str, ...] = ()  # Python modules that must import (an environment requirement)
     y_channel: bool = False  # computed on BT.601 Y (ours) / pyiqa's own colour handling otherwise
     builder: Builder = "pyiqa"
+    unit: str = "score"  # what a value is measured in, for table headers
 
 
 _PYIQA_DIR: Where = "pyiqa"
@@ -156,7 +157,16 @@ METRICS: dict[str, MetricSpec] = {
             pyiqa_name="pi",
             files=(RequiredFile("NRQM_model.mat", _PYIQA_DIR), RequiredFile("niqe_modelparameters.mat", _PYIQA_DIR)),
         ),
-        MetricSpec("psnr", "fr", False, "ours", "PSNR on BT.601 Y, border crop (ours)", y_channel=True, builder="psnr"),
+        MetricSpec(
+            "psnr",
+            "fr",
+            False,
+            "ours",
+            "PSNR on BT.601 Y, border crop (ours)",
+            y_channel=True,
+            builder="psnr",
+            unit="dB",
+        ),
         MetricSpec(
             "ssim",
             "fr",
@@ -165,6 +175,17 @@ METRICS: dict[str, MetricSpec] = {
             "SSIM on BT.601 Y (11x11 Gaussian, sigma 1.5), border crop (ours)",
             y_channel=True,
             builder="ssim",
+            unit="0-1",
+        ),
+        MetricSpec(
+            "ringing",
+            "fr",
+            True,
+            "ours",
+            "ringing/overshoot beyond the GT's local range next to strong GT edges, BT.601 Y (ours)",
+            y_channel=True,
+            builder="ringing",
+            unit="% edge contrast",
         ),
         MetricSpec(
             "lpips",

@@ -34,6 +34,7 @@ from replication.evaluate.pyiqa_metrics import (
     default_torch_home,
 )
 from replication.evaluate.registry import Builder, MetricSpec, get_metric
+from replication.evaluate.ringing import ringing_y
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,10 @@ def _ssim_scorer(spec: MetricSpec, res: MetricResources) -> Scorer | str:
     return Scorer(spec, lambda sr, ref: ssim_y(sr, _need(ref), res.fr_crop_border))
 
 
+def _ringing_scorer(spec: MetricSpec, res: MetricResources) -> Scorer | str:
+    return Scorer(spec, lambda sr, ref: ringing_y(sr, _need(ref), res.fr_crop_border))
+
+
 def _pyiqa_scorer(spec: MetricSpec, res: MetricResources) -> Scorer | str:
     status = check_pyiqa_metric(spec, res.search_dirs, res.torch_home)
     if not status.ok:
@@ -113,6 +118,7 @@ BUILDERS: dict[Builder, Callable[[MetricSpec, MetricResources], Scorer | str]] =
     "niqe": _niqe_scorer,
     "psnr": _psnr_scorer,
     "ssim": _ssim_scorer,
+    "ringing": _ringing_scorer,
     "pyiqa": _pyiqa_scorer,
 }
 
