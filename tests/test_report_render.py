@@ -74,8 +74,8 @@ def test_table1_puts_paper_and_ours_side_by_side():
     params = load_params(ROOT / "params.yaml")
     table = table1(fake_summary(), params.active.evaluate.test_sets, {"dan": "needs the DAN architecture"})
     by_model = {row[1]: row for row in table.rows}
-    canon = table.columns.index("RealSR-Canon")
-    realsrset = table.columns.index("realsrset")
+    canon = table.columns.index("RealSR-Canon: NIQE ↓")
+    realsrset = table.columns.index("realsrset: NIQE ↓")
     assert by_model["`realesrgan_x4plus`"][canon] == "4.5314 / —"  # the set is not in the smoke profile
     assert by_model["`realesrgan_x4plus`"][realsrset] == "— / 4.2000"  # not in the paper, measured here
     assert by_model["`realesrgan_x4plus`"][2] == "official-fp16-rounded"
@@ -87,10 +87,10 @@ def test_metric_tables_have_cis_and_directions():
     tables = dict(metric_tables(fake_summary(), ["full", "no_sinc", "bicubic", "realesrgan_x4plus"]))
     assert set(tables) == {"realsrset", "realesrgan-inputs", "val-set14"}
     t = tables["val-set14"]
-    assert t.columns == ("Model", "Source", "psnr ↑")
+    assert t.columns == ("Model", "Source", "psnr (dB) ↑")
     assert [r[0] for r in t.rows] == ["`full`", "`no_sinc`", "`bicubic`", "`realesrgan_x4plus`"]
     assert t.rows[0][2] == "22.500 [21.000, 24.000]"
-    assert tables["realsrset"].columns == ("Model", "Source", "brisque ↓", "niqe ↓")
+    assert tables["realsrset"].columns == ("Model", "Source", "brisque (score) ↓", "niqe (score) ↓")
 
 
 def _write_tsv(path: Path, name: str, rows: list[tuple[int, float]]) -> None:

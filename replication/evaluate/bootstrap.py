@@ -41,7 +41,7 @@ class Estimate:
     @property
     def seed_spread(self) -> float:
         """Sample standard deviation of the per-seed effects (NaN with one seed)."""
-        return float(np.std(self.seed_effects, ddof=1)) if self.n_seeds > 1 else float("nan")
+        return float(np.std(self.seed_effects, ddof=1)) if len(self.seed_effects) > 1 else float("nan")
 
 
 def _check_matrix(values: np.ndarray, name: str) -> np.ndarray:

@@ -13,6 +13,7 @@ import pandas as pd
 
 from replication.params import Params
 from replication.report import paper_table
+from replication.report.claims import claims_blocks
 from replication.report.curves import Curve, plot_phase
 from replication.report.document import (
     Banner,
@@ -37,6 +38,7 @@ class ReportInputs:
     previews: list[tuple[str, bytes]] = field(default_factory=list)  # (caption, PNG)
     unavailable: dict[str, str] = field(default_factory=dict)  # model -> why it could not be run
     validation_dataset: str = ""  # the `dataset` name of the synthetic validation set in the summary
+    tidy: pd.DataFrame | None = None  # per-image metrics, for the claim verdicts (seeds x images bootstrap)
 
 
 def banner(params: Params) -> Banner:
@@ -99,6 +101,8 @@ def build_report(inputs: ReportInputs) -> Document:
     doc.add(table1(inputs.summary, p.evaluate.test_sets, inputs.unavailable))
     doc.add(Paragraph("**Deviations from the paper for these numbers:**"), Bullets(tuple(deviations(inputs))))
     doc.add(Paragraph(f"Paper values: {paper_table.SOURCE}"))
+    if inputs.tidy is not None:
+        doc.add(*claims_blocks(inputs.tidy, tuple(params.variants), p.evaluate.bootstrap_samples, p.evaluate.seed))
 
     doc.add(Heading("Ablations: every model on every metric"))
     doc.add(

@@ -123,6 +123,7 @@ def report(params: Params, paths: ReportPaths) -> int:
         previews=_previews(paths),
         unavailable=unavailable_models(params, set(tidy["model"])),
         validation_dataset=paths.val_name,
+        tidy=tidy,
     )
     doc = build_report(inputs)
     prepare_output_dir(paths.out, "report")

@@ -10,6 +10,7 @@ import pandas as pd
 
 from replication.report import paper_table
 from replication.report.document import Table
+from replication.report.seeds import metric_header
 
 
 def _fmt(v: float, digits: int = 4) -> str:
@@ -41,7 +42,7 @@ def table1(
     datasets = table1_datasets(summary, test_sets)
     niqe = summary[summary["metric"] == paper_table.METRIC].set_index(["model", "dataset"])
     labels = {t.dataset: t.label for t in paper_table.TEST_SETS}
-    columns = ("Method (paper)", "Our model", "Source", *(labels.get(d, d) for d in datasets), "Note")
+    columns = ("Method (paper)", "Our model", "Source", *(f"{labels.get(d, d)}: NIQE ↓" for d in datasets), "Note")
     rows = []
     for method in paper_table.METHODS:
         for model in method.models:
@@ -75,8 +76,8 @@ def metric_tables(summary: pd.DataFrame, model_order: list[str]) -> list[tuple[s
     out = []
     for dataset, part in summary.groupby("dataset", sort=True):
         metrics = sorted(part["metric"].unique())
-        arrows = {m: "↓" if bool(part[part["metric"] == m]["lower_better"].iloc[0]) else "↑" for m in metrics}
-        columns = ("Model", "Source", *(f"{m} {arrows[m]}" for m in metrics))
+        lower = {m: bool(part[part["metric"] == m]["lower_better"].iloc[0]) for m in metrics}
+        columns = ("Model", "Source", *(metric_header(m, lower[m]) for m in metrics))
         models = [m for m in model_order if m in set(part["model"])] + sorted(set(part["model"]) - set(model_order))
         rows = []
         for model in models:

@@ -1,0 +1,120 @@
+"""Claim lines and seed summaries from tidy metrics of several seeds and phases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from replication.report.claims import CLAIMS, claims_table, evaluate_claims
+from replication.report.seeds import parse_run, runs, seed_summary, seed_tables
+
+VARIANTS = ("full", "first_order", "no_sinc", "vgg_disc", "unet_no_sn")
+SPEC = {"psnr": False, "niqe": True, "ringing": True}
+
+
+def _rows(model: str, dataset: str, metric: str, values) -> list[dict]:
+    return [
+        dict(
+            model=model,
+            source="retrained-study",
+            profile="study",
+            dataset=dataset,
+            subset="all",
+            image=f"im{i}.png",
+            metric=metric,
+            value=float(v),
+            lower_better=SPEC[metric],
+        )
+        for i, v in enumerate(values)
+    ]
+
+
+def _tidy(seeds=(0, 1, 2), shift=1.0) -> pd.DataFrame:
+    """full and first_order at both phases: first_order is `shift` dB worse in PSNR and `shift` worse in NIQE."""
+    rng = np.random.default_rng(0)
+    base_psnr = rng.normal(25, 2, size=6)
+    base_niqe = rng.normal(5, 1, size=5)
+    rows = []
+    for s in seeds:
+        offset = 0.3 * s  # training noise: the same for both variants (same seed)
+        for suffix in ("-net", ""):
+            rows += _rows(f"full-s{s}{suffix}", "val-set14", "psnr", base_psnr + offset)
+            rows += _rows(f"first_order-s{s}{suffix}", "val-set14", "psnr", base_psnr + offset - shift)
+            for d in ("realsrset", "realesrgan-inputs"):
+                rows += _rows(f"full-s{s}{suffix}", d, "niqe", base_niqe + offset)
+                rows += _rows(f"first_order-s{s}{suffix}", d, "niqe", base_niqe + offset + shift)
+    rows += _rows("realesrgan_x4plus", "realsrset", "niqe", base_niqe)  # a baseline: not a run
+    return pd.DataFrame(rows)
+
+
+def _by_key(results):
+    return {
+        (r.evidence.variant, r.evidence.phase, r.evidence.metric, r.evidence.statistic, r.datasets): r for r in results
+    }
+
+
+def test_parse_run_names():
+    assert parse_run("full-s2-net", VARIANTS) == ("full", "net", 2)
+    assert parse_run("first_order-s0", VARIANTS) == ("first_order", "gan", 0)
+    assert parse_run("no_sinc", VARIANTS) == ("no_sinc", "gan", -1)  # single unnamed seed
+    assert parse_run("no_sinc-net", VARIANTS) == ("no_sinc", "net", -1)
+    assert parse_run("realesrgan_x4plus", VARIANTS) is None
+    assert parse_run("full-s1-gan", VARIANTS) is None  # not a name the pipeline writes
+
+
+def test_a_constant_shift_is_reproduced_with_a_zero_width_interval():
+    res = _by_key(evaluate_claims(runs(_tidy(), VARIANTS), n_boot=300, seed=0))
+    psnr = res[("first_order", "net", "psnr", "paired", ("val-set14",))]
+    assert psnr.estimate.effect == pytest.approx(1.0) and psnr.verdict == "reproduced"
+    assert psnr.estimate.ci_low == pytest.approx(1.0) and psnr.estimate.ci_high == pytest.approx(1.0)
+    assert (psnr.estimate.n_seeds, psnr.estimate.n_images) == (3, 6)
+    niqe = res[("first_order", "net", "niqe", "paired", ("realesrgan-inputs", "realsrset"))]
+    assert niqe.estimate.effect == pytest.approx(1.0) and niqe.estimate.n_images == 10  # both real sets pooled
+    assert res[("first_order", "gan", "niqe", "paired", ("realesrgan-inputs", "realsrset"))].verdict == "reproduced"
+
+
+def test_the_opposite_direction_is_contradicted_and_one_seed_is_inconclusive():
+    res = _by_key(evaluate_claims(runs(_tidy(shift=-0.5), VARIANTS), n_boot=300, seed=0))
+    assert res[("first_order", "net", "psnr", "paired", ("val-set14",))].verdict == "contradicted"
+    res1 = _by_key(evaluate_claims(runs(_tidy(seeds=(0,)), VARIANTS), n_boot=300, seed=0))
+    assert (
+        res1[("first_order", "net", "psnr", "paired", ("val-set14",))].verdict == "inconclusive at this scale (1 seed)"
+    )
+
+
+def test_missing_variants_give_not_run_lines_and_every_claim_has_a_line():
+    results = evaluate_claims(runs(_tidy(), VARIANTS), n_boot=100, seed=0)
+    claims = {r.evidence.claim for r in results}
+    assert claims == {ev.claim for ev in CLAIMS}
+    vgg = [r for r in results if r.evidence.variant == "vgg_disc"]
+    assert vgg and all(r.estimate is None and r.verdict.startswith("not run") for r in vgg)
+    table = claims_table(results)
+    assert len(table.rows) == len(results) and all(len(row) == len(table.columns) for row in table.rows)
+    assert any("psnr (dB) ↑ on val-set14" in row[3] for row in table.rows)
+
+
+def test_seed_spread_claim():
+    rows = []
+    for s in range(4):
+        rows += _rows(f"full-s{s}", "realsrset", "niqe", [5.0 + 0.01 * s, 5.2, 4.9])
+        rows += _rows(f"unet_no_sn-s{s}", "realsrset", "niqe", [5.0 + 2.0 * (-1) ** s, 5.2, 4.9])
+    res = _by_key(evaluate_claims(runs(pd.DataFrame(rows), VARIANTS), n_boot=500, seed=0))
+    spread = res[("unet_no_sn", "gan", "niqe", "spread", ("realsrset",))]
+    assert spread.estimate.effect > 0.5 and spread.verdict in {"reproduced", "inconclusive at this scale"}
+
+
+def test_claims_are_deterministic():
+    r = runs(_tidy(shift=0.2), VARIANTS)
+    assert claims_table(evaluate_claims(r, 200, 7)) == claims_table(evaluate_claims(r, 200, 7))
+
+
+def test_seed_summary_and_tables():
+    summary = seed_summary(runs(_tidy(), VARIANTS))
+    row = summary[(summary.variant == "full") & (summary.phase == "net") & (summary.metric == "psnr")].iloc[0]
+    assert row.seeds == 3 and row.images == 6
+    assert row.seed_sd == pytest.approx(0.3)  # per-seed means 0, 0.3, 0.6 apart
+    tables = dict(seed_tables(summary, VARIANTS))
+    assert tables["val-set14"].columns == ("Variant", "Level", "psnr (dB) ↑")
+    assert tables["val-set14"].rows[0][:2] == ("`full`", "Real-ESRNet")
+    assert "± 0.300 (3 seeds)" in tables["val-set14"].rows[0][2]
