@@ -15,7 +15,7 @@ from replication.params import load_params
 from replication.report import paper_table
 from replication.report.curves import find_curves, plot_phase, read_tsv
 from replication.report.document import to_html, to_markdown, write_markdown
-from replication.report.grids import grid_rows, pick_crop, render_grid
+from replication.report.grids import grid_layout, grid_rows, pick_crop, render_grid
 from replication.report.render import ReportInputs, build_report
 from replication.report.tables import metric_tables, table1
 
@@ -149,6 +149,20 @@ def test_grid_rows_and_render(tmp_path):
     assert grid_rows(lrs, outs, max_images=1)[0][0] == "a.png"
     png = render_grid(rows, crop=32, title="t")
     assert png[:4] == b"\x89PNG"
+
+
+def test_grids_wrap_instead_of_one_long_strip(tmp_path):
+    assert grid_layout(13) == (3, 6)  # LR + 12 models: three lines of at most six panels
+    assert grid_layout(3) == (1, 3)
+    lrs, outs = _fake_outputs(tmp_path)
+    many = {f"m{i:02d}": outs["full"] for i in range(12)}
+    rows = grid_rows(lrs, many, max_images=2)
+    import io
+
+    from PIL import Image as PILImage
+
+    wide = PILImage.open(io.BytesIO(render_grid(rows, crop=32, title="t")))
+    assert wide.width <= 1.9 * 100 * 6 + 2 and wide.height > wide.width  # 6 columns, 2 images x 3 lines
 
 
 def test_grid_rejects_an_output_of_the_wrong_size(tmp_path):

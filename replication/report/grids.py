@@ -70,29 +70,42 @@ def crops_for(
     return to_uint(lr), (top, left, side), crops
 
 
-def render_grid(rows: list[tuple[str, Path, dict[str, Path]]], crop: int, title: str) -> bytes:
-    """A PNG: one row per test image (``(name, lr_path, {label: output_path})``), the LR input with the
-    crop outlined, then the crop from every output, labelled."""
+GRID_COLUMNS = 6  # panels per line: more models wrap onto further lines instead of one long strip
+
+
+def grid_layout(n_panels: int, max_cols: int = GRID_COLUMNS) -> tuple[int, int]:
+    """(lines, columns) one test image's panels take when wrapped at ``max_cols`` per line."""
+    cols = max(1, min(max_cols, n_panels))
+    return -(-n_panels // cols), cols
+
+
+def render_grid(
+    rows: list[tuple[str, Path, dict[str, Path]]], crop: int, title: str, max_cols: int = GRID_COLUMNS
+) -> bytes:
+    """A PNG: per test image (``(name, lr_path, {label: output_path})``), the LR input with the crop
+    outlined, then the crop from every output, labelled; wrapped at ``max_cols`` panels per line."""
     if not rows:
         raise ValueError("render_grid needs at least one row")
     labels = list(rows[0][2])
-    ncols = 1 + len(labels)
-    fig = new_figure(1.9 * ncols, 2.1 * len(rows) + 0.4)
-    axes = fig.subplots(len(rows), ncols, squeeze=False)
+    lines, ncols = grid_layout(1 + len(labels), max_cols)
+    fig = new_figure(1.9 * ncols, 2.1 * lines * len(rows) + 0.4)
+    axes = fig.subplots(lines * len(rows), ncols, squeeze=False)
     from matplotlib.patches import Rectangle  # local: only needed here
 
     for r, (name, lr_path, outputs) in enumerate(rows):
         lr, (top, left, side), crops = crops_for(lr_path, outputs, crop)
-        ax = axes[r, 0]
-        ax.imshow(lr)
-        ax.add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False, edgecolor="red", linewidth=1.2))
-        ax.set_title(f"{name} (LR)", fontsize=7)
-        for c, label in enumerate(labels, start=1):
-            axes[r, c].imshow(crops[label], interpolation="nearest")
-            axes[r, c].set_title(label, fontsize=7)
+        panels = [axes[r * lines + i // ncols, i % ncols] for i in range(1 + len(labels))]
+        panels[0].imshow(lr)
+        panels[0].add_patch(Rectangle((left - 0.5, top - 0.5), side, side, fill=False, edgecolor="red", linewidth=1.2))
+        panels[0].set_title(f"{name} (LR)", fontsize=7)
+        for ax, label in zip(panels[1:], labels, strict=True):
+            ax.imshow(crops[label], interpolation="nearest")
+            ax.set_title(label, fontsize=7)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
+        if not ax.images:  # the unused tail of a wrapped line
+            ax.set_axis_off()
     fig.suptitle(title, fontsize=9)
     return to_png(fig)
 
