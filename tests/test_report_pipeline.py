@@ -201,7 +201,8 @@ def test_report_cli_end_to_end(tmp_path, capsys):
     assert code == 0, capsys.readouterr().err
     html = (out / "report.html").read_text()
     md = (out / "report.md").read_text()
-    assert html.count("data:image/png;base64,") == 3  # curves (net), the realsrset grid, the preview
+    assert html.count("<figure><img") == 3  # curves (net), the realsrset grid, the preview
+    assert 'id="cmp-data"' in html and "Compare any two models" in md  # the before/after slider
     assert not re.search(r'(src|href)="(?!data:)', html)
     assert "— / 4.5000" in md  # realesrgan_x4plus on realsrset: not in the paper, ours = mean(4, 5)
     assert "`dan` not available" in md and "first 2 of 20" in md

@@ -1,5 +1,6 @@
 """A report as a list of simple blocks, rendered to Markdown (with PNG files beside it) or to one
-self-contained HTML page (PNG images inlined as base64, no scripts, no external resources).
+self-contained HTML page (PNG images inlined as base64, no external resources; the only script is
+the inline one of a :class:`RawHtml` block such as the comparison slider).
 """
 
 from __future__ import annotations
@@ -47,7 +48,13 @@ class Bullets:
     items: tuple[str, ...]
 
 
-Block = Heading | Paragraph | Banner | Table | Image | Bullets
+@dataclass(frozen=True)
+class RawHtml:
+    html: str  # a self-contained fragment built by this package (e.g. report/slider.py), inserted as is
+    markdown: str  # what the Markdown renderer writes in its place
+
+
+Block = Heading | Paragraph | Banner | Table | Image | Bullets | RawHtml
 
 
 @dataclass
@@ -88,6 +95,8 @@ def to_markdown(doc: Document, static_dir: str) -> tuple[str, dict[str, bytes]]:
             rel = f"{static_dir}/{b.name}"
             files[rel] = b.png
             out += [f"![{b.caption}]({rel})", "", f"*{b.caption}*", ""]
+        elif isinstance(b, RawHtml):
+            out += [b.markdown, ""]
     return "\n".join(out), files
 
 
@@ -121,7 +130,7 @@ code{background:#f4f4f4;padding:0 .2em}
 
 
 def to_html(doc: Document) -> str:
-    """One self-contained page: inline CSS, images as data: URIs, no scripts, no network."""
+    """One self-contained page: inline CSS, images as data: URIs, no network (scripts only in RawHtml)."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -149,6 +158,8 @@ def to_html(doc: Document) -> str:
             parts.append(
                 f'<figure><img alt="{alt}" src="data:image/png;base64,{data}"><figcaption>{alt}</figcaption></figure>'
             )
+        elif isinstance(b, RawHtml):
+            parts.append(b.html)
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 

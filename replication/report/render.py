@@ -22,8 +22,10 @@ from replication.report.document import (
     Heading,
     Image,
     Paragraph,
+    RawHtml,
     Table,
 )
+from replication.report.slider import SliderImage, slider_html, slider_note
 from replication.report.tables import metric_tables, subsets, table1
 
 PHASE_TITLES = {"net": "Real-ESRNet phase (L1)", "gan": "Real-ESRGAN phase (L1 + perceptual + GAN)"}
@@ -38,6 +40,7 @@ class ReportInputs:
     previews: list[tuple[str, bytes]] = field(default_factory=list)  # (caption, PNG)
     unavailable: dict[str, str] = field(default_factory=dict)  # model -> why it could not be run
     validation_dataset: str = ""  # the `dataset` name of the synthetic validation set in the summary
+    comparison: list[SliderImage] = field(default_factory=list)  # crops for the before/after slider
     tidy: pd.DataFrame | None = None  # per-image metrics, for the claim verdicts (seeds x images bootstrap)
 
 
@@ -150,6 +153,15 @@ def build_report(inputs: ReportInputs) -> Document:
             doc.add(Image(f"grid_{dataset}.png", png, f"{dataset}: zoomed crops"))
     else:
         doc.add(Paragraph("No super-resolved images found."))
+    if inputs.comparison:
+        doc.add(Heading("Compare any two models", level=3))
+        doc.add(
+            Paragraph(
+                "Pick an image and two models (bicubic included), then drag the slider: left of the red line is the "
+                "left model, right of it the right model. Same zoomed crop as the grids; one seed per retrained run."
+            )
+        )
+        doc.add(RawHtml(slider_html(inputs.comparison), slider_note(inputs.comparison)))
 
     doc.add(Heading("Degradation previews"))
     if inputs.previews:

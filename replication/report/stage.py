@@ -85,6 +85,26 @@ def grids(paths: ReportPaths, params: Params) -> list[tuple[str, bytes]]:
     return grids
 
 
+def comparison(paths: ReportPaths, params: Params) -> list:
+    """Crops for the report's before/after slider: ``report.grid_images`` images per dataset."""
+    from replication.data.registry import image_files
+    from replication.report import slider
+
+    p = params.active
+    datasets = [*p.evaluate.test_sets] + ([paths.val_name] if paths.val_name and paths.val_lq else [])
+    out = []
+    for dataset in datasets:
+        dirs = slider.slider_models(paths.results, dataset, tuple(params.variants), p.evaluate.baselines)
+        if len(dirs) < 2 or p.report.grid_images == 0:
+            continue
+        if dataset == paths.val_name and paths.val_lq is not None:
+            lr_files = sorted(paths.val_lq.iterdir())
+        else:
+            lr_files = image_files(paths.test_root / dataset, dataset)
+        out += slider.collect(dataset, lr_files, dirs, p.report.grid_crop, p.report.grid_images)
+    return out
+
+
 def metrics_json(summary: pd.DataFrame) -> dict:
     """{dataset: {model: {metric: mean}}} — small, git-tracked, for ``dvc metrics show/diff``."""
     out: dict = {}
@@ -124,6 +144,7 @@ def report(params: Params, paths: ReportPaths) -> int:
         unavailable=unavailable_models(params, set(tidy["model"])),
         validation_dataset=paths.val_name,
         tidy=tidy,
+        comparison=comparison(paths, params),
     )
     doc = build_report(inputs)
     prepare_output_dir(paths.out, "report")
