@@ -150,7 +150,7 @@ def _check_pipeline_lists(params: Params, path: Path) -> None:
     def fmt(v: object) -> str:
         return f"[{', '.join(v)}]" if isinstance(v, tuple) else str(v)
 
-    keys = ("train_sets", "heldout_set", "test_sets", "baselines", "pretrained")
+    keys = ("train_sets", "heldout_set", "test_sets", "baselines", "pretrained", "val_variants")
     wrong = [k for k in keys if params.pipeline is None or getattr(params.pipeline, k) != getattr(want, k)]
     block = "".join(f"\n  {k}: {fmt(getattr(want, k))}" for k in keys)
     what = "missing key" if params.pipeline is None else f"{', '.join(wrong)} differ from profile {params.profile!r}"

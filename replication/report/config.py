@@ -20,12 +20,19 @@ class ValidationConfig:
     gt_size: int  # GT crop side in pixels (LQ side = gt_size / scale)
     seed: int
     metrics: tuple[str, ...]  # metric registry names measured on the pairs (full-reference ones need the GT)
+    # Further held-out sets from the same HR images, each degraded by one of these variants (dataset
+    # val-<dataset>-<variant>, data/val-<variant>/): comparisons not only in the training distribution.
+    extra_variants: tuple[DegradationVariant, ...] = ()
 
     def validate(self) -> None:
         if self.count <= 0:
             raise ValueError(f"validation.count must be positive, got {self.count}")
         if self.gt_size <= 0:
             raise ValueError(f"validation.gt_size must be positive, got {self.gt_size}")
+        if self.variant in self.extra_variants or len(set(self.extra_variants)) != len(self.extra_variants):
+            raise ValueError(
+                f"validation.extra_variants {list(self.extra_variants)} repeats a variant (or validation.variant)"
+            )
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,7 @@ class PipelineLists:
     test_sets: tuple[str, ...]  # = evaluate.test_sets
     baselines: tuple[str, ...]  # = evaluate.baselines without "bicubic" (bicubic always has its own stages)
     pretrained: tuple[str, ...]  # weights the trainer needs: network.net_init (unless scratch), vgg19_imagenet
+    val_variants: tuple[str, ...] = ()  # = validation.extra_variants (extra synthetic validation sets)
 
 
 def expected_pipeline_lists(profile) -> PipelineLists:
@@ -63,6 +71,7 @@ def expected_pipeline_lists(profile) -> PipelineLists:
         heldout_set=profile.validation.dataset,
         test_sets=tuple(profile.evaluate.test_sets),
         baselines=tuple(b for b in profile.evaluate.baselines if b != "bicubic"),
+        val_variants=tuple(profile.validation.extra_variants),
         pretrained=tuple(
             ([profile.network.net_init] if profile.network.net_init != "scratch" else [])
             + (

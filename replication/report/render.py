@@ -17,6 +17,7 @@ from replication.report.claims import claims_blocks
 from replication.report.curves import Curve, plot_phase
 from replication.report.document import (
     Banner,
+    Block,
     Bullets,
     Document,
     Heading,
@@ -94,6 +95,36 @@ def _model_order(inputs: ReportInputs) -> list[str]:
     return [*inputs.params.variants, *p.evaluate.baselines]
 
 
+def _validation_note(inputs: ReportInputs) -> str:
+    v = inputs.params.active.validation
+    note = (
+        f"Synthetic validation set `{inputs.validation_dataset}`: {v.count} LQ/GT pairs synthesised once with "
+        f"the `{v.variant}` degradation (seed {v.seed}, GT {v.gt_size}px) from `{v.dataset}`, which no profile "
+        "trains on. PSNR/SSIM there measure fidelity to a known GT; on the real sets only no-reference "
+        "metrics exist."
+    )
+    if v.extra_variants:
+        note += (
+            f" Also `{inputs.validation_dataset}-<variant>` for each of {', '.join(v.extra_variants)}: the same HR "
+            "images, count and seed, another degradation, so the comparison is not only in the training distribution."
+        )
+    return note
+
+
+def _comparison_blocks(inputs: ReportInputs) -> list[Block]:
+    """The before/after slider (HTML only; the Markdown gets a note)."""
+    if not inputs.comparison:
+        return []
+    return [
+        Heading("Compare any two models", level=3),
+        Paragraph(
+            "Pick an image and two models (bicubic included), then drag the slider: left of the red line is the "
+            "left model, right of it the right model. Same zoomed crop as the grids; one seed per retrained run."
+        ),
+        RawHtml(slider_html(inputs.comparison), slider_note(inputs.comparison)),
+    ]
+
+
 def build_report(inputs: ReportInputs) -> Document:
     params = inputs.params
     p = params.active
@@ -119,15 +150,7 @@ def build_report(inputs: ReportInputs) -> Document:
         )
     )
     if inputs.validation_dataset:
-        v = p.validation
-        doc.add(
-            Paragraph(
-                f"Synthetic validation set `{inputs.validation_dataset}`: {v.count} LQ/GT pairs synthesised once with "
-                f"the `{v.variant}` degradation (seed {v.seed}, GT {v.gt_size}px) from `{v.dataset}`, which no profile "
-                "trains on. PSNR/SSIM there measure fidelity to a known GT; on the real sets only no-reference "
-                "metrics exist."
-            )
-        )
+        doc.add(Paragraph(_validation_note(inputs)))
     for dataset, table in metric_tables(inputs.summary, _model_order(inputs)):
         doc.add(Heading(f"`{dataset}`", level=3), table)
 
@@ -153,15 +176,7 @@ def build_report(inputs: ReportInputs) -> Document:
             doc.add(Image(f"grid_{dataset}.png", png, f"{dataset}: zoomed crops"))
     else:
         doc.add(Paragraph("No super-resolved images found."))
-    if inputs.comparison:
-        doc.add(Heading("Compare any two models", level=3))
-        doc.add(
-            Paragraph(
-                "Pick an image and two models (bicubic included), then drag the slider: left of the red line is the "
-                "left model, right of it the right model. Same zoomed crop as the grids; one seed per retrained run."
-            )
-        )
-        doc.add(RawHtml(slider_html(inputs.comparison), slider_note(inputs.comparison)))
+    doc.add(*_comparison_blocks(inputs))
 
     doc.add(Heading("Degradation previews"))
     if inputs.previews:
