@@ -118,3 +118,14 @@ def test_seed_summary_and_tables():
     assert tables["val-set14"].columns == ("Variant", "Level", "psnr (dB) ↑")
     assert tables["val-set14"].rows[0][:2] == ("`full`", "Real-ESRNet")
     assert "± 0.300 (3 seeds)" in tables["val-set14"].rows[0][2]
+
+
+def test_undefined_values_drop_the_image_and_unmatched_seeds_are_left_out():
+    tidy = _tidy()
+    nan_row = (tidy.model == "full-s1-net") & (tidy.dataset == "val-set14") & (tidy.image == "im0.png")
+    tidy.loc[nan_row, "value"] = float("nan")
+    extra_seed = tidy[tidy.model == "first_order-s0-net"].assign(model="first_order-s7-net")  # full has no s7
+    res = _by_key(evaluate_claims(runs(pd.concat([tidy, extra_seed]), VARIANTS), n_boot=200, seed=0))
+    psnr = res[("first_order", "net", "psnr", "paired", ("val-set14",))]
+    assert (psnr.estimate.n_seeds, psnr.estimate.n_images) == (3, 5)
+    assert psnr.estimate.effect == pytest.approx(1.0)
