@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from replication.evaluate import bootstrap
+from replication.evaluate.registry import METRICS
 from replication.report.document import Block, Heading, Paragraph, Table
 from replication.report.seeds import PHASE_LABELS, metric_header, runs, seed_summary, seed_tables
 
@@ -121,7 +122,8 @@ def evaluate_claim(
     runs: pd.DataFrame, ev: Evidence, datasets: tuple[str, ...], n_boot: int, rng: np.random.Generator
 ) -> ClaimResult:
     lower = runs.loc[runs["metric"] == ev.metric, "lower_better"]
-    lower_better = bool(lower.iloc[0]) if len(lower) else None
+    spec = METRICS.get(ev.metric)
+    lower_better = bool(lower.iloc[0]) if len(lower) else (spec.lower_better if spec is not None else None)
     a, b = (_matrix(runs, v, ev.phase, ev.metric, datasets) for v in (ev.variant, REFERENCE))
     va, vb = _aligned(a, b, same_seeds=ev.statistic == "paired")
     if va.size == 0 or vb.size == 0:
