@@ -92,3 +92,22 @@ def test_registered_as_a_full_reference_metric():
     assert scorers["ringing"](_sinc(gt, math.pi / 3).float(), gt.float()) > 2.0
     with pytest.raises(UserError, match="reference"):
         scorers["ringing"](gt.float(), None)
+
+
+def test_real_photos_ring_more_with_a_lower_sinc_cutoff():
+    from helpers import mirror_dir
+
+    from replication.imageio import read_image
+
+    hr_dir = mirror_dir() / "datasets" / "set14" / "HR"
+    files = sorted(hr_dir.glob("*.png"))[:3] if hr_dir.is_dir() else []
+    if not files:
+        pytest.skip(f"{hr_dir}: Set14 HR images not in the offline mirror")
+    for path in files:
+        gt = read_image(path).rgb
+        h, w = gt.shape[-2:]
+        gt = gt[..., : h // 4 * 4, : w // 4 * 4]
+        lr = imresize(gt, 0.25, antialias=True).clamp(0, 1)
+        ringed = [lr] + [_sinc(lr.double(), c, size=11).float().clamp(0, 1) for c in (math.pi / 2, math.pi / 3)]
+        values = [ringing_y(bicubic_upscale(x, 4), gt, crop_border=4) for x in ringed]
+        assert all(b > a for a, b in itertools.pairwise(values)), (path.name, values)
