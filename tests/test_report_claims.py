@@ -129,3 +129,31 @@ def test_undefined_values_drop_the_image_and_unmatched_seeds_are_left_out():
     psnr = res[("first_order", "net", "psnr", "paired", ("val-set14",))]
     assert (psnr.estimate.n_seeds, psnr.estimate.n_images) == (3, 5)
     assert psnr.estimate.effect == pytest.approx(1.0)
+
+
+def _curve(run: str, values, phase: str = "gan"):
+    from replication.report.curves import Curve
+
+    return Curve(run, phase, "train/l_g_gan", tuple(range(len(values))), tuple(values))
+
+
+def test_instability_line_from_training_curves():
+    from replication.report.claims import claims_blocks, instability_claim
+    from replication.report.instability import instability_by_seed, second_half_sd
+
+    assert second_half_sd((100.0, -50.0, 1.0, 3.0)) == pytest.approx(np.std([1.0, 3.0], ddof=1))  # first half dropped
+    wobble = [1.0, 1.0, 1.0, 1.0, 0.0, 2.0, 0.0, 2.0]  # second half sd 1.155
+    calm = [1.0, 1.0, 1.0, 1.0, 0.9, 1.1, 0.9, 1.1]  # second half sd 0.1155
+    curves = [_curve(f"unet_no_sn-s{s}", wobble) for s in range(3)] + [_curve(f"full-s{s}", calm) for s in range(3)]
+    curves.append(_curve("full-s0", wobble, phase="net"))  # other phase: ignored
+    by_seed = instability_by_seed(curves, VARIANTS, "full")
+    assert list(by_seed) == [0, 1, 2] and all(v == pytest.approx(np.std(calm[4:], ddof=1)) for v in by_seed.values())
+    res = instability_claim(curves, VARIANTS, 200, np.random.default_rng(0))
+    assert res.estimate.effect == pytest.approx(np.std(wobble[4:], ddof=1) - np.std(calm[4:], ddof=1))
+    assert res.estimate.n_seeds == 3 and res.verdict == "reproduced"
+    one = instability_claim(curves[:1] + curves[3:4], VARIANTS, 200, np.random.default_rng(0))
+    assert one.verdict == "inconclusive at this scale (1 seed)"
+    none = instability_claim([], VARIANTS, 200, np.random.default_rng(0))
+    assert none.estimate is None and none.verdict.startswith("not run")
+    table = next(b for b in claims_blocks(_tidy(), VARIANTS, 100, 0, curves) if hasattr(b, "rows"))
+    assert any("second half of each GAN run" in row[3] and "reproduced" in row[-1] for row in table.rows)

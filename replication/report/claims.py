@@ -23,6 +23,8 @@ import pandas as pd
 
 from replication.evaluate import bootstrap
 from replication.evaluate.registry import METRICS
+from replication.report import instability
+from replication.report.curves import Curve
 from replication.report.document import Block, Heading, Paragraph, Table
 from replication.report.seeds import PHASE_LABELS, metric_header, runs, seed_summary, seed_tables
 
@@ -36,7 +38,7 @@ class Evidence:
     variant: str  # the ablation compared with REFERENCE
     phase: Literal["net", "gan"]
     metric: str
-    data: Literal["synthetic", "real"]
+    data: Literal["synthetic", "real", "training"]
     statistic: Literal["paired", "spread"] = "paired"
 
 
@@ -158,6 +160,8 @@ def _fmt(v: float) -> str:
 
 def _measured_on(r: ClaimResult) -> str:
     ev = r.evidence
+    if ev.data == "training":
+        return f"sd of `{ev.metric}` over the second half of each GAN run (lower = more stable) ↓"
     header = metric_header(ev.metric, r.lower_better) if r.lower_better is not None else ev.metric
     what = f"seed sd of {header}" if ev.statistic == "spread" else header
     data = ", ".join(r.datasets) if r.datasets else f"({ev.data} sets: none)"
@@ -198,13 +202,38 @@ def claims_table(results: list[ClaimResult]) -> Table:
     return Table(COLUMNS, tuple(rows), caption)
 
 
-def claims_blocks(tidy: pd.DataFrame, variants: tuple[str, ...], n_boot: int, seed: int) -> list[Block]:
-    """The report's "Paper claims" section and the seed-aggregated tables, from the tidy metrics."""
+INSTABILITY = Evidence(_SN, "unet_no_sn", "gan", instability.LOSS, "training")
+
+
+def instability_claim(
+    curves: list[Curve], variants: tuple[str, ...], n_boot: int, rng: np.random.Generator
+) -> ClaimResult:
+    """Training instability of ``unet_no_sn`` vs ``full``, paired by seed (one value per run)."""
+    ev = INSTABILITY
+    mine, ref = (instability.instability_by_seed(curves, variants, v) for v in (ev.variant, REFERENCE))
+    seeds = sorted(set(mine) & set(ref))
+    if not seeds:
+        missing = [v for v, d in ((ev.variant, mine), (REFERENCE, ref)) if not d] or ["common seeds"]
+        return ClaimResult(ev, (), True, None, f"not run: no GAN training logs of {', '.join(missing)}")
+    a = np.array([[mine[s]] for s in seeds])
+    b = np.array([[ref[s]] for s in seeds])
+    est = bootstrap.paired_difference(a, b, True, n_boot, rng)
+    return ClaimResult(ev, (), True, est, bootstrap.verdict(est))
+
+
+def claims_blocks(
+    tidy: pd.DataFrame, variants: tuple[str, ...], n_boot: int, seed: int, curves: list[Curve] | None = None
+) -> list[Block]:
+    """The report's "Paper claims" section and the seed-aggregated tables, from the tidy metrics (and
+    the training curves, for the stability line)."""
     run_rows = runs(tidy, variants)
     blocks: list[Block] = [Heading("Paper claims: verdicts")]
     if run_rows.empty:
         return [*blocks, Paragraph("No retrained runs found: no claim can be tested.")]
-    blocks.append(claims_table(evaluate_claims(run_rows, n_boot, seed)))
+    results = evaluate_claims(run_rows, n_boot, seed)
+    rng = np.random.default_rng([seed, len(CLAIMS)])
+    results.append(instability_claim(curves or [], variants, n_boot, rng))
+    blocks.append(claims_table(results))
     blocks.append(Heading("Retrained runs: mean over seeds ± seed spread"))
     for dataset, table in seed_tables(seed_summary(run_rows), variants):
         blocks += [Heading(f"`{dataset}`", level=3), table]

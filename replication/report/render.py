@@ -136,7 +136,10 @@ def build_report(inputs: ReportInputs) -> Document:
     doc.add(Paragraph("**Deviations from the paper for these numbers:**"), Bullets(tuple(deviations(inputs))))
     doc.add(Paragraph(f"Paper values: {paper_table.SOURCE}"))
     if inputs.tidy is not None:
-        doc.add(*claims_blocks(inputs.tidy, tuple(params.variants), p.evaluate.bootstrap_samples, p.evaluate.seed))
+        claims = claims_blocks(
+            inputs.tidy, tuple(params.variants), p.evaluate.bootstrap_samples, p.evaluate.seed, inputs.curves
+        )
+        doc.add(*claims)
 
     doc.add(Heading("Ablations: every model on every metric"))
     doc.add(
