@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import official as official_code  # noqa: E402
-import yardstick  # noqa: E402
+import official as official_code
+import yardstick
 
 
 def sync(device: torch.device) -> None:
@@ -71,6 +71,7 @@ def write_params(tmp: Path, size: str) -> Path:
     from replication.params import Profile
     from replication.report.config import expected_pipeline_lists
     from replication.strict import from_dict, to_dict
+    from replication.train.config import VariantConfig
 
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["profile"] = "smoke" if size == "smoke" else "paper"
@@ -87,7 +88,8 @@ def write_params(tmp: Path, size: str) -> Path:
             log_every=10**6,
             sample_every=10**6,
         )
-    raw["pipeline"] = to_dict(expected_pipeline_lists(from_dict(Profile, prof)))
+    variants = {k: from_dict(VariantConfig, v) for k, v in raw["variants"].items()}
+    raw["pipeline"] = to_dict(expected_pipeline_lists(from_dict(Profile, prof), variants))
     path = tmp / f"params_{size}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path

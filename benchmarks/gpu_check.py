@@ -262,14 +262,17 @@ def write_params(tmp: Path, dry: bool) -> Path:
     from replication.params import Profile
     from replication.report.config import expected_pipeline_lists
     from replication.strict import from_dict, to_dict
+    from replication.train.config import VariantConfig
 
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["profile"] = "smoke" if dry else "paper"
     raw["mirror"] = ""
     prof = raw["profiles"][raw["profile"]]
     prof["network"]["net_init"] = "scratch"
-    if dry:
-        prof["network"].update(num_feat=8, num_block=1, num_grow_ch=4, disc_num_feat=8)
+    if dry:  # the paper's generator (RRDBNet), tiny
+        prof["network"] = dict(
+            arch="rrdbnet", num_feat=8, num_block=1, num_grow_ch=4, disc_num_feat=8, net_init="scratch"
+        )
     for phase in ("train_net", "train_gan"):
         prof[phase].update(
             batch_size=2 if dry else 12,
@@ -280,7 +283,8 @@ def write_params(tmp: Path, dry: bool) -> Path:
             log_every=10**7,
             sample_every=10**7,
         )
-    raw["pipeline"] = to_dict(expected_pipeline_lists(from_dict(Profile, prof)))
+    variants = {k: from_dict(VariantConfig, v) for k, v in raw["variants"].items()}
+    raw["pipeline"] = to_dict(expected_pipeline_lists(from_dict(Profile, prof), variants))
     path = tmp / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path

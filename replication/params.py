@@ -7,7 +7,7 @@ Layout::
     variants: {...}           # training variants / ablations, shared by every profile
     profiles:
       smoke: {...}            # end to end on 2 CPU cores in minutes
-      mini: {...}             # a small CPU study (hours)
+      study: {...}            # the ablation study on 2 CPU cores (about 2 hours)
       paper: {...}            # the paper's recipe (GPUs)
 
 Every profile is validated on load, not only the active one, so a typo in ``paper`` is caught on a
@@ -17,11 +17,14 @@ stage dependencies.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 from replication.archs.config import NetworkConfig
 from replication.data.config import DataConfig
@@ -45,7 +48,8 @@ class Profile:
     description: str
     real_scale: bool  # False: toy sizes; results must be labelled as not comparable to the paper
     scale: int  # super-resolution factor
-    seed: int
+    seed: int  # one-off draws outside training (degradation previews)
+    seeds: tuple[int, ...]  # training replicates: every run is trained once per seed (dvc.yaml fans out)
     data: DataConfig
     degradation: DegradationConfig
     network: NetworkConfig
@@ -56,6 +60,8 @@ class Profile:
     report: ReportConfig
 
     def validate(self) -> None:
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+            raise ValueError(f"seeds must be distinct non-negative integers (at least one), got {list(self.seeds)}")
         if self.validation.dataset in self.data.train_sets:
             raise ValueError(f"validation.dataset {self.validation.dataset!r} is a training set (data.train_sets)")
         if self.scale not in (1, 2, 4):
@@ -143,20 +149,17 @@ def load_params(path: str | os.PathLike = DEFAULT_PARAMS, profile: str | None = 
 
 def _check_pipeline_lists(params: Params, path: Path) -> None:
     """``pipeline:`` must repeat the active profile's lists exactly (see PipelineLists)."""
-    want = expected_pipeline_lists(params.active)
+    want = expected_pipeline_lists(params.active, params.variants)
     if params.pipeline == want:
         return
-
-    def fmt(v: object) -> str:
-        return f"[{', '.join(v)}]" if isinstance(v, tuple) else str(v)
-
-    keys = ("train_sets", "heldout_set", "test_sets", "baselines", "pretrained", "val_variants")
+    keys = [f.name for f in dataclasses.fields(want)]
     wrong = [k for k in keys if params.pipeline is None or getattr(params.pipeline, k) != getattr(want, k)]
-    block = "".join(f"\n  {k}: {fmt(getattr(want, k))}" for k in keys)
+    block = yaml.safe_dump({"pipeline": to_dict(want)}, sort_keys=False, default_flow_style=None, width=200)
     what = "missing key" if params.pipeline is None else f"{', '.join(wrong)} differ from profile {params.profile!r}"
     raise ParamsError(
         f"{path}: pipeline: {what}. dvc.yaml iterates over these lists (DVC cannot read profiles.${{profile}} "
-        f"in foreach); for profile {params.profile!r} write:\npipeline:{block}"
+        f"in foreach); for profile {params.profile!r} run `replication params --switch {params.profile}` or "
+        f"write:\n{block}"
     )
 
 

@@ -51,7 +51,11 @@ def run(args: argparse.Namespace) -> int:
 def _lookup(params, key: str):
     """``pipeline.X`` from the top level, anything else from the active profile (dotted path)."""
     # pipeline.* is derived from the active profile (so --profile works too), see PipelineLists
-    data = to_dict(expected_pipeline_lists(params.active)) if key.startswith("pipeline.") else to_dict(params.active)
+    data = (
+        to_dict(expected_pipeline_lists(params.active, params.variants))
+        if key.startswith("pipeline.")
+        else to_dict(params.active)
+    )
     parts = key.split(".")[1:] if key.startswith("pipeline.") else key.split(".")
     where = "pipeline" if key.startswith("pipeline.") else f"profiles.{params.profile}"
     for part in parts:
@@ -78,12 +82,12 @@ def switch_profile(path: str, profile: str) -> None:
     means changing both; doing it here keeps them consistent. The file is validated before and after.
     """
     from ruamel.yaml import YAML
-    from ruamel.yaml.comments import CommentedSeq
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
     from replication.fsutil import atomic_open
 
     target = load_params(path, profile)  # validates every profile and the name
-    lists = to_dict(expected_pipeline_lists(target.active))
+    lists = to_dict(expected_pipeline_lists(target.active, target.variants))
     yaml = YAML()  # round trip: comments and key order survive
     yaml.preserve_quotes = True
     yaml.width = 4096  # never re-wrap long flow lists
@@ -95,10 +99,15 @@ def switch_profile(path: str, profile: str) -> None:
         raise UserError(f"{path}: pipeline: missing key")
     for key, value in lists.items():
         if isinstance(value, list):
-            seq = CommentedSeq(value)
-            seq.fa.set_flow_style()
-            value = seq
+            value = _flow(CommentedSeq(value))
+        elif isinstance(value, dict):  # run name -> {variant, seed, ...}: one flow mapping per line
+            value = CommentedMap((name, _flow(CommentedMap(run))) for name, run in value.items())
         pipeline[key] = value
     with atomic_open(path, "w", encoding="utf-8") as fh:
         yaml.dump(doc, fh)
     load_params(path)  # the rewritten file must load with its lists consistent
+
+
+def _flow(node):
+    node.fa.set_flow_style()
+    return node

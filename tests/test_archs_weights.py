@@ -127,10 +127,14 @@ def test_list_command(capsys):
 
 
 def test_network_config_checks_net_init():
-    NetworkConfig(num_feat=64, num_block=23, num_grow_ch=32, disc_num_feat=64, net_init="esrgan_df2kost").validate()
+    NetworkConfig(
+        arch="rrdbnet", num_feat=64, num_block=23, num_grow_ch=32, disc_num_feat=64, net_init="esrgan_df2kost"
+    ).validate()
     with pytest.raises(ValueError, match="net_init"):
-        NetworkConfig(num_feat=64, num_block=23, num_grow_ch=32, disc_num_feat=64, net_init="dan").validate()
+        NetworkConfig(
+            arch="rrdbnet", num_feat=64, num_block=23, num_grow_ch=32, disc_num_feat=64, net_init="dan"
+        ).validate()
     with pytest.raises(ValueError, match="num_block=23"):
         NetworkConfig(
-            num_feat=64, num_block=6, num_grow_ch=32, disc_num_feat=64, net_init="realesrnet_x4plus"
+            arch="rrdbnet", num_feat=64, num_block=6, num_grow_ch=32, disc_num_feat=64, net_init="realesrnet_x4plus"
         ).validate()

@@ -31,6 +31,7 @@ from replication.params import Profile
 from replication.report.config import expected_pipeline_lists
 from replication.strict import from_dict, to_dict
 from replication.train import distributed, state
+from replication.train.config import VariantConfig
 from replication.train.loop import RunOptions, build_trainer, gan_step, net_step, next_gt_batch, preflight, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,7 +156,7 @@ def tiny_params(tmp_path: Path) -> Path:
     raw["profile"] = "smoke"
     raw["mirror"] = ""
     smoke = raw["profiles"]["smoke"]
-    smoke["network"].update(num_feat=8, num_block=1, num_grow_ch=4, disc_num_feat=8, net_init="scratch")
+    smoke["network"] = dict(arch="rrdbnet", num_feat=8, num_block=1, num_grow_ch=4, disc_num_feat=8, net_init="scratch")
     smoke["degradation"]["pool_size"] = 4
     for phase in ("train_net", "train_gan"):
         smoke[phase].update(
@@ -168,7 +169,8 @@ def tiny_params(tmp_path: Path) -> Path:
             sample_every=3,
             vgg_weights="untrained",
         )
-    raw["pipeline"] = to_dict(expected_pipeline_lists(from_dict(Profile, smoke)))
+    variants = {k: from_dict(VariantConfig, v) for k, v in raw["variants"].items()}
+    raw["pipeline"] = to_dict(expected_pipeline_lists(from_dict(Profile, smoke), variants))
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path

@@ -29,7 +29,7 @@ def _write(tmp_path, data) -> Path:
 def test_committed_params_load_in_every_profile():
     params = load_params(ROOT / "params.yaml")
     assert params.profile == "smoke"
-    assert set(params.profiles) == {"smoke", "mini", "paper"}
+    assert set(params.profiles) == {"smoke", "study", "paper"}
     for name in params.profiles:
         assert load_params(ROOT / "params.yaml", profile=name).active == params.profiles[name]
     assert set(params.variants) >= {"full", "first_order", "no_sinc", "vgg_disc", "unet_no_sn"}
@@ -59,8 +59,20 @@ def test_unknown_key_is_an_error(tmp_path, raw):
 
 
 def test_missing_key_is_an_error(tmp_path, raw):
-    del raw["profiles"]["mini"]["network"]["num_block"]
-    with pytest.raises(ParamsError, match=r"profiles\.mini\.network\.num_block: missing key"):
+    del raw["profiles"]["paper"]["network"]["disc_num_feat"]
+    with pytest.raises(ParamsError, match=r"profiles\.paper\.network\.disc_num_feat: missing key"):
+        load_params(_write(tmp_path, raw))
+
+
+def test_network_keys_follow_the_arch(tmp_path, raw):
+    del raw["profiles"]["paper"]["network"]["num_block"]
+    with pytest.raises(
+        ParamsError, match=r"profiles\.paper\.network: num_block: missing key \(required by arch rrdbnet\)"
+    ):
+        load_params(_write(tmp_path, raw))
+    raw["profiles"]["paper"]["network"]["num_block"] = 23
+    raw["profiles"]["paper"]["network"]["num_conv"] = 4
+    with pytest.raises(ParamsError, match=r"profiles\.paper\.network: num_conv: only used by arch srvgg"):
         load_params(_write(tmp_path, raw))
 
 
@@ -95,8 +107,8 @@ def test_variant_rules_are_checked_at_load(tmp_path, raw):
     with pytest.raises(ParamsError, match=r"variants\.vgg_disc: spectral_norm: the VGG-style discriminator has no"):
         load_params(_write(tmp_path, bad))
     bad = copy.deepcopy(raw)
-    bad["profiles"]["mini"]["train_gan"]["gt_size"] = 96  # not a power of two: the VGG discriminator cannot take it
-    with pytest.raises(ParamsError, match=r"variants\.vgg_disc with profiles\.mini: the VGG-style discriminator"):
+    bad["profiles"]["study"]["train_gan"]["gt_size"] = 96  # not a power of two: the VGG discriminator cannot take it
+    with pytest.raises(ParamsError, match=r"variants\.vgg_disc with profiles\.study: the VGG-style discriminator"):
         load_params(_write(tmp_path, bad))
 
 

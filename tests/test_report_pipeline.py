@@ -40,11 +40,16 @@ def _params_of(stage) -> list[str]:
 
 def test_dvc_yaml_fans_out_over_every_variant_set_and_baseline(stages):
     params = load_params(ROOT / "params.yaml")
-    lists = expected_pipeline_lists(params.active)
-    for v in params.variants:
-        assert {f"train_net@{v}", f"train_gan@{v}", f"val_variant@{v}"} <= set(stages)
+    lists = expected_pipeline_lists(params.active, params.variants)
+    for run in lists.gan_runs:
+        assert {f"train_gan@{run}", f"val_variant@{run}"} <= set(stages)
         for t in lists.test_sets:
-            assert f"eval_variant@{v}-{t}" in stages
+            assert f"eval_variant@{run}-{t}" in stages
+    for run in lists.net_runs:
+        assert {f"train_net@{run}", f"val_net@{run}"} <= set(stages)
+        for t in lists.test_sets:
+            assert f"eval_net@{run}-{t}" in stages
+    assert {r.variant for r in lists.gan_runs.values()} == set(params.variants)
     for b in lists.baselines:
         assert f"weights@{b}" in stages and f"val_official@{b}" in stages
         for t in lists.test_sets:
@@ -69,19 +74,19 @@ def test_every_stage_param_exists_and_reads_only_the_active_profile(stages):
             if key.startswith("profiles."):
                 assert key.split(".")[1] == active, f"{name}: reads another profile's key {key}"
     # a variant's stages depend on that variant only: changing one re-runs only its stages
-    assert "variants.no_sinc" in _params_of(stages["train_net@no_sinc"])
+    assert "variants.no_sinc" in _params_of(stages["train_net@no_sinc-s0"])
     assert not any(
-        k.startswith("variants.") and k != "variants.no_sinc" for k in _params_of(stages["train_net@no_sinc"])
+        k.startswith("variants.") and k != "variants.no_sinc" for k in _params_of(stages["train_net@no_sinc-s0"])
     )
 
 
 def test_checkpoints_are_persisted_cached_outputs(stages):
-    stage = stages["train_gan@full"]
+    stage = stages["train_gan@full-s0"]
     outs = {str(o.def_path): o for o in stage.outs}
-    ckpt = outs["runs/full/gan/checkpoints"]
+    ckpt = outs["runs/full-s0/gan/checkpoints"]
     assert ckpt.persist and ckpt.use_cache
-    assert outs["runs/full/gan/dvclive/metrics.json"].persist
-    assert outs["runs/full/gan/dvclive/plots"].persist
+    assert outs["runs/full-s0/gan/dvclive/metrics.json"].persist
+    assert outs["runs/full-s0/gan/dvclive/plots"].persist
     # every stage that runs package code lists it as a dependency
     for name, s in stages.items():
         if "replication " in s.cmd or "replication." in s.cmd:
@@ -94,10 +99,12 @@ def _raw_params() -> dict:
 
 def test_pipeline_lists_must_match_the_active_profile(tmp_path):
     raw = _raw_params()
-    raw["profile"] = "mini"
+    raw["profile"] = "study"
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ParamsError, match=r"pipeline: train_sets, test_sets, baselines, pretrained differ") as exc:
+    with pytest.raises(
+        ParamsError, match=r"pipeline: train_sets, test_sets, baselines, .*seeds, net_runs, gan_runs differ"
+    ) as exc:
         load_params(path)
     assert "test_sets: [realsrset, realesrgan-inputs, realset-extra]" in str(exc.value)
     assert load_params(path, profile="smoke").profile == "smoke"  # an explicit override is not checked
@@ -109,10 +116,10 @@ def test_pipeline_lists_must_match_the_active_profile(tmp_path):
 
 def test_validation_set_is_never_a_training_set(tmp_path):
     raw = _raw_params()
-    raw["profiles"]["mini"]["validation"]["dataset"] = "urban100-subset"
+    raw["profiles"]["study"]["validation"]["dataset"] = "urban100-subset"
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
-    with pytest.raises(ParamsError, match=r"profiles\.mini: validation\.dataset 'urban100-subset' is a training set"):
+    with pytest.raises(ParamsError, match=r"profiles\.study: validation\.dataset 'urban100-subset' is a training set"):
         load_params(path)
 
 
@@ -152,7 +159,7 @@ def _fake_run(root: Path) -> None:
     models = [
         ("bicubic", "bicubic", 7.0),
         ("realesrgan_x4plus", "official-fp16-rounded", 4.0),
-        ("full", "retrained-smoke", 6.0),
+        ("full-s0", "retrained-smoke", 6.0),
     ]
     for model, source, niqe in models:
         out = root / "results" / model / "realsrset"
@@ -170,7 +177,7 @@ def _fake_run(root: Path) -> None:
             w.writerow(TIDY_COLUMNS)
             for i in range(3):
                 w.writerow([model, source, "smoke", "val-set14", "full", f"{i:06d}.png", "psnr", 20 + i, "false"])
-    tsv = root / "runs/full/net/dvclive/plots/metrics/train/l_g_pix.tsv"
+    tsv = root / "runs/full-s0/net/dvclive/plots/metrics/train/l_g_pix.tsv"
     tsv.parent.mkdir(parents=True)
     tsv.write_text("step\tl_g_pix\n0\t0.5\n5\t0.3\n")
     write_image(root / "preview.png", torch.rand(1, 3, 16, 16, generator=gen))
@@ -205,10 +212,11 @@ def test_report_cli_end_to_end(tmp_path, capsys):
     assert 'id="cmp-data"' in html and "Compare any two models" in md  # the before/after slider
     assert not re.search(r'(src|href)="(?!data:)', html)
     assert "— / 4.5000" in md  # realesrgan_x4plus on realsrset: not in the paper, ours = mean(4, 5)
+    assert "— / 6.5000" in md and "`full-s0`" in md  # full (Real-ESRGAN+ column), resolved to its seed-0 run
     assert "`dan` not available" in md and "first 2 of 20" in md
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["realsrset"]["bicubic"]["niqe"] == 7.5
-    assert metrics["val-set14"]["full"]["psnr"] == 21.0
+    assert metrics["val-set14"]["full-s0"]["psnr"] == 21.0
     summary = (out / "summary.csv").read_text().splitlines()
     assert summary[0].startswith("model,source,profile,dataset,subset,metric") and len(summary) == 7
     for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
@@ -223,7 +231,7 @@ def test_report_refuses_metrics_of_another_profile(tmp_path, capsys):
             "--params",
             str(ROOT / "params.yaml"),
             "--profile",
-            "mini",
+            "study",
             "--results",
             str(tmp_path / "results"),
             "--runs",
@@ -235,7 +243,7 @@ def test_report_refuses_metrics_of_another_profile(tmp_path, capsys):
     assert code == 1 and "metrics of profile(s) smoke" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("profile", ["smoke", "mini", "paper"])
+@pytest.mark.parametrize("profile", ["smoke", "study", "paper"])
 def test_every_variant_passes_the_trainers_config_checks(tmp_path, profile):
     """The trainer's up-front checks (discriminator input size, crops, USM) for every variant × phase of
     every profile, so a bad combination fails here and not after an hour of `dvc repro`. The checks stop

@@ -42,8 +42,10 @@ def fake_summary(profile: str = "smoke") -> pd.DataFrame:
     for model, source, niqe in [
         ("bicubic", "bicubic", 7.1),
         ("realesrgan_x4plus", "official-fp16-rounded", 4.2),
-        ("full", f"retrained-{profile}", 6.6),
-        ("no_sinc", f"retrained-{profile}", 6.9),
+        ("full-s0", f"retrained-{profile}", 6.6),
+        ("full-s0-net", f"retrained-{profile}", 6.8),
+        ("real_esrgan-s0", f"retrained-{profile}", 6.7),
+        ("no_sinc-s0", f"retrained-{profile}", 6.9),
     ]:
         for dataset in ("realsrset", "realesrgan-inputs"):
             rows.append(
@@ -80,16 +82,21 @@ def test_table1_puts_paper_and_ours_side_by_side():
     assert by_model["`realesrgan_x4plus`"][realsrset] == "— / 4.2000"  # not in the paper, measured here
     assert by_model["`realesrgan_x4plus`"][2] == "official-fp16-rounded"
     assert by_model["`dan`"][-1] == "not available: needs the DAN architecture"
-    assert by_model["`full`"][0] == "Real-ESRGAN"
+    # full follows the sharpened-GT recipe of the released x4plus (Real-ESRGAN+); real_esrgan stands in for
+    # the non-sharpened column. Variants resolve to their Real-ESRGAN models (not the -net ones).
+    assert by_model["`full-s0`"][0] == "Real-ESRGAN+"
+    assert by_model["`real_esrgan-s0`"][0] == "Real-ESRGAN"
+    assert "`full-s0-net`" not in by_model
 
 
 def test_metric_tables_have_cis_and_directions():
-    tables = dict(metric_tables(fake_summary(), ["full", "no_sinc", "bicubic", "realesrgan_x4plus"]))
+    order = ["full-s0-net", "full-s0", "real_esrgan-s0", "no_sinc-s0", "bicubic", "realesrgan_x4plus"]
+    tables = dict(metric_tables(fake_summary(), order))
     assert set(tables) == {"realsrset", "realesrgan-inputs", "val-set14"}
     t = tables["val-set14"]
     assert t.columns == ("Model", "Source", "psnr (dB) ↑")
-    assert [r[0] for r in t.rows] == ["`full`", "`no_sinc`", "`bicubic`", "`realesrgan_x4plus`"]
-    assert t.rows[0][2] == "22.500 [21.000, 24.000]"
+    assert [r[0] for r in t.rows] == [f"`{m}`" for m in order]
+    assert t.rows[1][2] == "22.500 [21.000, 24.000]"
     assert tables["realsrset"].columns == ("Model", "Source", "brisque (score) ↓", "niqe (score) ↓")
 
 

@@ -26,6 +26,7 @@ from replication.imageio import write_image
 from replication.params import Profile, load_params
 from replication.report.config import expected_pipeline_lists
 from replication.strict import from_dict, to_dict
+from replication.train.config import VariantConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = ROOT / "params.yaml"
@@ -168,14 +169,15 @@ def _tiny_params(d: Path, shard_size: int = 1000) -> None:
         train_sets=["sample-hr-cc0"], multiscale_sets=["sample-hr-cc0"], crop_size=128, crop_step=160, thresh_size=0
     )
     smoke["data"]["shard_size"] = shard_size
-    smoke["network"].update(num_feat=8, num_block=1, num_grow_ch=4, disc_num_feat=8, net_init="scratch")
+    smoke["network"].update(num_feat=8, num_conv=2, disc_num_feat=8, net_init="scratch")
     smoke["degradation"]["pool_size"] = 4
     for phase in ("train_net", "train_gan"):
         smoke[phase].update(
             iters=4, batch_size=2, gt_size=32, ckpt_every=2, keep_checkpoints=2, log_every=1, sample_every=2
         )
         smoke[phase]["vgg_weights"] = "untrained"
-    raw["pipeline"] = to_dict(expected_pipeline_lists(from_dict(Profile, smoke)))
+    variants = {k: from_dict(VariantConfig, v) for k, v in raw["variants"].items()}
+    raw["pipeline"] = to_dict(expected_pipeline_lists(from_dict(Profile, smoke), variants))
     (d / "params.yaml").write_text(yaml.safe_dump(raw))
 
 

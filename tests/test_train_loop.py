@@ -24,6 +24,7 @@ from replication.params import Profile
 from replication.report.config import expected_pipeline_lists
 from replication.strict import from_dict, to_dict
 from replication.train import state
+from replication.train.config import VariantConfig
 from replication.train.loop import (
     RunOptions,
     TrainingDiverged,
@@ -36,7 +37,16 @@ from replication.train.loop import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = ["full", "first_order", "no_sinc", "vgg_disc", "unet_no_sn", "esrgan_bicubic", "bsrgan_degradation"]
+VARIANTS = [
+    "full",
+    "real_esrgan",
+    "first_order",
+    "no_sinc",
+    "vgg_disc",
+    "unet_no_sn",
+    "esrgan_bicubic",
+    "bsrgan_degradation",
+]
 
 
 def _mirror() -> Path:
@@ -75,13 +85,14 @@ def store_dir(tmp_path_factory) -> Path:
     return out
 
 
-def tiny_params(tmp_path: Path, gan_gt_size: int = 32, **phase_overrides) -> Path:
-    """The committed smoke profile, shrunk further: 8-channel nets, batch 2, GT patch 32, 6 iterations."""
+def tiny_params(tmp_path: Path, gan_gt_size: int = 32, profile: dict | None = None, **phase_overrides) -> Path:
+    """The committed smoke profile, shrunk further: 8-channel nets, batch 2, GT patch 32, 6 iterations.
+    ``profile``: top-level profile keys to override (real_scale, seeds, network)."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["profile"] = "smoke"
     raw["mirror"] = str(mirror_dir())
     smoke = raw["profiles"]["smoke"]
-    smoke["network"].update(num_feat=8, num_block=1, num_grow_ch=4, disc_num_feat=8, net_init="scratch")
+    smoke["network"].update(num_feat=8, num_conv=2, disc_num_feat=8, net_init="scratch")
     smoke["degradation"]["pool_size"] = 4
     for phase in ("train_net", "train_gan"):
         smoke[phase].update(
@@ -96,8 +107,10 @@ def tiny_params(tmp_path: Path, gan_gt_size: int = 32, **phase_overrides) -> Pat
         )
         smoke[phase].update(phase_overrides)
     smoke["train_gan"]["gt_size"] = gan_gt_size
+    smoke.update(profile or {})
     # params.yaml's `pipeline:` block must repeat the active profile's lists (checked on load)
-    raw["pipeline"] = to_dict(expected_pipeline_lists(from_dict(Profile, smoke)))
+    variants = {k: from_dict(VariantConfig, v) for k, v in raw["variants"].items()}
+    raw["pipeline"] = to_dict(expected_pipeline_lists(from_dict(Profile, smoke), variants))
     path = tmp_path / f"params_{gan_gt_size}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
@@ -169,7 +182,7 @@ def test_losses_decrease_on_a_fixed_batch(tmp_path, store_dir, phase):
     gt = next_gt_batch(t)  # two real sub-images
     if phase == "net":
         fixed = t.synth.net_pair(gt)
-        t.synth.net_pair = lambda _gt, sharpen_target=True: fixed
+        t.synth.net_pair = lambda _gt: fixed
         step = net_step
     else:
         fixed = t.synth.gan_triplet(gt)
@@ -275,6 +288,68 @@ def test_bad_inputs_fail_before_any_work(tmp_path, store_dir):
     with pytest.raises(UserError, match="power-of-two size >= 16"):
         train(options(odd_patch, store_dir, out, phase="gan", variant="vgg_disc"))
     assert not out.exists()
+
+
+def test_paper_scale_guard_refuses_or_records_the_deviation(tmp_path, store_dir):
+    """real_scale: a total batch other than 48 (here 1 process x 2) or bf16 is refused unless allowed,
+    and an allowed deviation is written into the model's metadata."""
+    from replication.archs.checkpoint import read_sidecar
+    from replication.train.guard import paper_scale_deviations
+
+    params = tiny_params(tmp_path, profile={"real_scale": True}, iters=2)
+    out = tmp_path / "run"
+    with pytest.raises(UserError, match=r"total batch 2 \(1 process\(es\) x batch_size 2\).*--allow-deviation"):
+        train(options(params, store_dir, out))
+    assert not (out / "checkpoints").exists()
+    with pytest.raises(UserError, match="precision bf16"):
+        train(options(params, store_dir, out, amp="bf16"))
+    model = train(options(params, store_dir, out, allow_deviation=True))
+    extra = read_sidecar(model)["extra"]
+    assert extra["paper_scale_deviations"] == [
+        "total batch 2 (1 process(es) x batch_size 2), not the paper's 48 (12 per GPU x 4 GPUs)"
+    ]
+    assert extra["paper_scale_deviations"][0] in extra["deviations"] and extra["total_batch"] == 2
+    assert paper_scale_deviations(real_scale=True, world_size=4, batch_size=12, amp="none") == []
+    assert paper_scale_deviations(real_scale=False, world_size=1, batch_size=2, amp="bf16") == []
+    # not at paper scale: nothing to refuse, nothing recorded under paper_scale_deviations
+    small = train(options(tiny_params(tmp_path, iters=2), store_dir, tmp_path / "small", amp="bf16"))
+    assert read_sidecar(small)["extra"]["paper_scale_deviations"] == []
+
+
+def test_seed_selects_the_run_and_must_be_a_profile_seed(tmp_path, store_dir):
+    from replication.archs.checkpoint import read_sidecar
+
+    params = tiny_params(tmp_path, profile={"seeds": [0, 3]}, iters=2)
+    a = train(options(params, store_dir, tmp_path / "a", seed=3))
+    b = train(options(params, store_dir, tmp_path / "b", seed=0))
+    assert read_sidecar(a)["extra"]["seed"] == 3
+    from safetensors.torch import load_file
+
+    wa, wb = load_file(str(a)), load_file(str(b))
+    assert any(not torch.equal(wa[k], wb[k]) for k in wa)  # another seed, another run
+    with pytest.raises(UserError, match=r"--seed 7: not one of profiles.smoke.seeds \(0, 3\)"):
+        train(options(params, store_dir, tmp_path / "c", seed=7))
+
+
+def test_srvgg_output_is_a_recognisable_image_after_a_few_steps(tmp_path, store_dir):
+    """The compact generator adds its output to the nearest-upsampled input, so even a briefly trained
+    model reproduces the input's content instead of a near-black image (RRDBNet's failure at smoke size)."""
+    import torch.nn.functional as F
+
+    from replication.archs.checkpoint import load_model
+    from replication.imageio import read_image
+
+    model_path = train(options(tiny_params(tmp_path, iters=4), store_dir, tmp_path / "run"))
+    model = load_model(model_path)
+    assert model.arch_name == "srvgg"
+    lr = read_image(_mirror() / "datasets" / "realsrset" / "Lincoln.png").rgb[..., :64, :64]
+    with torch.no_grad():
+        sr = model(lr)
+    reference = F.interpolate(lr, scale_factor=4, mode="bicubic", align_corners=False).clamp(0, 1)
+    assert sr.shape == reference.shape
+    assert abs(sr.mean().item() - reference.mean().item()) < 0.1  # same brightness, not black
+    corr = torch.corrcoef(torch.stack([sr.flatten(), reference.flatten()]))[0, 1].item()
+    assert corr > 0.8, corr  # same content
 
 
 def test_cli_reports_user_errors(tmp_path, store_dir, capsys):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -219,3 +220,46 @@ def test_dvclive_alignment_drops_rows_and_images_after_the_checkpoint(tmp_path):
     align_with_checkpoint(tmp_path, 2)
     assert (metrics / "l_g_pix.tsv").read_text() == "step\tl_g_pix\n1\t0.5\n2\t0.4\n"
     assert [p.name for p in images.iterdir()] == ["2.png"]
+
+
+@pytest.mark.parametrize("sharpened", [True, False])
+def test_lq_and_targets_come_from_the_recipes_gt(sharpened):
+    """sharpened_gt: the LQ is degraded from USM(gt) and the targets are USM(gt); otherwise the plain gt
+    is degraded and is the target (the reference Real-ESRNet with gt_usm: False). The bicubic variant
+    makes the LQ a deterministic function of its source, so the source can be checked exactly."""
+    from replication.degrade.resize import imresize_matlab
+    from replication.degrade.second_order import quantize_8bit
+    from replication.degrade.usm import usm_sharp
+    from replication.params import load_params
+    from replication.train.synthesis import Synthesizer
+
+    cfg = load_params(Path(__file__).resolve().parents[1] / "params.yaml").active.degradation
+    cfg = dataclasses.replace(cfg, pool_size=2)
+    gt = torch.rand(2, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    source = usm_sharp(gt, cfg.usm) if sharpened else gt
+    for phase in ("net", "gan"):
+        synth = Synthesizer(cfg, "bicubic", 4, 128, torch.device("cpu"), seed=1, pool_seed=2, sharpened_gt=sharpened)
+        if phase == "net":
+            lq, target = synth.net_pair(gt)
+        else:
+            lq, plain, target = synth.gan_triplet(gt)
+            torch.testing.assert_close(plain.sort(0).values, gt.sort(0).values)  # the pool may reorder
+        # the pool hands the two pairs back in its own order: match each LQ to its source image
+        order = [
+            int((lq[i] - quantize_8bit(imresize_matlab(source, 0.25))).abs().flatten(1).sum(1).argmin())
+            for i in range(2)
+        ]
+        torch.testing.assert_close(lq, quantize_8bit(imresize_matlab(source, 0.25))[order])
+        want = usm_sharp(gt[order], cfg.usm) if sharpened else gt[order]
+        torch.testing.assert_close(target, want, atol=1e-5, rtol=0)
+
+
+def test_precision_follows_the_phase_unless_amp_is_given():
+    from replication.train.precision import cpu_has_native_bf16, resolve_amp
+
+    assert cpu_has_native_bf16("flags\t\t: fpu sse avx2 avx512f avx512_bf16\n")
+    assert cpu_has_native_bf16("flags : fpu amx_bf16 amx_tile\n")
+    assert not cpu_has_native_bf16("flags : fpu sse avx2 avx512f\nbugs : avx512_bf16\n")
+    assert resolve_amp(None, "fp32", "cpu") == "none" and resolve_amp(None, "bf16", "cpu") == "bf16"
+    assert resolve_amp("none", "bf16", "cpu") == "none" and resolve_amp("bf16", "fp32", "cpu") == "bf16"
+    assert resolve_amp(None, "bf16_if_native", "cpu") == ("bf16" if cpu_has_native_bf16() else "none")

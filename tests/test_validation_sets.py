@@ -20,7 +20,7 @@ def _write(tmp_path: Path, raw: dict) -> Path:
 
 
 def test_every_profile_has_a_first_order_held_out_set():
-    for profile in ("smoke", "mini", "paper"):
+    for profile in ("smoke", "study", "paper"):
         v = load_params(ROOT / "params.yaml", profile=profile).active.validation
         assert v.variant == "second_order" and v.extra_variants == ("first_order",)
         assert "ringing" in v.metrics  # the sinc claim's measure runs on every synthetic set
@@ -54,7 +54,8 @@ def test_dvc_yaml_synthesises_and_scores_every_extra_set():
         assert [str(o.def_path) for o in synth.outs] == [f"data/val-{variant}"]
         scored = [stages[f"valx_bicubic@{variant}"]]
         scored += [stages[f"valx_official@{b}-{variant}"] for b in params.pipeline.baselines]
-        scored += [stages[f"valx_variant@{v}-{variant}"] for v in params.variants]
+        scored += [stages[f"valx_variant@{run}-{variant}"] for run in params.pipeline.gan_runs]
+        scored += [stages[f"valx_net@{run}-{variant}"] for run in params.pipeline.net_runs]
         for stage in scored:
             assert f"--dataset val-{heldout}-{variant} " in stage.cmd and "--threads " in stage.cmd
             assert f"data/val-{variant}" in {str(d.def_path) for d in stage.deps}

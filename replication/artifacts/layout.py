@@ -1,7 +1,8 @@
 """Where stages put their outputs; ``dvc.yaml`` spells the same paths out for DVC.
 
 ``results/<model>/<dataset>/{images/,metrics.csv}``: one evaluation (``replication evaluate``);
-``runs/<variant>/<phase>/{model.safetensors,model.json,checkpoints/,dvclive/}``: one training phase.
+``runs/<run>/<phase>/{model.safetensors,model.json,checkpoints/,dvclive/}``: one training phase; a run
+is ``<variant>-s<seed>`` (:mod:`replication.train.runs`).
 """
 
 from __future__ import annotations

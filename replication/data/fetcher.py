@@ -251,6 +251,21 @@ def _is_offline(exc: BaseException) -> bool:
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)")
 
 
+def _body_plan(resp, have: int, expected: Expected) -> tuple[str, int, int | None] | None:
+    """How to write a response body: (file mode, bytes already there, total size if known), or None
+    when a 206 answers a range other than the one asked for (the caller restarts from zero)."""
+    if resp.status_code == 206 and have:
+        match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
+        if not match or int(match.group(1)) != have:
+            return None
+        total = None if match.group(3) == "*" else int(match.group(3))
+        return "ab", have, expected.size if total is None else total
+    # 200: the whole body (a server that ignores Range restarts the file).
+    length = resp.headers.get("Content-Length")
+    total = int(length) if length and length.isdigit() else None
+    return "wb", 0, expected.size if total is None else total
+
+
 def _stream(session, url: str, part: Path, expected: Expected, progress: bool, policy: RetryPolicy) -> None:
     """Download ``url`` into ``part`` (resuming what is there). Raises DownloadError when it gives up."""
     import requests
@@ -281,22 +296,11 @@ def _stream(session, url: str, part: Path, expected: Expected, progress: bool, p
                     raise _Transient(f"HTTP {status}")
                 if status >= 400:
                     raise DownloadError(f"{url}: HTTP {status} {resp.reason}")
-                total: int | None = None
-                mode = "wb"
-                start = 0
-                if status == 206 and have:
-                    match = _CONTENT_RANGE.match(resp.headers.get("Content-Range", ""))
-                    if not match or int(match.group(1)) != have:
-                        part.unlink()  # an unexpected range: restart from zero
-                        continue
-                    mode, start = "ab", have
-                    total = None if match.group(3) == "*" else int(match.group(3))
-                else:
-                    # 200: the whole body (a server that ignores Range restarts the file).
-                    length = resp.headers.get("Content-Length")
-                    total = int(length) if length and length.isdigit() else None
-                if total is None:
-                    total = expected.size
+                plan = _body_plan(resp, have, expected)
+                if plan is None:
+                    part.unlink()  # an unexpected range: restart from zero
+                    continue
+                mode, start, total = plan
                 if hasattr(resp.raw, "enforce_content_length"):
                     # Keep the bytes of a body cut short (urllib3 would raise and drop its last
                     # buffer); the size check below then resumes from exactly what was written.

@@ -138,7 +138,7 @@ class FirstOrderConfig:
 
 @dataclass(frozen=True)
 class BSRGANConfig:
-    """BSRGAN's shuffled degradation (Zhang et al., ICCV 2021), see replication/degrade/bsrgan.py."""
+    """A BSRGAN-like shuffled degradation (after Zhang et al., ICCV 2021; departures: docs/degradation.md)."""
 
     kernel_sizes: tuple[int, ...]  # Gaussian blur kernel sizes (odd)
     aniso_prob: float  # each of the two blur steps is anisotropic with this probability, else isotropic

@@ -7,10 +7,12 @@ Variants (``variants.<name>.degradation`` in params.yaml):
 * ``no_sinc``: ``second_order`` with the three sinc probabilities forced to 0 (blur1, blur2, final);
 * ``bicubic``: ESRGAN's classical data, MATLAB ``imresize`` bicubic x1/scale with anti-aliasing
   (:func:`replication.degrade.resize.imresize_matlab`), then 8-bit rounding;
-* ``bsrgan``: BSRGAN's shuffled model (:mod:`replication.degrade.bsrgan`).
+* ``bsrgan``: a BSRGAN-like shuffled model (:mod:`replication.degrade.bsrgan`; departures from
+  BSRGAN's own: docs/degradation.md).
 
-Every variant synthesises the LQ from the USM-sharpened GT, as the reference does for its own
-model, so that variants differ only in the degradation.
+By default every variant synthesises the LQ from the USM-sharpened GT, as the reference does for
+its released x4plus models, so that variants differ only in the degradation. ``sharpen=False``
+synthesises it from the plain GT instead: the reference's Real-ESRNet path with ``gt_usm: False``.
 
 Randomness: ``generator`` is a CPU ``torch.Generator``; per-batch and per-sample parameters are drawn
 from it on the CPU, image-sized noise fields from a device generator seeded from it (the generator
@@ -43,7 +45,7 @@ VARIANTS = DEGRADATION_VARIANTS
 @dataclass(frozen=True)
 class DegradedBatch:
     """``lq``: (B, 3, H/scale, W/scale), values k/255. ``gt``: (B, 3, H, W), as given (not sharpened).
-    ``gt_usm``: (B, 3, H, W) USM-sharpened GT, what the LQ was synthesised from.
+    ``gt_usm``: (B, 3, H, W) USM-sharpened GT (what the LQ was synthesised from when ``sharpen``).
     ``record``: the random draws of this batch (kernels, resize/noise/JPEG parameters, order)."""
 
     lq: torch.Tensor
@@ -133,7 +135,7 @@ class Degrader:
         self.device = torch.device(device)
         self.min_gt_size = _min_gt_size(self.cfg, variant, scale)
 
-    def __call__(self, gt: torch.Tensor, generator: torch.Generator) -> DegradedBatch:
+    def __call__(self, gt: torch.Tensor, generator: torch.Generator, *, sharpen: bool = True) -> DegradedBatch:
         if gt.ndim != 4 or gt.shape[1] != 3:
             raise ValueError(f"expected a GT batch (B, 3, H, W), got shape {tuple(gt.shape)}")
         h, w = gt.shape[-2:]
@@ -146,18 +148,19 @@ class Degrader:
         if generator.device.type != "cpu":
             raise ValueError(f"the generator must be a CPU torch.Generator, got one on {generator.device}")
         with synthesis_threads(self.device):
-            return self._degrade(gt, generator)
+            return self._degrade(gt, generator, sharpen)
 
-    def _degrade(self, gt: torch.Tensor, generator: torch.Generator) -> DegradedBatch:
+    def _degrade(self, gt: torch.Tensor, generator: torch.Generator, sharpen: bool) -> DegradedBatch:
         gt = gt.to(self.device, torch.float32)
         gt_usm = usm_sharp(gt, self.cfg.usm)
+        src = gt_usm if sharpen else gt
         fields = draws.field_generator(generator, self.device)
         if self.variant in ("second_order", "no_sinc"):
-            lq, record = second_order(gt_usm, self.cfg, self.scale, generator, fields)
+            lq, record = second_order(src, self.cfg, self.scale, generator, fields)
         elif self.variant == "first_order":
-            lq, record = first_order(gt_usm, self.cfg, self.scale, generator, fields)
+            lq, record = first_order(src, self.cfg, self.scale, generator, fields)
         elif self.variant == "bsrgan":
-            lq, record = bsrgan(gt_usm, self.cfg.bsrgan, self.scale, generator, fields)
+            lq, record = bsrgan(src, self.cfg.bsrgan, self.scale, generator, fields)
         else:
-            lq, record = quantize_8bit(imresize_matlab(gt_usm, 1.0 / self.scale)), {}
+            lq, record = quantize_8bit(imresize_matlab(src, 1.0 / self.scale)), {}
         return DegradedBatch(lq=lq, gt=gt, gt_usm=gt_usm, record=record)

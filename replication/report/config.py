@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from replication.names import DegradationVariant
+from replication.train.config import GanRun, NetRun, gan_runs, net_runs
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,19 @@ class PipelineLists:
     baselines: tuple[str, ...]  # = evaluate.baselines without "bicubic" (bicubic always has its own stages)
     pretrained: tuple[str, ...]  # weights the trainer needs: network.net_init (unless scratch), vgg19_imagenet
     val_variants: tuple[str, ...] = ()  # = validation.extra_variants (extra synthetic validation sets)
+    # Training fan-out (replication.train.runs): variant x seed, one Real-ESRNet per recipe.
+    seeds: tuple[int, ...] = ()  # = seeds
+    net_runs: dict[str, NetRun] | None = None  # run name -> Real-ESRNet run
+    gan_runs: dict[str, GanRun] | None = None  # run name -> Real-ESRGAN run (and its Real-ESRNet)
 
 
-def expected_pipeline_lists(profile) -> PipelineLists:
-    """What ``pipeline:`` must hold for ``profile`` (a :class:`replication.params.Profile`)."""
+def expected_pipeline_lists(profile, variants: dict) -> PipelineLists:
+    """What ``pipeline:`` must hold for ``profile`` (a :class:`replication.params.Profile`) and
+    ``variants`` (``params.variants``)."""
     return PipelineLists(
+        seeds=tuple(profile.seeds),
+        net_runs=net_runs(variants, profile.seeds),
+        gan_runs=gan_runs(variants, profile.seeds),
         train_sets=tuple(profile.data.train_sets),
         heldout_set=profile.validation.dataset,
         test_sets=tuple(profile.evaluate.test_sets),

@@ -26,7 +26,7 @@ class Paragraph:
 @dataclass(frozen=True)
 class Banner:
     text: str
-    comparable: bool  # True: results at the paper's scale; False: smoke/mini, NOT comparable
+    comparable: bool  # True: results at the paper's scale; False: smoke/study, NOT comparable
 
 
 @dataclass(frozen=True)

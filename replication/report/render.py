@@ -28,6 +28,7 @@ from replication.report.document import (
 )
 from replication.report.slider import SliderImage, slider_html, slider_note
 from replication.report.tables import metric_tables, subsets, table1
+from replication.train.runs import retrained_models
 
 PHASE_TITLES = {"net": "Real-ESRNet phase (L1)", "gan": "Real-ESRGAN phase (L1 + perceptual + GAN)"}
 
@@ -43,6 +44,8 @@ class ReportInputs:
     validation_dataset: str = ""  # the `dataset` name of the synthetic validation set in the summary
     comparison: list[SliderImage] = field(default_factory=list)  # crops for the before/after slider
     tidy: pd.DataFrame | None = None  # per-image metrics, for the claim verdicts (seeds x images bootstrap)
+    # model -> {paper_scale_deviations, perceptual_vgg} from its training metadata (train.runs)
+    training_notes: dict[str, dict] = field(default_factory=dict)
 
 
 def banner(params: Params) -> Banner:
@@ -55,7 +58,7 @@ def banner(params: Params) -> Banner:
         )
     return Banner(
         f"Profile `{params.profile}`: {params.profile} results, NOT comparable to the paper — tiny networks "
-        f"({p.network.num_feat} features × {p.network.num_block} blocks), {p.train_net.iters} + {p.train_gan.iters} "
+        f"({p.network.describe()}), {p.train_net.iters} + {p.train_gan.iters} "
         "iterations, a subset of the test images. This checks that the pipeline works end to end.",
         comparable=False,
     )
@@ -79,6 +82,19 @@ def deviations(inputs: ReportInputs) -> list[str]:
             "retrained models: the perceptual loss used an UNTRAINED VGG19 (`train_gan.vgg_weights: untrained`): "
             "the ImageNet weights are not available offline"
         )
+    if p.train_gan.vgg_weights == "imagenet_if_present":
+        used: dict[str, list[str]] = {}
+        for model, note in inputs.training_notes.items():
+            if note["perceptual_vgg"] != "n/a":
+                used.setdefault(note["perceptual_vgg"], []).append(model)
+        what = "; ".join(f"{kind}: {len(models)} model(s)" for kind, models in sorted(used.items())) or "no model found"
+        out.append(
+            "retrained models: the perceptual loss used the ImageNet VGG19 where it was present, else an UNTRAINED "
+            f"VGG19 substitute (`train_gan.vgg_weights: imagenet_if_present`). Used — {what}"
+        )
+    scale_devs = sorted({d for note in inputs.training_notes.values() for d in note["paper_scale_deviations"]})
+    for dev in scale_devs:
+        out.append(f"retrained models trained off the paper's scale (allowed with --allow-deviation): {dev}")
     if p.network.net_init == "scratch":
         out.append("retrained models: Real-ESRNet started from scratch, not from ESRGAN (`network.net_init: scratch`)")
     for model, reason in sorted(inputs.unavailable.items()):
@@ -92,7 +108,7 @@ def deviations(inputs: ReportInputs) -> list[str]:
 
 def _model_order(inputs: ReportInputs) -> list[str]:
     p = inputs.params.active
-    return [*inputs.params.variants, *p.evaluate.baselines]
+    return [*retrained_models(inputs.params.variants, p.seeds), *p.evaluate.baselines]
 
 
 def _validation_note(inputs: ReportInputs) -> str:

@@ -37,7 +37,7 @@ def runs(tidy: pd.DataFrame, variants: Iterable[str]) -> pd.DataFrame:
     parsed = {m: parse_run(m, variants) for m in tidy["model"].unique()}
     keep = tidy[tidy["model"].map(lambda m: parsed[m] is not None)].copy()
     for i, col in enumerate(RUN_COLUMNS):
-        keep[col] = keep["model"].map(lambda m, i=i: parsed[m][i])
+        keep[col] = keep["model"].map(lambda m, i=i: parsed[m][i])  # type: ignore[index]  # None rows dropped above
     return keep
 
 

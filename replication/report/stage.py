@@ -27,6 +27,7 @@ from replication.report.curves import curves_tsv, find_curves
 from replication.report.document import to_html, write_markdown
 from replication.report.grids import grid_rows, render_grid
 from replication.report.render import ReportInputs, build_report
+from replication.train.runs import retrained_models, trained_model_notes
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ def grids(paths: ReportPaths, params: Params) -> list[tuple[str, bytes]]:
     from replication.data.registry import image_files
 
     p = params.active
-    order = [*p.evaluate.baselines, *params.variants]
+    order = [*p.evaluate.baselines, *retrained_models(params.variants, p.seeds)]
     datasets = [*p.evaluate.test_sets] + ([paths.val_name] if paths.val_name and paths.val_lq else [])
     grids = []
     for dataset in datasets:
@@ -145,6 +146,7 @@ def report(params: Params, paths: ReportPaths) -> int:
         validation_dataset=paths.val_name,
         tidy=tidy,
         comparison=comparison(paths, params),
+        training_notes=trained_model_notes(paths.runs),
     )
     doc = build_report(inputs)
     prepare_output_dir(paths.out, "report")

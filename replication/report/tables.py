@@ -11,6 +11,7 @@ import pandas as pd
 from replication.report import paper_table
 from replication.report.document import Table
 from replication.report.seeds import metric_header
+from replication.train.runs import parse_model
 
 
 def _fmt(v: float, digits: int = 4) -> str:
@@ -44,8 +45,13 @@ def table1(
     labels = {t.dataset: t.label for t in paper_table.TEST_SETS}
     columns = ("Method (paper)", "Our model", "Source", *(f"{labels.get(d, d)}: NIQE ↓" for d in datasets), "Note")
     rows = []
+    retrained: dict[str, list[str]] = {}  # variant -> its Real-ESRGAN models (one per seed), as named in the results
+    for name in niqe.index.get_level_values(0).unique():
+        parsed = parse_model(name)
+        if parsed is not None and parsed.phase == "gan":
+            retrained.setdefault(parsed.variant, []).append(name)
     for method in paper_table.METHODS:
-        for model in method.models:
+        for model in (m for name in method.models for m in retrained.get(name, [name])):
             sources = (
                 sorted(set(niqe.loc[model].reset_index()["source"])) if model in niqe.index.get_level_values(0) else []
             )

@@ -1,8 +1,8 @@
 """``replication train``: train Real-ESRNet (``--phase net``) or Real-ESRGAN (``--phase gan``).
 
-    replication train --params params.yaml --variant full --phase net --data data/prepared/train \\
-        --out runs/full/net [--init FILE.safetensors|NAME|scratch] [--device auto|cpu|cuda] [--amp none|bf16] \\
-        [--channels-last] [--compile] [--on-mismatch restart|fail] [--max-steps N]
+    replication train --params params.yaml --variant full --seed 0 --phase net --data data/prepared/train \\
+        --out runs/full-s0/net [--init FILE.safetensors|NAME|scratch] [--device auto|cpu|cuda] [--amp none|bf16] \\
+        [--channels-last] [--compile] [--on-mismatch restart|fail] [--max-steps N] [--allow-deviation]
 
 Several GPUs: ``torchrun --nproc_per_node=4 -m replication train ... --device cuda`` (``batch_size``
 is per process). A run resumes from ``OUT/checkpoints`` automatically.
@@ -49,7 +49,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "vgg_weights: imagenet (default: models/official/vgg19-dcbb9e9d.pth)",
     )
     add_device_argument(parser, "training", allow_index=False)
-    parser.add_argument("--amp", choices=("none", "bf16"), default="none", help="bf16 autocast (default: none)")
+    parser.add_argument(
+        "--amp",
+        choices=("none", "bf16"),
+        default=None,
+        help="bf16 autocast or none (default: the phase's `precision` in params.yaml)",
+    )
     parser.add_argument("--channels-last", action="store_true", help="channels-last memory format (GPU)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the generator and discriminator")
     parser.add_argument(
@@ -63,6 +68,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="CPU threads for PyTorch (default: PyTorch's choice, one per core). On a machine "
         "shared with other jobs, 1 avoids OpenMP threads spin-waiting on each other",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="training seed, one of the profile's `seeds` (default: the first); the run's own "
+        "initial weights, data order and degradation draws follow from it",
+    )
+    parser.add_argument(
+        "--allow-deviation",
+        action="store_true",
+        help="let a real_scale profile train with a total batch other than 48 or in bf16; the "
+        "deviation is recorded in the model's metadata (paper_scale_deviations)",
     )
     parser.add_argument(
         "--max-steps", type=int, help="stop after this step (a checkpoint is written there; run again to continue)"
@@ -102,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         compile=args.compile,
         on_mismatch=args.on_mismatch,
         max_steps=args.max_steps,
+        seed=args.seed,
+        allow_deviation=args.allow_deviation,
     )
     train(opts)
     return 0

@@ -2,7 +2,8 @@
 
 The two phases share one schema so a profile reads the same for both; the Real-ESRNet phase uses
 only the L1 term (its ``perceptual_*`` / ``gan_*`` keys are ignored), as in the official
-``train_realesrnet_x4plus.yml``.
+``train_realesrnet_x4plus.yml``. What a variant changes (degradation, sharpened targets,
+discriminator) lives in the variant.
 """
 
 from __future__ import annotations
@@ -40,17 +41,22 @@ class PhaseConfig:
     keep_checkpoints: int
     log_every: int
     sample_every: int
-    # Which target each loss sees. Reference: Real-ESRNet ``gt_usm: True`` (the L1 target and the pool
-    # hold USM(gt)); Real-ESRGAN ``l1_gt_usm``/``percep_gt_usm: True``, ``gan_gt_usm: False``.
-    l1_gt_usm: bool
-    # GAN phase only (ignored by the Real-ESRNet phase)
-    percep_gt_usm: bool
+    # GAN phase only (ignored by the Real-ESRNet phase). Which GT the L1/perceptual losses see is the
+    # variant's ``sharpened_gt`` (it also decides what the LQ is made from, so it is part of the recipe).
+    # gan_gt_usm: the discriminator's "real" input is that (sharpened) target, not the plain GT
+    # (reference: False).
     gan_gt_usm: bool
     l1_weight: float
     perceptual_weight: float
     perceptual_layers: dict[str, float]  # VGG19 layer (before ReLU) -> weight
     gan_weight: float
-    vgg_weights: Literal["imagenet", "untrained"]  # "untrained" is a declared deviation (smoke)
+    # The perceptual loss's VGG19: "imagenet" (required: the paper), "untrained" (a seeded random VGG19,
+    # a declared deviation: smoke), or "imagenet_if_present" (the study: the ImageNet weights when the
+    # file given to the trainer exists, else the untrained substitute; the model's metadata says which).
+    vgg_weights: Literal["imagenet", "untrained", "imagenet_if_present"]
+    # Arithmetic: fp32 (the paper), bf16 autocast, or bf16 only where the hardware has it natively
+    # (replication.train.precision). `replication train --amp` overrides it.
+    precision: Literal["fp32", "bf16", "bf16_if_native"]
 
     def validate(self) -> None:
         positive = ("iters", "batch_size", "gt_size", "ckpt_every", "keep_checkpoints", "log_every", "sample_every")
@@ -78,6 +84,9 @@ class PhaseConfig:
 class VariantConfig:
     description: str
     degradation: DegradationVariant
+    # true: the LQ is synthesised from USM(GT) and the L1/perceptual targets are USM(GT), the recipe
+    # of the released x4plus models (the paper's Real-ESRGAN+); false: the plain GT throughout.
+    sharpened_gt: bool
     discriminator: Discriminator
     spectral_norm: bool
 
@@ -92,3 +101,54 @@ class VariantConfig:
                 "the VGG-style discriminator takes square inputs of a power-of-two size >= 16 (official: 128 or "
                 f"256); train_gan.gt_size is {gan_gt_size}"
             )
+
+    def recipe(self) -> tuple[str, bool]:
+        """What the Real-ESRNet phase depends on (with the profile's generator): variants that agree
+        here share one Real-ESRNet and differ only in their GAN phase."""
+        return (self.degradation, self.sharpened_gt)
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs a profile trains (the paper's protocol): one Real-ESRNet per recipe and seed, one Real-ESRGAN
+# per variant and seed. Names and result naming: replication.train.runs. Kept here, beside the
+# variants, because params.yaml's `pipeline:` block is derived from them on every load.
+
+
+@dataclass(frozen=True)
+class NetRun:
+    """One Real-ESRNet training (``pipeline.net_runs`` value)."""
+
+    variant: str  # the recipe's owner
+    seed: int
+
+
+@dataclass(frozen=True)
+class GanRun:
+    """One Real-ESRGAN training (``pipeline.gan_runs`` value), initialised from ``runs/<net>-s<seed>/net``."""
+
+    variant: str
+    net: str  # the variant whose Real-ESRNet this run starts from
+    seed: int
+
+
+def run_name(variant: str, seed: int) -> str:
+    return f"{variant}-s{seed}"
+
+
+def net_owner(variants: dict[str, VariantConfig]) -> dict[str, str]:
+    """variant -> the variant whose Real-ESRNet it uses (the first one with the same recipe)."""
+    first: dict[tuple, str] = {}
+    out = {}
+    for name, v in variants.items():
+        out[name] = first.setdefault(v.recipe(), name)
+    return out
+
+
+def net_runs(variants: dict[str, VariantConfig], seeds) -> dict[str, NetRun]:
+    owners = sorted(set(net_owner(variants).values()), key=list(variants).index)
+    return {run_name(v, s): NetRun(v, s) for v in owners for s in seeds}
+
+
+def gan_runs(variants: dict[str, VariantConfig], seeds) -> dict[str, GanRun]:
+    owner = net_owner(variants)
+    return {run_name(v, s): GanRun(v, owner[v], s) for v in variants for s in seeds}

@@ -35,8 +35,10 @@ from replication.strict import to_dict
 from replication.train import distributed, state
 from replication.train.config import BOOKKEEPING_FIELDS, PhaseConfig, VariantConfig
 from replication.train.ema import EMA, unwrap
+from replication.train.guard import check_paper_scale, paper_scale_deviations
 from replication.train.logging import TrainLogger, sample_grid
 from replication.train.losses import PerceptualLoss, gan_loss, l1_loss
+from replication.train.precision import resolve_amp
 from replication.train.sampler import EpochSampler, derive_seed
 from replication.train.synthesis import Synthesizer
 
@@ -61,11 +63,13 @@ class RunOptions:
     models_dir: Path
     vgg_weights: Path
     device: str = "cpu"
-    amp: Literal["none", "bf16"] = "none"
+    amp: Literal["none", "bf16"] | None = None  # None: the phase's `precision`
     channels_last: bool = False
     compile: bool = False
     on_mismatch: Literal["restart", "fail"] = "restart"
     max_steps: int | None = None
+    seed: int | None = None  # one of the profile's seeds; None: the first
+    allow_deviation: bool = False  # real_scale profile trained off the paper's batch/precision (recorded)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -80,9 +84,11 @@ class Plan:
     profile: Profile
     variant: VariantConfig
     cfg: PhaseConfig
+    seed: int  # this run's seed (one of profile.seeds)
     init_path: Path | None  # None: scratch
     init_sha256: str | None
     vgg_path: Path | None  # None: untrained extractor (declared deviation) or the net phase
+    amp: Literal["none", "bf16"]  # resolved: --amp, else the phase's precision on this hardware
     deviations: tuple[str, ...]
     store: SubImageStore
 
@@ -93,7 +99,7 @@ def resolve_init(opts: RunOptions, profile: Profile) -> Path | None:
     if init is None:
         if opts.phase == "gan":
             raise UserError(
-                "--phase gan needs --init: the Real-ESRNet model (e.g. runs/<variant>/net/model.safetensors)"
+                "--phase gan needs --init: the Real-ESRNet model (e.g. runs/<variant>-s<seed>/net/model.safetensors)"
             )
         init = profile.network.net_init
     if init == "scratch":
@@ -126,6 +132,11 @@ def preflight(opts: RunOptions) -> Plan:
         check_gt_size(cfg.gt_size, profile.degradation.gt_crop, profile.scale, f"{section}.gt_size")
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    seed = profile.seeds[0] if opts.seed is None else opts.seed
+    if seed not in profile.seeds:
+        raise UserError(
+            f"--seed {seed}: not one of profiles.{params.profile}.seeds ({', '.join(map(str, profile.seeds))})"
+        )
     if opts.max_steps is not None and opts.max_steps <= 0:
         raise UserError(f"--max-steps must be positive, got {opts.max_steps}")
     if opts.device == "cuda" and not torch.cuda.is_available():
@@ -159,6 +170,13 @@ def preflight(opts: RunOptions) -> Plan:
                     f"(or set vgg_weights: untrained, a declared deviation)"
                 )
             vgg_path = opts.vgg_weights
+        elif cfg.vgg_weights == "imagenet_if_present" and opts.vgg_weights.is_file():
+            vgg_path = opts.vgg_weights
+        elif cfg.vgg_weights == "imagenet_if_present":
+            deviations.append(
+                "perceptual loss uses an UNTRAINED (seeded random) VGG19 as a declared substitute: the ImageNet "
+                f"VGG19 was not found at {opts.vgg_weights} ({section}.vgg_weights: imagenet_if_present)"
+            )
         else:
             deviations.append(
                 "perceptual loss uses an UNTRAINED (seeded random) VGG19, not ImageNet weights "
@@ -171,9 +189,11 @@ def preflight(opts: RunOptions) -> Plan:
         profile=profile,
         variant=variant,
         cfg=cfg,
+        seed=seed,
         init_path=init_path,
         init_sha256=sha256_file(init_path) if init_path else None,
         vgg_path=vgg_path,
+        amp=resolve_amp(opts.amp, cfg.precision, opts.device),
         deviations=tuple(deviations),
         store=store,
     )
@@ -185,7 +205,7 @@ def fingerprint_sections(plan: Plan, opts: RunOptions, world_size: int) -> dict[
     variant = {k: v for k, v in to_dict(plan.variant).items() if k != "description"}
     return {
         "phase": fingerprint(opts.phase),
-        "scale_seed": fingerprint({"scale": plan.profile.scale, "seed": plan.profile.seed}),
+        "scale_seed": fingerprint({"scale": plan.profile.scale, "seed": plan.seed}),
         "degradation": fingerprint(plan.profile.degradation),
         "network": fingerprint(plan.profile.network),
         f"train_{opts.phase}": fingerprint(phase_cfg),
@@ -194,6 +214,7 @@ def fingerprint_sections(plan: Plan, opts: RunOptions, world_size: int) -> dict[
         "vgg": fingerprint(sha256_file(plan.vgg_path) if plan.vgg_path else "untrained"),
         "data": fingerprint(sha256_file(opts.data / "meta_info.txt")),
         "world_size": fingerprint(world_size),
+        "amp": fingerprint(plan.amp),
     }
 
 
@@ -253,7 +274,7 @@ def next_gt_batch(t: Trainer) -> torch.Tensor:
 def net_step(t: Trainer, gt: torch.Tensor) -> dict[str, torch.Tensor]:
     """One Real-ESRNet iteration: synthesise, pool, L1 against the (USM-sharpened) GT, Adam, EMA."""
     with torch.no_grad():
-        lq, target = t.synth.net_pair(gt, sharpen_target=t.cfg.l1_gt_usm)
+        lq, target = t.synth.net_pair(gt)
     lq, target = t.to_format(lq), t.to_format(target)
     t.opt_g.zero_grad(set_to_none=True)
     with t.autocast():
@@ -270,17 +291,17 @@ def net_step(t: Trainer, gt: torch.Tensor) -> dict[str, torch.Tensor]:
 def gan_step(t: Trainer, gt: torch.Tensor) -> dict[str, torch.Tensor]:
     """One Real-ESRGAN iteration (reference order): G step with D frozen, then D step, then EMA.
 
-    G: L1(sr, gt_usm) + perceptual(sr, gt_usm) + gan_weight * BCE(D(sr), real).
+    G: L1(sr, target) + perceptual(sr, target) + gan_weight * BCE(D(sr), real); target = gt_usm
+    for sharpened-GT variants, else gt.
     D: BCE(D(gt), real) + BCE(D(sr.detach()), fake), the two gradients accumulated, unweighted.
     """
     cfg = t.cfg
     d, d_train, opt_d, sched_d = t.gan_parts()
     with torch.no_grad():
-        lq, gt, gt_usm = t.synth.gan_triplet(gt)
-    lq, gt, gt_usm = t.to_format(lq), t.to_format(gt), t.to_format(gt_usm)
-    l1_target = gt_usm if cfg.l1_gt_usm else gt
-    percep_target = gt_usm if cfg.percep_gt_usm else gt
-    real = gt_usm if cfg.gan_gt_usm else gt
+        lq, gt, target = t.synth.gan_triplet(gt)
+    lq, gt, target = t.to_format(lq), t.to_format(gt), t.to_format(target)
+    l1_target = percep_target = target  # USM(gt) or gt: the variant's sharpened_gt
+    real = target if cfg.gan_gt_usm else gt
 
     # Generator. D's parameters are frozen; under DDP the plain D module is called so that its
     # (unused) gradient buckets are not armed. Its spectral-norm vectors still advance, as in the reference.
@@ -338,17 +359,10 @@ def _seeded(base: int, rank: int, name: str) -> int:
 
 def build_trainer(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Trainer:
     profile, cfg, net = plan.profile, plan.cfg, plan.profile.network
-    seed = profile.seed
+    seed = plan.seed
     device = info.device
     g = build_arch(
-        "rrdbnet",
-        num_in_ch=3,
-        num_out_ch=3,
-        scale=profile.scale,
-        num_feat=net.num_feat,
-        num_block=net.num_block,
-        num_grow_ch=net.num_grow_ch,
-        seed=seed,
+        net.arch, num_in_ch=3, num_out_ch=3, scale=profile.scale, seed=seed, **net.generator_hyperparameters()
     )
     init_state = None
     if plan.init_path is not None:
@@ -377,13 +391,14 @@ def build_trainer(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> T
         device,
         seed=_seeded(seed, info.rank, "degradation"),
         pool_seed=_seeded(seed, info.rank, "pool"),
+        sharpened_gt=plan.variant.sharpened_gt,
     )
     t = Trainer(
         phase=opts.phase,
         cfg=cfg,
         scale=profile.scale,
         device=device,
-        amp_dtype=torch.bfloat16 if opts.amp == "bf16" else None,
+        amp_dtype=torch.bfloat16 if plan.amp == "bf16" else None,
         channels_last=opts.channels_last,
         g=g,
         g_train=g_train,
@@ -582,6 +597,7 @@ def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | N
     ckpt_dir = out / "checkpoints"
     sections = fingerprint_sections(plan, opts, info.world_size)
     fp = fingerprint(sections)
+    scale_dev = _paper_scale(plan, opts, info)
 
     chosen = _chosen_checkpoint(info, out, ckpt_dir, fp, sections, opts.on_mismatch)
     t = build_trainer(plan, opts, info)
@@ -613,13 +629,13 @@ def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | N
         total_steps=cfg.iters,
         desc=f"{title} {opts.variant}",
     )
-    run_info = _run_info(plan, opts, info, fp)
-    log.params({**run_info, "deviations": "; ".join(plan.deviations) or "none"})
+    run_info = _run_info(plan, opts, info, fp, scale_dev)
+    log.params({k: ("; ".join(v) or "none") if isinstance(v, list) else v for k, v in run_info.items()})
     if info.is_main:
-        record_session(out, start, info, opts)
+        record_session(out, start, info, opts, plan.amp)
     if chosen:
         log.message(f"resuming {title} from {chosen} (step {start})")
-    for note in plan.deviations:
+    for note in run_info["deviations"]:
         log.message(f"deviation: {note}")
 
     step_fn = net_step if opts.phase == "net" else gan_step
@@ -665,21 +681,41 @@ def _chosen_checkpoint(
     return distributed.broadcast_object(info, str(chosen) if chosen else None)
 
 
-def _run_info(plan: Plan, opts: RunOptions, info: distributed.DistInfo, fp: str) -> dict:
-    """The run's description: logged as DVCLive params and stored in the published model's sidecar."""
+def _paper_scale(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> list[str]:
+    """The paper-scale guard (replication.train.guard): refuse, or return the allowed deviations."""
+    scale_dev = paper_scale_deviations(
+        real_scale=plan.profile.real_scale, world_size=info.world_size, batch_size=plan.cfg.batch_size, amp=plan.amp
+    )
+    check_paper_scale(scale_dev, opts.allow_deviation, plan.params.profile)
+    if plan.profile.real_scale and plan.amp == "none" and info.device.type == "cuda":
+        # The paper's fp32 is true fp32: PyTorch lets cuDNN use TF32 convolutions on Ampere+ by default.
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    return scale_dev
+
+
+def _run_info(plan: Plan, opts: RunOptions, info: distributed.DistInfo, fp: str, scale_dev: list[str]) -> dict:
+    """The run's description: logged as DVCLive params and stored in the published model's sidecar.
+    ``scale_dev``: departures from the paper's batch/precision (replication.train.guard)."""
     return {
         "variant": opts.variant,
         "phase": opts.phase,
         "profile": plan.params.profile,
         "fingerprint": fp,
-        "deviations": list(plan.deviations),
+        "seed": plan.seed,
+        "deviations": [*plan.deviations, *scale_dev],
+        "paper_scale_deviations": scale_dev,
         "world_size": info.world_size,
-        "amp": opts.amp,
+        "total_batch": info.world_size * plan.cfg.batch_size,
+        "amp": plan.amp,
+        "precision": plan.cfg.precision if opts.amp is None else f"--amp {opts.amp}",
         "channels_last": opts.channels_last,
         "compile": opts.compile,
         "init": str(plan.init_path) if plan.init_path else "scratch",
         "init_sha256": plan.init_sha256,
         "vgg_weights": str(plan.vgg_path) if plan.vgg_path else ("untrained" if opts.phase == "gan" else "n/a"),
+        # what the perceptual loss really used: "imagenet", "untrained" or "n/a" (Real-ESRNet)
+        "perceptual_vgg": ("imagenet" if plan.vgg_path else "untrained") if opts.phase == "gan" else "n/a",
     }
 
 
@@ -726,7 +762,9 @@ def _publish(t: Trainer, plan: Plan, opts: RunOptions, info: distributed.DistInf
 PROVENANCE = "provenance.json"
 
 
-def record_session(out: Path, start_step: int, info: distributed.DistInfo, opts: RunOptions) -> None:
+def record_session(
+    out: Path, start_step: int, info: distributed.DistInfo, opts: RunOptions, amp: str | None = None
+) -> None:
     """Append this session (start step, device, world size, precision) to ``OUT/provenance.json``.
 
     Kept apart from the model, its sidecar and the checkpoints (which other stages hash): a run's
@@ -742,7 +780,8 @@ def record_session(out: Path, start_step: int, info: distributed.DistInfo, opts:
             sessions = list(json.loads(path.read_text(encoding="utf-8")).get("sessions", []))
         except (ValueError, AttributeError, TypeError):
             sessions = []
-    entry = {"start_step": start_step, "world_size": info.world_size, "amp": opts.amp}
+    # amp: the resolved precision (--amp, else the phase's `precision`); opts.amp when not given
+    entry = {"start_step": start_step, "world_size": info.world_size, "amp": amp or opts.amp}
     entry.update(channels_last=opts.channels_last, compile=opts.compile, **describe(info.device))
     sessions.append(entry)
     write_text_atomic(path, json.dumps({"sessions": sessions}, indent=1) + "\n")

@@ -1,12 +1,14 @@
 """On-the-fly training pairs for each phase: degrade -> paired crop -> pool (reference §1.3, §1.7).
 
-Both phases synthesise the LQ from the USM-sharpened GT (the degradation engine does that). They
-differ in what the pool stores and what the losses compare with:
+The variant's ``sharpened_gt`` picks the recipe:
 
-* Real-ESRNet: the sharpened GT *replaces* the GT (``gt_usm: True``) before the crop, so the pool
-  stores it and the L1 target is sharp;
-* Real-ESRGAN: the pool stores the unsharpened GT, and ``gt_usm`` is recomputed on the pooled crop
-  (L1/perceptual targets); the discriminator's "real" input stays unsharpened.
+* ``true`` (the released x4plus models, the paper's Real-ESRGAN+): the LQ is synthesised from the
+  USM-sharpened GT and the L1/perceptual targets are sharpened. Real-ESRNet: USM(gt) *replaces* the
+  GT before the crop (reference ``gt_usm: True``), so the pool stores it. Real-ESRGAN: the pool
+  stores the unsharpened GT and the USM is recomputed on the pooled crop; the discriminator's
+  "real" input stays unsharpened (``gan_gt_usm``).
+* ``false`` (our reading of the paper's Real-ESRGAN column): the plain GT is degraded and is every
+  target, as the reference Real-ESRNet does with ``gt_usm: False``.
 """
 
 from __future__ import annotations
@@ -37,33 +39,37 @@ class Synthesizer:
         *,
         seed: int,
         pool_seed: int,
+        sharpened_gt: bool = True,
     ) -> None:
         self.degrader = Degrader(cfg, variant, scale, device)
         self.usm = cfg.usm
         self.scale = scale
         self.gt_size = gt_size
+        self.sharpened_gt = sharpened_gt
         # Every draw of the degradation (per-batch and per-sample parameters, the crop offset, and the
         # seeds of device noise fields) comes from this one CPU generator: its state is the whole state.
         self.generator = torch.Generator().manual_seed(seed)
         self.pool = TrainingPairPool(cfg.pool_size, seed=pool_seed)
 
     @torch.no_grad()
-    def net_pair(self, gt: torch.Tensor, sharpen_target: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """Real-ESRNet: -> (lq, target); target = USM(gt) when ``sharpen_target`` (the reference's gt_usm)."""
+    def net_pair(self, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Real-ESRNet: -> (lq, target); with ``sharpened_gt`` both come from USM(gt), else from gt."""
         with synthesis_threads(self.degrader.device):
-            out = self.degrader(gt, self.generator)
-            target = out.gt_usm if sharpen_target else out.gt
+            out = self.degrader(gt, self.generator, sharpen=self.sharpened_gt)
+            target = out.gt_usm if self.sharpened_gt else out.gt
             target, lq = paired_random_crop(target, out.lq, self.gt_size, self.scale, self.generator)
             return self.pool(lq.contiguous(), target.contiguous())
 
     @torch.no_grad()
     def gan_triplet(self, gt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Real-ESRGAN: -> (lq, gt, gt_usm) with gt_usm recomputed after the pool."""
+        """Real-ESRGAN: -> (lq, gt, target); target = USM recomputed after the pool when ``sharpened_gt``,
+        else the plain gt crop (the same tensor)."""
         with synthesis_threads(self.degrader.device):
-            out = self.degrader(gt, self.generator)
+            out = self.degrader(gt, self.generator, sharpen=self.sharpened_gt)
             gt_crop, lq = paired_random_crop(out.gt, out.lq, self.gt_size, self.scale, self.generator)
             lq, gt_crop = self.pool(lq.contiguous(), gt_crop.contiguous())
-            return lq, gt_crop, usm_sharp(gt_crop, self.usm)
+            target = usm_sharp(gt_crop, self.usm) if self.sharpened_gt else gt_crop
+            return lq, gt_crop, target
 
     def rng_states(self) -> dict[str, torch.Tensor]:
         return {"degradation": self.generator.get_state()}

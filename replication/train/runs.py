@@ -1,0 +1,97 @@
+"""Which training runs a profile needs, and what they and their results are called.
+
+The paper's protocol: one Real-ESRNet per distinct *recipe* (degradation x sharpened GT, with the
+profile's generator), not per variant. Variants that share a recipe and differ only in the
+discriminator (``vgg_disc``, ``unet_no_sn``) start their GAN phase from the Real-ESRNet of the first
+variant (in ``params.yaml`` order) with that recipe, so no two stages train the same recipe. Every
+run is repeated for each seed of ``profiles.<p>.seeds``.
+
+Names (flat, one directory level, so ``runs/<name>/<phase>`` and ``results/<model>/<dataset>`` keep
+their layout)::
+
+    run        <variant>-s<seed>          runs/<run>/net (recipe owners only), runs/<run>/gan
+    model      <variant>-s<seed>          Real-ESRGAN (GAN phase): results/<model>/<dataset>
+               <variant>-s<seed>-net      Real-ESRNet: results/<model>/<dataset>
+
+Variant names never contain '-', so :func:`parse_model` is unambiguous.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from replication.train.config import GanRun, NetRun, VariantConfig, gan_runs, net_owner, net_runs, run_name
+
+__all__ = [
+    "GanRun",
+    "ModelName",
+    "NetRun",
+    "gan_runs",
+    "model_name",
+    "net_owner",
+    "net_runs",
+    "parse_model",
+    "retrained_models",
+    "run_name",
+    "trained_model_notes",
+]
+
+MODEL_RE = re.compile(r"^(?P<variant>[A-Za-z0-9_]+)-s(?P<seed>\d+)(?P<net>-net)?$")
+
+
+@dataclass(frozen=True)
+class ModelName:
+    variant: str
+    seed: int
+    phase: str  # "net" | "gan"
+
+
+def model_name(variant: str, seed: int, phase: str) -> str:
+    return run_name(variant, seed) + ("-net" if phase == "net" else "")
+
+
+def parse_model(name: str) -> ModelName | None:
+    """``full-s0-net`` -> ModelName('full', 0, 'net'); None for a name that is not a retrained model."""
+    m = MODEL_RE.match(name)
+    if m is None:
+        return None
+    return ModelName(m["variant"], int(m["seed"]), "net" if m["net"] else "gan")
+
+
+def retrained_models(variants: dict[str, VariantConfig], seeds) -> list[str]:
+    """Every retrained model name, Real-ESRNet then Real-ESRGAN per variant, in params order."""
+    out = []
+    nets = net_runs(variants, seeds)
+    for v in variants:
+        for s in seeds:
+            if run_name(v, s) in nets:
+                out.append(model_name(v, s, "net"))
+            out.append(model_name(v, s, "gan"))
+    return out
+
+
+def trained_model_notes(runs_dir: str | Path) -> dict[str, dict]:
+    """model name -> what its training recorded that the report must print: ``paper_scale_deviations``
+    (list) and ``perceptual_vgg`` ("imagenet" | "untrained" | "n/a"), read from
+    ``<runs>/<run>/{net,gan}/model.json``. Missing or unreadable sidecars are skipped."""
+    out: dict[str, dict] = {}
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return out
+    for sidecar in sorted(runs_dir.glob("*/*/model.json")):
+        run, phase = sidecar.parent.parent.name, sidecar.parent.name
+        parsed = parse_model(run)
+        if phase not in ("net", "gan") or parsed is None:
+            continue
+        try:
+            extra = json.loads(sidecar.read_text(encoding="utf-8")).get("extra", {})
+        except (OSError, ValueError):
+            continue
+        out[model_name(parsed.variant, parsed.seed, phase)] = {
+            "paper_scale_deviations": list(extra.get("paper_scale_deviations", [])),
+            "perceptual_vgg": extra.get("perceptual_vgg", "unknown"),
+        }
+    return out
