@@ -10,25 +10,26 @@ baselines, bicubic) are not runs.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 
 import pandas as pd
 
 from replication.evaluate.registry import METRICS
 from replication.report.document import Table
+from replication.train.runs import parse_model
 
-_RUN = re.compile(r"^(?P<variant>.+?)(?:-s(?P<seed>\d+))?(?P<net>-net)?$")
 PHASE_LABELS = {"net": "Real-ESRNet", "gan": "Real-ESRGAN"}
 RUN_COLUMNS = ("variant", "phase", "seed")
 
 
 def parse_run(model: str, variants: Iterable[str]) -> tuple[str, str, int] | None:
     """``(variant, phase, seed)`` of a retrained model's name, or None for any other model."""
-    m = _RUN.match(model)
-    if m is None or m.group("variant") not in set(variants):
-        return None
-    return m.group("variant"), "net" if m.group("net") else "gan", int(m.group("seed") or -1)
+    variants = set(variants)
+    parsed = parse_model(model)  # the pipeline's naming, defined once in replication.train.runs
+    if parsed is not None and parsed.variant in variants:
+        return parsed.variant, parsed.phase, parsed.seed
+    bare, net = (model.removesuffix("-net"), True) if model.endswith("-net") else (model, False)
+    return (bare, "net" if net else "gan", -1) if bare in variants else None
 
 
 def runs(tidy: pd.DataFrame, variants: Iterable[str]) -> pd.DataFrame:
