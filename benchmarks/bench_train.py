@@ -38,11 +38,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import official as official_code
 import yardstick
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from gpu_check import build, sync  # one trainer builder for both benchmarks
 
 
 def make_store(out: Path, crop: int) -> Path:
@@ -93,27 +89,6 @@ def write_params(tmp: Path, size: str) -> Path:
     path = tmp / f"params_{size}.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path
-
-
-def build(params: Path, data: Path, phase: str, device: str, amp: str, channels_last: bool):
-    from replication.train import distributed
-    from replication.train.loop import RunOptions, build_trainer, preflight
-
-    opts = RunOptions(
-        params_path=params,
-        profile=None,
-        variant="full",
-        phase=phase,
-        data=data,
-        out=params.parent / "run",
-        init="scratch",
-        models_dir=params.parent,
-        vgg_weights=params,
-        device=device,
-        amp=amp,
-        channels_last=channels_last,
-    )
-    return build_trainer(preflight(opts), opts, distributed.setup(device))
 
 
 def time_steps(t, phase: str, steps: int) -> dict:
