@@ -149,7 +149,7 @@ def load_params(path: str | os.PathLike = DEFAULT_PARAMS, profile: str | None = 
 
 def _check_pipeline_lists(params: Params, path: Path) -> None:
     """``pipeline:`` must repeat the active profile's lists exactly (see PipelineLists)."""
-    want = expected_pipeline_lists(params.active, params.variants)
+    want = expected_pipeline_lists(params.active, params.variants, params.profile)
     if params.pipeline == want:
         return
     keys = [f.name for f in dataclasses.fields(want)]

@@ -52,7 +52,7 @@ def _lookup(params, key: str):
     """``pipeline.X`` from the top level, anything else from the active profile (dotted path)."""
     # pipeline.* is derived from the active profile (so --profile works too), see PipelineLists
     data = (
-        to_dict(expected_pipeline_lists(params.active, params.variants))
+        to_dict(expected_pipeline_lists(params.active, params.variants, params.profile))
         if key.startswith("pipeline.")
         else to_dict(params.active)
     )
@@ -87,7 +87,7 @@ def switch_profile(path: str, profile: str) -> None:
     from replication.fsutil import atomic_open
 
     target = load_params(path, profile)  # validates every profile and the name
-    lists = to_dict(expected_pipeline_lists(target.active, target.variants))
+    lists = to_dict(expected_pipeline_lists(target.active, target.variants, target.profile))
     yaml = YAML()  # round trip: comments and key order survive
     yaml.preserve_quotes = True
     yaml.width = 4096  # never re-wrap long flow lists

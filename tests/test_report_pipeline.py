@@ -103,10 +103,13 @@ def test_pipeline_lists_must_match_the_active_profile(tmp_path):
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw))
     with pytest.raises(
-        ParamsError, match=r"pipeline: train_sets, test_sets, baselines, .*seeds, net_runs, gan_runs differ"
+        ParamsError, match=r"pipeline: train_sets, test_sets, baselines, .*seeds, net_runs, gan_runs, report_dir differ"
     ) as exc:
         load_params(path)
     assert "test_sets: [realsrset, realesrgan-inputs, realset-extra]" in str(exc.value)
+    # the study's report has its own directory, so a CI run of the default profile cannot overwrite it
+    assert "report_dir: reports/study" in str(exc.value)
+    assert raw["pipeline"]["report_dir"] == "reports"
     assert load_params(path, profile="smoke").profile == "smoke"  # an explicit override is not checked
     del raw["pipeline"]
     path.write_text(yaml.safe_dump(raw))

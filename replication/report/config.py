@@ -67,12 +67,25 @@ class PipelineLists:
     seeds: tuple[int, ...] = ()  # = seeds
     net_runs: dict[str, NetRun] | None = None  # run name -> Real-ESRNet run
     gan_runs: dict[str, GanRun] | None = None  # run name -> Real-ESRGAN run (and its Real-ESRNet)
+    report_dir: str = "reports"  # = report_dir(profile name): where the report stage writes
 
 
-def expected_pipeline_lists(profile, variants: dict) -> PipelineLists:
-    """What ``pipeline:`` must hold for ``profile`` (a :class:`replication.params.Profile`) and
-    ``variants`` (``params.variants``)."""
+# The profile that CI and a fresh clone run (params.yaml's `profile:` as committed).
+DEFAULT_PROFILE = "smoke"
+
+
+def report_dir(profile_name: str) -> str:
+    """Where the ``report`` stage writes for a profile: the default profile at ``reports/``, every
+    other one at ``reports/<name>/``. A study's report is committed to git; keeping it out of the
+    default profile's directory means a CI run of the default profile can never overwrite it."""
+    return "reports" if profile_name == DEFAULT_PROFILE else f"reports/{profile_name}"
+
+
+def expected_pipeline_lists(profile, variants: dict, name: str = DEFAULT_PROFILE) -> PipelineLists:
+    """What ``pipeline:`` must hold for ``profile`` (a :class:`replication.params.Profile`, named
+    ``name`` in ``params.yaml``) and ``variants`` (``params.variants``)."""
     return PipelineLists(
+        report_dir=report_dir(name),
         seeds=tuple(profile.seeds),
         net_runs=net_runs(variants, profile.seeds),
         gan_runs=gan_runs(variants, profile.seeds),
