@@ -157,3 +157,19 @@ def test_instability_line_from_training_curves():
     assert none.estimate is None and none.verdict.startswith("not run")
     table = next(b for b in claims_blocks(_tidy(), VARIANTS, 100, 0, curves) if hasattr(b, "rows"))
     assert any("second half of each GAN run" in row[3] and "reproduced" in row[-1] for row in table.rows)
+
+
+def test_claims_csv_rows_carry_the_estimates_and_the_verdicts():
+    from replication.report.claims import CSV_COLUMNS, claims_frame
+
+    results = evaluate_claims(runs(_tidy(), VARIANTS), n_boot=100, seed=0)
+    frame = claims_frame(results)
+    assert tuple(frame.columns) == CSV_COLUMNS and len(frame) == len(results)
+    psnr = frame[(frame["variant"] == "first_order") & (frame["level"] == "Real-ESRNet") & (frame["metric"] == "psnr")]
+    row = psnr.iloc[0]
+    assert row["effect"] == pytest.approx(1.0) and row["ci_low"] == pytest.approx(1.0) and row["ci_level"] == 0.95
+    assert (row["n_seeds"], row["n_images"], row["datasets"], row["verdict"]) == (3, 6, "val-set14", "reproduced")
+    assert not row["lower_better"] and row["reference"] == "full"
+    vgg = frame[frame["variant"] == "vgg_disc"]
+    assert vgg["effect"].isna().all() and vgg["n_seeds"].isna().all()
+    assert vgg["verdict"].str.startswith("not run").all()

@@ -8,6 +8,7 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -17,6 +18,7 @@ from replication.cli import main
 from replication.dvc_args import main as dvc_args_main
 from replication.imageio import write_image
 from replication.params import load_params
+from replication.report.claims import CLAIMS, CSV_COLUMNS
 from replication.report.config import expected_pipeline_lists
 from replication.strict import ParamsError
 
@@ -224,6 +226,14 @@ def test_report_cli_end_to_end(tmp_path, capsys):
     assert summary[0].startswith("model,source,profile,dataset,subset,metric") and len(summary) == 7
     for link in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
         assert (out / link).is_file()
+    # the verdict table as data: one row per evidence line, the same verdicts as the report's table
+    claims = pd.read_csv(out / "claims.csv")
+    assert tuple(claims.columns) == CSV_COLUMNS and len(claims) == len(CLAIMS) + 1  # + the stability line
+    for verdict in claims["verdict"]:
+        assert f"**{verdict}**" in md
+    assert set(claims["verdict"]) <= {"inconclusive at this scale (1 seed)"} | {
+        v for v in claims["verdict"] if v.startswith("not run")
+    }
 
 
 def test_report_refuses_metrics_of_another_profile(tmp_path, capsys):

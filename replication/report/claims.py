@@ -221,18 +221,96 @@ def instability_claim(
     return ClaimResult(ev, (), True, est, bootstrap.verdict(est))
 
 
-def claims_blocks(
+def claim_results(
     tidy: pd.DataFrame, variants: tuple[str, ...], n_boot: int, seed: int, curves: list[Curve] | None = None
+) -> list[ClaimResult]:
+    """Every evidence line, from the tidy metrics (and the training curves, for the stability line);
+    empty when there are no retrained runs. Deterministic given ``seed``."""
+    run_rows = runs(tidy, variants)
+    if run_rows.empty:
+        return []
+    results = evaluate_claims(run_rows, n_boot, seed)
+    rng = np.random.default_rng([seed, len(CLAIMS)])
+    results.append(instability_claim(curves or [], variants, n_boot, rng))
+    return results
+
+
+# The verdict table as data (claims.csv beside the report): one row per evidence line.
+CSV_COLUMNS = (
+    "claim",
+    "variant",
+    "reference",
+    "level",
+    "metric",
+    "statistic",
+    "data",
+    "datasets",
+    "lower_better",
+    "effect",
+    "seed_sd",
+    "ci_low",
+    "ci_high",
+    "ci_level",
+    "n_seeds",
+    "n_images",
+    "verdict",
+)
+
+
+def claims_frame(results: list[ClaimResult]) -> pd.DataFrame:
+    """``results`` as a table with :data:`CSV_COLUMNS`: the effect is oriented so that > 0 means
+    ``full`` is better, in the metric's unit; statistics are empty where no estimate exists."""
+    rows = []
+    for r in results:
+        ev, est = r.evidence, r.estimate
+        stats: dict[str, object] = dict.fromkeys(
+            ("effect", "seed_sd", "ci_low", "ci_high", "ci_level", "n_seeds", "n_images")
+        )
+        if est is not None:
+            stats = {
+                "effect": est.effect,
+                "seed_sd": est.seed_spread,
+                "ci_low": est.ci_low,
+                "ci_high": est.ci_high,
+                "ci_level": est.level,
+                "n_seeds": est.n_seeds,
+                "n_images": est.n_images,
+            }
+        rows.append(
+            {
+                "claim": ev.claim,
+                "variant": ev.variant,
+                "reference": REFERENCE,
+                "level": PHASE_LABELS[ev.phase],
+                "metric": ev.metric if ev.data != "training" else f"{ev.metric} (second-half sd)",
+                "statistic": ev.statistic,
+                "data": ev.data,
+                "datasets": " ".join(r.datasets),
+                "lower_better": r.lower_better,
+                **stats,
+                "verdict": r.verdict,
+            }
+        )
+    return pd.DataFrame(rows, columns=list(CSV_COLUMNS)).astype({"n_seeds": "Int64", "n_images": "Int64"})
+
+
+def claims_blocks(
+    tidy: pd.DataFrame,
+    variants: tuple[str, ...],
+    n_boot: int,
+    seed: int,
+    curves: list[Curve] | None = None,
+    results: list[ClaimResult] | None = None,
 ) -> list[Block]:
     """The report's "Paper claims" section and the seed-aggregated tables, from the tidy metrics (and
-    the training curves, for the stability line)."""
+    the training curves, for the stability line). ``results``: :func:`claim_results` of the same
+    inputs when the caller already has them (the bootstrap is not free)."""
     run_rows = runs(tidy, variants)
     blocks: list[Block] = [Heading("Paper claims: verdicts")]
     if run_rows.empty:
         return [*blocks, Paragraph("No retrained runs found: no claim can be tested.")]
-    results = evaluate_claims(run_rows, n_boot, seed)
-    rng = np.random.default_rng([seed, len(CLAIMS)])
-    results.append(instability_claim(curves or [], variants, n_boot, rng))
+    if results is None:
+        results = claim_results(tidy, variants, n_boot, seed, curves)
     blocks.append(claims_table(results))
     blocks.append(Heading("Retrained runs: mean over seeds ± seed spread"))
     for dataset, table in seed_tables(seed_summary(run_rows), variants):

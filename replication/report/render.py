@@ -13,7 +13,7 @@ import pandas as pd
 
 from replication.params import Params
 from replication.report import paper_table
-from replication.report.claims import claims_blocks
+from replication.report.claims import ClaimResult, claims_blocks
 from replication.report.curves import Curve, plot_phase
 from replication.report.document import (
     Banner,
@@ -46,6 +46,7 @@ class ReportInputs:
     tidy: pd.DataFrame | None = None  # per-image metrics, for the claim verdicts (seeds x images bootstrap)
     # model -> {paper_scale_deviations, perceptual_vgg} from its training metadata (train.runs)
     training_notes: dict[str, dict] = field(default_factory=dict)
+    claims: list[ClaimResult] | None = None  # claim_results of tidy and curves, when already computed
 
 
 def banner(params: Params) -> Banner:
@@ -153,7 +154,12 @@ def build_report(inputs: ReportInputs) -> Document:
     doc.add(Paragraph(f"Paper values: {paper_table.SOURCE}"))
     if inputs.tidy is not None:
         claims = claims_blocks(
-            inputs.tidy, tuple(params.variants), p.evaluate.bootstrap_samples, p.evaluate.seed, inputs.curves
+            inputs.tidy,
+            tuple(params.variants),
+            p.evaluate.bootstrap_samples,
+            p.evaluate.seed,
+            inputs.curves,
+            inputs.claims,
         )
         doc.add(*claims)
 

@@ -1,6 +1,7 @@
 """The ``report`` stage: render ``report.md`` (+ ``static/*.png``), a self-contained ``report.html``,
-``summary.csv`` (means and 95% CIs), ``metrics.json`` (means, for ``dvc metrics``) and ``curves.tsv``
-(every training curve in one table, for ``dvc plots``).
+``summary.csv`` (means and 95% CIs), ``metrics.json`` (means, for ``dvc metrics``), ``curves.tsv``
+(every training curve in one table, for ``dvc plots``) and ``claims.csv`` (the paper claims' verdict
+table as data: :data:`replication.report.claims.CSV_COLUMNS`).
 
 Inputs (:mod:`replication.artifacts.layout`): tidy metric CSVs and SR images under ``results``, DVCLive
 logs under ``runs``, the LR test inputs under ``test_root`` (``<root>/<dataset>/``, registry layout) and
@@ -23,6 +24,7 @@ from replication.fsutil import write_text_atomic
 from replication.outputs import prepare_output_dir
 from replication.params import Params
 from replication.report import paper_table
+from replication.report.claims import claim_results, claims_frame
 from replication.report.curves import curves_tsv, find_curves
 from replication.report.document import to_html, write_markdown
 from replication.report.grids import grid_rows, render_grid
@@ -136,6 +138,7 @@ def report(params: Params, paths: ReportPaths) -> int:
         )
     summary = summarise(tidy, p.evaluate.bootstrap_samples, p.evaluate.seed)
     curves = find_curves(paths.runs)
+    claims = claim_results(tidy, tuple(params.variants), p.evaluate.bootstrap_samples, p.evaluate.seed, curves)
     inputs = ReportInputs(
         params=params,
         summary=summary,
@@ -147,6 +150,7 @@ def report(params: Params, paths: ReportPaths) -> int:
         tidy=tidy,
         comparison=comparison(paths, params),
         training_notes=trained_model_notes(paths.runs),
+        claims=claims,
     )
     doc = build_report(inputs)
     prepare_output_dir(paths.out, "report")
@@ -155,4 +159,5 @@ def report(params: Params, paths: ReportPaths) -> int:
     write_text_atomic(paths.out / "summary.csv", summary.to_csv(index=False, float_format="%.6g"))
     write_text_atomic(paths.out / "metrics.json", json.dumps(metrics_json(summary), indent=1, sort_keys=True) + "\n")
     write_text_atomic(paths.out / "curves.tsv", curves_tsv(curves))
+    write_text_atomic(paths.out / "claims.csv", claims_frame(claims).to_csv(index=False, float_format="%.6g"))
     return len(written) - 1
