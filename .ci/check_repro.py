@@ -25,7 +25,7 @@ import yaml
 # runs a network; the report reads them. Bicubic evaluation, data preparation and synthesis are not.
 FLOAT_DEPENDENT = {"train_net", "train_gan", "eval_official", "eval_variant", "eval_net"}
 FLOAT_DEPENDENT |= {"val_official", "val_variant", "val_net", "report"}
-TABLES = ("reports/metrics.json", "reports/summary.csv", "reports/curves.tsv")
+TABLES = ("reports/metrics.json", "reports/summary.csv", "reports/curves.tsv", "reports/claims.csv")
 
 
 def float_dependent(stage: str) -> bool:

@@ -148,7 +148,7 @@ def check_evaluate_outputs(args) -> None:
             raise UsageError(f"--out-metrics {args.out_metrics} lies inside --out-images {args.out_images}")
 
 
-REPORT_FILES = ("report.md", "report.html", "summary.csv", "metrics.json", "static")
+REPORT_FILES = ("report.md", "report.html", "summary.csv", "metrics.json", "curves.tsv", "claims.csv", "static")
 
 
 def check_report_output(args) -> None:

@@ -148,6 +148,10 @@ REFUSED_OUTPUTS = {
         ["report", "--params", "{params}", "--results", "{ws}/raw", "--out", "{ws}/mine2"],
         "report.md",
     ),
+    "report-foreign-claims-csv": (
+        ["report", "--params", "{params}", "--results", "{ws}/raw", "--out", "{ws}/mine3"],
+        "claims.csv",
+    ),
     "report-out-contains-results": (
         ["report", "--params", "{params}", "--results", "{ws}/raw", "--out", "{ws}"],
         "--results",
@@ -183,6 +187,9 @@ def test_unsafe_output_is_refused_and_nothing_is_lost(case, ws, capsys):
     if case == "report-foreign-report-md":
         (ws / "mine2").mkdir()
         (ws / "mine2" / "report.md").write_text("my own report\n")
+    if case == "report-foreign-claims-csv":
+        (ws / "mine3").mkdir()
+        (ws / "mine3" / "claims.csv").write_text("my own table\n")
     before = snapshot(ws)
     code, _, err = cli(fmt(argv, ws), capsys)
     assert code == 2, err
