@@ -132,8 +132,8 @@ def test_study_graph_fans_out_over_three_seeds(tmp_path):
     switch_profile(str(tmp_path / "params.yaml"), "study")
     params = load_params(tmp_path / "params.yaml")
     assert params.profile == "study" and len(params.active.seeds) >= 3
-    lists = expected_pipeline_lists(params.active, params.variants)
-    assert params.pipeline == lists
+    lists = expected_pipeline_lists(params.active, params.variants, params.profile)
+    assert params.pipeline == lists and lists.report_dir == "reports/study"
     assert set(lists.gan_runs) == {f"{v}-s{s}" for v in params.variants for s in params.active.seeds}
     check_graph(tmp_path)
 
