@@ -22,7 +22,7 @@ class ValidationConfig:
     seed: int
     metrics: tuple[str, ...]  # metric registry names measured on the pairs (full-reference ones need the GT)
     # Further held-out sets from the same HR images, each degraded by one of these variants (dataset
-    # val-<dataset>-<variant>, data/val-<variant>/): comparisons not only in the training distribution.
+    # val-<dataset>-<variant>, data/val-extra/<variant>/): comparisons not only in the training distribution.
     extra_variants: tuple[DegradationVariant, ...] = ()
 
     def validate(self) -> None:
