@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("replication.train.cli", "train Real-ESRNet / Real-ESRGAN (and ablation variants)"),
     "metrics": ("replication.evaluate.metrics_cli", "no-reference / full-reference metrics of a folder"),
     "evaluate": ("replication.evaluate.evaluate_cli", "run a model on a test set and compute its metrics"),
+    "evaluate-all": ("replication.evaluate.suite_cli", "run a model on every test and validation set of the profile"),
     "report": ("replication.report.cli", "render the comparison report (Markdown + HTML)"),
     "check-metrics": ("replication.report.regression_cli", "compare metrics with the committed expected values"),
 }

@@ -39,7 +39,7 @@ LOCK = {
             "params": {"params.yaml": {"variants.full": {"a": 1}}},
             "outs": [{"path": "runs/full/net/model.safetensors", "md5": "m1"}],
         },
-        "eval_variant@full-set14": {
+        "eval_gan@full-s0": {
             "cmd": "replication evaluate --threads 2",
             "deps": [{"path": "runs/full/net/model.safetensors", "md5": "m1"}],
             "outs": [{"path": "results/full/set14", "md5": "r1.dir"}],
@@ -81,8 +81,8 @@ def _float_run(niqe: float) -> dict:
     lock = copy.deepcopy(LOCK)
     st = lock["stages"]
     st["train_net@full"]["outs"][0]["md5"] = "m2"
-    st["eval_variant@full-set14"]["deps"][0]["md5"] = "m2"
-    st["eval_variant@full-set14"]["outs"][0]["md5"] = "r2.dir"
+    st["eval_gan@full-s0"]["deps"][0]["md5"] = "m2"
+    st["eval_gan@full-s0"]["outs"][0]["md5"] = "r2.dir"
     st["report"]["deps"] = [{"path": "results", "md5": "R2.dir"}, {"path": "runs", "md5": "U2.dir"}]
     st["report"]["outs"][0]["md5"] = "j2"
     _write(lock, {"set14": {"full": {"niqe": niqe}, "bicubic": {"niqe": 7.0}}})
@@ -118,12 +118,12 @@ def test_metrics_beyond_tolerance_fail(repo, capsys):
 def test_code_or_command_changes_of_a_float_stage_still_fail(repo, capsys):
     lock = _float_run(niqe=5.0)
     lock["stages"]["train_net@full"]["deps"][1]["md5"] = "c3.dir"
-    lock["stages"]["eval_variant@full-set14"]["cmd"] = "replication evaluate --threads 4"
+    lock["stages"]["eval_gan@full-s0"]["cmd"] = "replication evaluate --threads 4"
     _write(lock, METRICS)
     assert check_repro.main([]) == 1
     err = capsys.readouterr().err
     assert "train_net@full: dep replication/train: c2.dir -> c3.dir" in err
-    assert "eval_variant@full-set14: cmd changed" in err
+    assert "eval_gan@full-s0: cmd changed" in err
 
 
 def test_tables_that_moved_while_the_lock_did_not_fail(repo, capsys):

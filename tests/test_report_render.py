@@ -237,3 +237,48 @@ def test_real_scale_profile_gets_the_comparable_banner(tmp_path):
     text, _ = to_markdown(doc, "static")
     assert "real-scale results" in text and "NOT comparable" not in text
     assert "UNTRAINED" not in text  # the paper profile uses ImageNet VGG19
+
+
+def test_banner_says_what_the_profile_is_for():
+    from replication.report.render import banner
+
+    smoke, study = load_params(ROOT / "params.yaml"), load_params(ROOT / "params.yaml", profile="study")
+    assert "checks that the pipeline works end to end" in banner(smoke).text
+    text = banner(study).text
+    assert f"over {len(study.active.seeds)} seeds" in text and "end to end" not in text
+    assert "NOT comparable" in text
+
+
+def test_image_comparisons_cover_every_synthetic_set(tmp_path):
+    from replication.errors import UserError
+    from replication.report.stage import ReportPaths, shown_sets
+
+    params = load_params(ROOT / "params.yaml")
+    p = params.active
+    img = torch.rand(1, 3, 8, 8)
+    for name in p.evaluate.test_sets:
+        write_image(tmp_path / "test" / name / name / "a.png", img)
+    write_image(tmp_path / "val" / "lq" / "v.png", img)
+    for variant in p.validation.extra_variants:
+        write_image(tmp_path / "val-extra" / variant / "lq" / "x.png", img)
+    paths = ReportPaths(test_root=tmp_path / "test", val_lq=tmp_path / "val" / "lq", val_name="val-set14")
+    names = [d for d, _ in shown_sets(paths, params)]
+    assert names == [*p.evaluate.test_sets, "val-set14"]  # no --val-extra: the extra sets are not shown
+    paths = ReportPaths(
+        test_root=tmp_path / "test",
+        val_lq=tmp_path / "val" / "lq",
+        val_name="val-set14",
+        val_extra=tmp_path / "val-extra",
+    )
+    shown = dict(shown_sets(paths, params))
+    assert shown[p.evaluate.test_sets[0]]() == [
+        tmp_path / "test" / p.evaluate.test_sets[0] / p.evaluate.test_sets[0] / "a.png"
+    ]
+    for variant in p.validation.extra_variants:
+        assert shown[f"val-set14-{variant}"]() == [tmp_path / "val-extra" / variant / "lq" / "x.png"]
+    variant = p.validation.extra_variants[0]
+    (tmp_path / "val-extra" / variant / "lq" / "x.png").unlink()
+    (tmp_path / "val-extra" / variant / "lq").rmdir()
+    files = dict(shown_sets(paths, params))[f"val-set14-{variant}"]  # listed only when some model has images
+    with pytest.raises(UserError, match="folder not found"):
+        files()

@@ -51,11 +51,15 @@ def test_dvc_yaml_synthesises_and_scores_every_extra_set():
     for variant in params.active.validation.extra_variants:
         synth = stages[f"synthesize_val_extra@{variant}"]
         assert f"--variant {variant}" in synth.cmd and "--device cpu" in synth.cmd
-        assert [str(o.def_path) for o in synth.outs] == [f"data/val-{variant}"]
-        scored = [stages[f"valx_bicubic@{variant}"]]
-        scored += [stages[f"valx_official@{b}-{variant}"] for b in params.pipeline.baselines]
-        scored += [stages[f"valx_variant@{run}-{variant}"] for run in params.pipeline.gan_runs]
-        scored += [stages[f"valx_net@{run}-{variant}"] for run in params.pipeline.net_runs]
-        for stage in scored:
-            assert f"--dataset val-{heldout}-{variant} " in stage.cmd and "--threads " in stage.cmd
-            assert f"data/val-{variant}" in {str(d.def_path) for d in stage.deps}
+        assert [str(o.def_path) for o in synth.outs] == [f"data/val-extra/{variant}"]
+    # Every model is scored on every extra set by its one evaluation stage, which reads data/val-extra
+    # (evaluate-all names the set val-<heldout>-<variant>: tests/test_evaluate_suite.py).
+    scored = [stages["eval_bicubic"]]
+    scored += [stages[f"eval_official@{b}"] for b in params.pipeline.baselines]
+    scored += [stages[f"eval_gan@{run}"] for run in params.pipeline.gan_runs]
+    scored += [stages[f"eval_net@{run}"] for run in params.pipeline.net_runs]
+    for stage in scored:
+        assert "--val-extra data/val-extra " in stage.cmd and "--threads " in stage.cmd
+        assert "data/val-extra" in {str(d.def_path) for d in stage.deps}
+        assert f"profiles.{params.profile}.validation" in {p for d in stage.deps for p in getattr(d, "params", [])}
+    assert heldout  # the sets' names derive from it

@@ -1,6 +1,7 @@
 """Where stages put their outputs; ``dvc.yaml`` spells the same paths out for DVC.
 
-``results/<model>/<dataset>/{images/,metrics.csv}``: one evaluation (``replication evaluate``);
+``results/<model>/<dataset>/{images/,metrics.csv}``: one evaluation (``replication evaluate``; ``replication
+evaluate-all`` writes every dataset of one model as ``results/<model>/``);
 ``runs/<run>/<phase>/{model.safetensors,model.json,checkpoints/,dvclive/}``: one training phase; a run
 is ``<variant>-s<seed>`` (:mod:`replication.train.runs`).
 """
@@ -11,7 +12,27 @@ from pathlib import Path
 
 from replication.names import PHASES, Phase
 
-__all__ = ["PHASES", "Phase", "dvclive_metrics_dir", "eval_dir", "eval_images", "eval_metrics", "run_dir"]
+__all__ = [
+    "PHASES",
+    "Phase",
+    "dvclive_metrics_dir",
+    "eval_dir",
+    "eval_images",
+    "eval_metrics",
+    "extra_validation_dataset",
+    "run_dir",
+    "validation_dataset",
+]
+
+
+def validation_dataset(heldout_set: str) -> str:
+    """The `dataset` name of the synthetic validation set made from the held-out set ``heldout_set``."""
+    return f"val-{heldout_set}"
+
+
+def extra_validation_dataset(val_name: str, variant: str) -> str:
+    """The `dataset` name of the further synthetic set degraded by ``variant`` (validation.extra_variants)."""
+    return f"{val_name}-{variant}"
 
 
 def eval_dir(results: Path, model: str, dataset: str) -> Path:

@@ -25,7 +25,7 @@ from replication.errors import UserError
 from replication.evaluate.bicubic import bicubic_upscale
 from replication.evaluate.registry import parse_metric_list
 from replication.evaluate.runner import ImageScores, score_folder, select_images, tidy_rows
-from replication.evaluate.scorers import MetricResources, build_scorers
+from replication.evaluate.scorers import MetricResources, Scorer, build_scorers
 from replication.fsutil import sha256_file, write_text_atomic
 from replication.imageio import Image, read_image, write_image
 from replication.names import FIXED_SOURCES, RETRAINED_PREFIX
@@ -110,6 +110,30 @@ def make_upscaler(model: str, scale: int, tile: int, device: torch.device | str 
     return network, info
 
 
+class EvalTools:
+    """The loaded model and the built metric scorers, kept for the next evaluation in this process.
+
+    ``replication evaluate-all`` scores one model on several sets: loading the network, the NIQE
+    model and the pyiqa networks once instead of once per set is what makes one stage per model
+    cheaper than one per (model, set). The results are the same bytes either way."""
+
+    def __init__(self) -> None:
+        self._upscalers: dict[tuple, tuple[Upscaler, dict]] = {}
+        self._scorers: dict[tuple, tuple[dict[str, Scorer], dict[str, str]]] = {}
+
+    def upscaler(self, model: str, scale: int, tile: int, device: torch.device | str) -> tuple[Upscaler, dict]:
+        key = (model, scale, tile, str(device))
+        if key not in self._upscalers:
+            self._upscalers[key] = make_upscaler(model, scale, tile, device)
+        return self._upscalers[key]
+
+    def scorers(self, names: list[str], resources: MetricResources) -> tuple[dict[str, Scorer], dict[str, str]]:
+        key = (tuple(names), resources)
+        if key not in self._scorers:
+            self._scorers[key] = build_scorers(names, resources)
+        return self._scorers[key]
+
+
 def meta_path(out_metrics: Path) -> Path:
     """The provenance file beside a metrics CSV: ``<stem>.meta.json``."""
     return out_metrics.with_name(out_metrics.stem + ".meta.json")
@@ -150,8 +174,10 @@ def _upscale_all(
     return done, written, seconds
 
 
-def evaluate(params: Params, req: EvalRequest) -> EvalOutcome:
-    """Upscale, save, read back and score (the metrics are those of the saved files); write CSV + meta."""
+def evaluate(params: Params, req: EvalRequest, tools: EvalTools | None = None) -> EvalOutcome:
+    """Upscale, save, read back and score (the metrics are those of the saved files); write CSV + meta.
+    ``tools``: the model and scorers of earlier evaluations in this process, reused (default: new ones)."""
+    tools = EvalTools() if tools is None else tools
     cfg = params.active.evaluate
     check_source(req.source, req.model, list(params.profiles))
     names = parse_metric_list(req.metrics) if req.metrics else list(cfg.metrics)
@@ -164,11 +190,11 @@ def evaluate(params: Params, req: EvalRequest) -> EvalOutcome:
         nr_crop_border=cfg.nr_crop_border,
         fr_crop_border=cfg.fr_crop_border,
     )
-    scorers, unavailable = build_scorers(names, resources)
+    scorers, unavailable = tools.scorers(names, resources)
     needs_ref = [n for n, s in scorers.items() if s.spec.kind == "fr"]
     if needs_ref and req.reference is None:
         raise UserError(f"metric(s) {', '.join(needs_ref)} need --reference DIR")
-    upscale, model_info = make_upscaler(req.model, params.active.scale, tile, req.device)
+    upscale, model_info = tools.upscaler(req.model, params.active.scale, tile, req.device)
     failures = BatchFailures("evaluate")
     done, written, upscale_seconds = _upscale_all(images, upscale, req, failures)
     metric_seconds: dict[str, float] = {}

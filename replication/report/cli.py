@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from replication.outputs import check_report_output
+from replication.outputs import REPORT_FILES, check_output, check_report_output
 from replication.params import load_params
 from replication.report.stage import ReportPaths, report
 
@@ -31,6 +31,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--val-lq", type=Path, default=None, help="LQ images of the synthetic validation set")
     parser.add_argument("--val-name", default="", help="dataset name the validation set has in the metrics")
+    parser.add_argument(
+        "--val-extra",
+        type=Path,
+        default=None,
+        help="further validation sets, <val-extra>/<variant>/lq (shown as dataset <val-name>-<variant>)",
+    )
     parser.add_argument("--previews", type=Path, nargs="*", default=[], help="degradation preview PNGs to include")
     parser.add_argument("--out", type=Path, default=Path("reports"), help="output directory (default: reports)")
     parser.add_argument("--overwrite", action="store_true", help="replace report files in a folder that is not ours")
@@ -38,6 +44,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     check_report_output(args)
+    if args.val_extra is not None:  # an input like the others that check_report_output lists
+        check_output(
+            args.out,
+            command="report",
+            flag="--out",
+            inputs=[("--val-extra", args.val_extra)],
+            overwrite=args.overwrite,
+            names=REPORT_FILES,
+        )
     params = load_params(args.params, args.profile)
     paths = ReportPaths(
         results=args.results,
@@ -45,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         test_root=args.test_root,
         val_lq=args.val_lq,
         val_name=args.val_name,
+        val_extra=args.val_extra,
         previews=tuple(args.previews),
         out=args.out,
     )

@@ -5,19 +5,21 @@ table as data: :data:`replication.report.claims.CSV_COLUMNS`).
 
 Inputs (:mod:`replication.artifacts.layout`): tidy metric CSVs and SR images under ``results``, DVCLive
 logs under ``runs``, the LR test inputs under ``test_root`` (``<root>/<dataset>/``, registry layout) and
-the synthetic validation set's LQ images. ``replication report`` (:mod:`replication.report.cli`) is the
+the LQ images of the synthetic validation sets. ``replication report`` (:mod:`replication.report.cli`) is the
 argparse adapter.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from replication.artifacts.layout import eval_images
+from replication.artifacts.layout import eval_images, extra_validation_dataset
 from replication.artifacts.metrics_table import read_tidy, summarise
 from replication.errors import UserError
 from replication.fsutil import write_text_atomic
@@ -39,6 +41,7 @@ class ReportPaths:
     test_root: Path = Path("data/test")
     val_lq: Path | None = None  # LQ images of the synthetic validation set
     val_name: str = ""  # the dataset name the validation set has in the metrics
+    val_extra: Path | None = None  # <val_extra>/<variant>/lq: the further validation sets (validation.extra_variants)
     previews: tuple[Path, ...] = field(default_factory=tuple)  # degradation preview PNGs
     out: Path = Path("reports")
 
@@ -66,23 +69,43 @@ def unavailable_models(params: Params, measured: set[str]) -> dict[str, str]:
     return out
 
 
-def grids(paths: ReportPaths, params: Params) -> list[tuple[str, bytes]]:
-    """Zoomed-crop comparison grids, one per test set that at least one model's images exist for."""
+def shown_sets(paths: ReportPaths, params: Params) -> list[tuple[str, Callable[[], list[Path]]]]:
+    """The datasets the image comparisons show, each with a function listing its LR inputs (called only
+    for a dataset some model has images of): the real test sets, then the synthetic validation set and
+    each further one (``<val_extra>/<variant>/lq``) when given."""
     from replication.data.registry import image_files
 
+    def folder(lq: Path, what: str) -> Callable[[], list[Path]]:
+        def files() -> list[Path]:
+            if not lq.is_dir():
+                raise UserError(f"{lq}: folder not found (the LQ images of {what})")
+            return sorted(lq.iterdir())
+
+        return files
+
+    out: list[tuple[str, Callable[[], list[Path]]]] = [
+        (d, functools.partial(image_files, paths.test_root / d, d)) for d in params.active.evaluate.test_sets
+    ]
+    if paths.val_name and paths.val_lq is not None:
+        out.append((paths.val_name, folder(paths.val_lq, "the validation set")))
+        if paths.val_extra is not None:
+            for variant in params.active.validation.extra_variants:
+                lq = paths.val_extra / variant / "lq"
+                out.append((extra_validation_dataset(paths.val_name, variant), folder(lq, f"the {variant} set")))
+    return out
+
+
+def grids(paths: ReportPaths, params: Params) -> list[tuple[str, bytes]]:
+    """Zoomed-crop comparison grids, one per dataset that at least one model's images exist for."""
     p = params.active
     order = [*p.evaluate.baselines, *retrained_models(params.variants, p.seeds)]
-    datasets = [*p.evaluate.test_sets] + ([paths.val_name] if paths.val_name and paths.val_lq else [])
     grids = []
-    for dataset in datasets:
+    for dataset, lr_files in shown_sets(paths, params):
         models = [m for m in order if eval_images(paths.results, m, dataset).is_dir()]
         if not models or p.report.grid_images == 0:
             continue
-        if dataset == paths.val_name and paths.val_lq is not None:
-            lr_files = sorted(paths.val_lq.iterdir())
-        else:
-            lr_files = image_files(paths.test_root / dataset, dataset)
-        rows = grid_rows(lr_files, {m: eval_images(paths.results, m, dataset) for m in models}, p.report.grid_images)
+        outs = {m: eval_images(paths.results, m, dataset) for m in models}
+        rows = grid_rows(lr_files(), outs, p.report.grid_images)
         if rows:
             grids.append((dataset, render_grid(rows, p.report.grid_crop, f"{dataset}: ×{p.scale} zoomed crops")))
     return grids
@@ -90,21 +113,15 @@ def grids(paths: ReportPaths, params: Params) -> list[tuple[str, bytes]]:
 
 def comparison(paths: ReportPaths, params: Params) -> list:
     """Crops for the report's before/after slider: ``report.grid_images`` images per dataset."""
-    from replication.data.registry import image_files
     from replication.report import slider
 
     p = params.active
-    datasets = [*p.evaluate.test_sets] + ([paths.val_name] if paths.val_name and paths.val_lq else [])
     out = []
-    for dataset in datasets:
+    for dataset, lr_files in shown_sets(paths, params):
         dirs = slider.slider_models(paths.results, dataset, tuple(params.variants), p.evaluate.baselines)
         if len(dirs) < 2 or p.report.grid_images == 0:
             continue
-        if dataset == paths.val_name and paths.val_lq is not None:
-            lr_files = sorted(paths.val_lq.iterdir())
-        else:
-            lr_files = image_files(paths.test_root / dataset, dataset)
-        out += slider.collect(dataset, lr_files, dirs, p.report.grid_crop, p.report.grid_images)
+        out += slider.collect(dataset, lr_files(), dirs, p.report.grid_crop, p.report.grid_images)
     return out
 
 

@@ -1,0 +1,88 @@
+"""``replication evaluate-all``: run one model on every test and validation set of the profile, in one
+process, and write ``<out>/<dataset>/{images/,metrics.csv}`` per set (:mod:`replication.evaluate.suite`).
+
+    replication evaluate-all --params params.yaml --model runs/full-s0/gan/model.safetensors \\
+        --name full-s0 --source retrained-smoke --test-root data/test --val data/val \\
+        --val-extra data/val-extra --out results/full-s0
+
+* ``--test-root``: each ``evaluate.test_sets`` set from its download root ``<test-root>/<set>/``.
+* ``--val`` / ``--val-extra``: the synthetic validation set (``lq/``, ``gt/``) and the folder of the
+  further ones (``<variant>/lq``, ``<variant>/gt`` per ``validation.extra_variants``).
+* Every set is written exactly as ``replication evaluate`` writes it (same CSV, same provenance file).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from replication.device import add_device_argument, resolve_device
+from replication.errors import UserError
+from replication.evaluate.runner import add_metric_resource_args, per_metric, summary_lines
+from replication.evaluate.suite import SuiteRequest, evaluate_all, plan
+from replication.outputs import check_output, write_marker
+from replication.params import load_params
+
+COMMAND = "evaluate-all"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameter file")
+    parser.add_argument("--profile", help="profile of the parameter file (default: its active profile)")
+    parser.add_argument("--model", required=True, help="'bicubic' or a generator .safetensors file")
+    parser.add_argument("--name", required=True, help="model name for the `model` column")
+    parser.add_argument(
+        "--source", required=True, help="official | official-fp16-rounded | retrained-<profile> | bicubic"
+    )
+    parser.add_argument("--test-root", type=Path, help="folder of the test sets' download roots (<root>/<set>/)")
+    parser.add_argument("--val", type=Path, help="synthetic validation set (with lq/ and gt/)")
+    parser.add_argument("--val-extra", type=Path, help="folder of the further validation sets (<variant>/lq, gt)")
+    parser.add_argument("--out", required=True, type=Path, help="output folder: <out>/<dataset>/{images/,metrics.csv}")
+    parser.add_argument("--overwrite", action="store_true", help="write into an existing folder that is not ours")
+    add_device_argument(parser, "the network (metrics are computed on the CPU)")
+    parser.add_argument("--tile", type=int, help="tile size for the network, 0 = whole image (default: evaluate.tile)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for PyTorch (default: one per core). The SR images and torch-based metrics depend "
+        "in their last bits on it (parallel reductions split by thread), so dvc.yaml fixes it",
+    )
+    add_metric_resource_args(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    params = load_params(args.params, args.profile)
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UserError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)  # this process only: the CLI owns it
+    inputs = [("--test-root", args.test_root), ("--val", args.val), ("--val-extra", args.val_extra)]
+    if args.model != "bicubic":
+        inputs.append(("--model", args.model))
+    check_output(args.out, command=COMMAND, flag="--out", kind="dir", inputs=inputs, overwrite=args.overwrite)
+    req = SuiteRequest(
+        model=args.model,
+        name=args.name,
+        source=args.source,
+        out=args.out,
+        test_root=args.test_root,
+        val=args.val,
+        val_extra=args.val_extra,
+        tile=args.tile,
+        weights_dirs=tuple(args.weights_dir),
+        device=resolve_device(args.device),
+        progress=not getattr(args, "no_progress", False),
+    )
+    plan(params, req)  # every input folder checked before the first image is written
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_marker(args.out, COMMAND)
+    status = 0
+    for job, done in evaluate_all(params, req):
+        total = sum(done.upscale_seconds.values())
+        print(f"{args.name} on {job.dataset}: {len(done.images)} images ({done.subset}), upscaling {total:.1f} s")
+        for line in summary_lines(per_metric(done.scores), done.unavailable):
+            print(line)
+        status = max(status, done.failures.finish(len(done.images)))
+    return status
