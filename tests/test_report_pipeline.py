@@ -285,3 +285,10 @@ def test_every_variant_passes_the_trainers_config_checks(tmp_path, profile):
             )
             with pytest.raises(UserError, match=r"--data .*not a directory"):
                 preflight(opts)
+
+
+def test_committed_lock_has_no_entry_of_a_removed_stage(stages):
+    # DVC keeps the lock entries of stages that dvc.yaml no longer defines; stale ones would hide that
+    # the lock no longer describes the pipeline.
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text())
+    assert sorted(set(lock["stages"]) - set(stages)) == []
