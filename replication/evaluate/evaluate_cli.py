@@ -34,7 +34,8 @@ from replication.outputs import check_evaluate_outputs
 from replication.params import load_params
 
 
-def configure(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The parameter file and the model under its names (shared with ``evaluate-all``)."""
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameter file")
     parser.add_argument("--profile", help="profile of the parameter file (default: its active profile)")
     parser.add_argument("--model", required=True, help="'bicubic' or a generator .safetensors file")
@@ -42,16 +43,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--source", required=True, help="official | official-fp16-rounded | retrained-<profile> | bicubic"
     )
-    parser.add_argument("--dataset", required=True, help="test-set name for the `dataset` column")
-    parser.add_argument("--input", required=True, type=Path, help="folder of low-quality input images")
-    parser.add_argument("--out-images", required=True, type=Path, help="folder for the SR images")
-    parser.add_argument("--out-metrics", required=True, type=Path, help="tidy metrics CSV to write")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs that are not ours")
-    parser.add_argument("--metrics", help="comma-separated metric names (default: evaluate.metrics)")
-    parser.add_argument(
-        "--max-images", type=int, help="the N images with the fewest pixels, 0 = all (default: evaluate.max_images)"
-    )
-    parser.add_argument("--reference", type=Path, help="ground-truth folder (same stems) for full-reference metrics")
+
+
+def add_compute_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where and how the network runs, and where metric files are found (shared with ``evaluate-all``)."""
     add_device_argument(parser, "the network (metrics are computed on the CPU)")
     parser.add_argument("--tile", type=int, help="tile size for the network, 0 = whole image (default: evaluate.tile)")
     parser.add_argument(
@@ -63,12 +58,32 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_metric_resource_args(parser)
 
 
-def run(args: argparse.Namespace) -> int:
-    params = load_params(args.params, args.profile)
+def apply_threads(args: argparse.Namespace) -> None:
+    """``--threads``: checked, then set for this process only (the CLI owns it)."""
     if args.threads is not None:
         if args.threads < 1:
             raise UserError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)  # this process only: the CLI owns it
+        torch.set_num_threads(args.threads)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_model_arguments(parser)
+    parser.add_argument("--dataset", required=True, help="test-set name for the `dataset` column")
+    parser.add_argument("--input", required=True, type=Path, help="folder of low-quality input images")
+    parser.add_argument("--out-images", required=True, type=Path, help="folder for the SR images")
+    parser.add_argument("--out-metrics", required=True, type=Path, help="tidy metrics CSV to write")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs that are not ours")
+    parser.add_argument("--metrics", help="comma-separated metric names (default: evaluate.metrics)")
+    parser.add_argument(
+        "--max-images", type=int, help="the N images with the fewest pixels, 0 = all (default: evaluate.max_images)"
+    )
+    parser.add_argument("--reference", type=Path, help="ground-truth folder (same stems) for full-reference metrics")
+    add_compute_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    params = load_params(args.params, args.profile)
+    apply_threads(args)
     check_evaluate_outputs(args)
     device = resolve_device(args.device)
     req = EvalRequest(

@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import torch
-
-from replication.device import add_device_argument, resolve_device
-from replication.errors import UserError
-from replication.evaluate.runner import add_metric_resource_args, per_metric, summary_lines
+from replication.device import resolve_device
+from replication.evaluate.evaluate_cli import add_compute_arguments, add_model_arguments, apply_threads
+from replication.evaluate.runner import per_metric, summary_lines
 from replication.evaluate.suite import SuiteRequest, evaluate_all, plan
 from replication.outputs import check_output, write_marker
 from replication.params import load_params
@@ -29,35 +27,18 @@ COMMAND = "evaluate-all"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameter file")
-    parser.add_argument("--profile", help="profile of the parameter file (default: its active profile)")
-    parser.add_argument("--model", required=True, help="'bicubic' or a generator .safetensors file")
-    parser.add_argument("--name", required=True, help="model name for the `model` column")
-    parser.add_argument(
-        "--source", required=True, help="official | official-fp16-rounded | retrained-<profile> | bicubic"
-    )
+    add_model_arguments(parser)
     parser.add_argument("--test-root", type=Path, help="folder of the test sets' download roots (<root>/<set>/)")
     parser.add_argument("--val", type=Path, help="synthetic validation set (with lq/ and gt/)")
     parser.add_argument("--val-extra", type=Path, help="folder of the further validation sets (<variant>/lq, gt)")
     parser.add_argument("--out", required=True, type=Path, help="output folder: <out>/<dataset>/{images/,metrics.csv}")
     parser.add_argument("--overwrite", action="store_true", help="write into an existing folder that is not ours")
-    add_device_argument(parser, "the network (metrics are computed on the CPU)")
-    parser.add_argument("--tile", type=int, help="tile size for the network, 0 = whole image (default: evaluate.tile)")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        help="CPU threads for PyTorch (default: one per core). The SR images and torch-based metrics depend "
-        "in their last bits on it (parallel reductions split by thread), so dvc.yaml fixes it",
-    )
-    add_metric_resource_args(parser)
+    add_compute_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     params = load_params(args.params, args.profile)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise UserError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)  # this process only: the CLI owns it
+    apply_threads(args)
     inputs = [("--test-root", args.test_root), ("--val", args.val), ("--val-extra", args.val_extra)]
     if args.model != "bicubic":
         inputs.append(("--model", args.model))
