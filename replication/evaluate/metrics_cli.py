@@ -41,7 +41,7 @@ from replication.outputs import check_output
 log = logging.getLogger("replication.metrics")
 
 DEFAULT_FR_CROP = 4
-EXTERNAL_SOURCE = "external"  # images scored outside the pipeline: no model provenance
+from replication.names import EXTERNAL_SOURCE  # images scored outside the pipeline: no model provenance
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
