@@ -36,7 +36,7 @@ def load_model(
     """A super-resolution network in eval mode: our ``.safetensors``, an official ``.pth`` (RRDBNet,
     SRVGGNetCompact, DAN, CDC key names; read with ``torch.load(weights_only=True)``), any model spandrel
     loads (the ``spandrel`` extra), or a weights-registry name fetched once into ``cache_dir`` (default
-    ``$REPLICATION_CACHE`` or ``~/.cache/replication/weights``; the mirror is tried first)."""
+    ``$REPLICATION_CACHE/weights`` or ``~/.cache/replication/weights``; the mirror is tried first)."""
     from replication.archs.loading import load_generator
     from replication.archs.resolve import resolve_model
 

@@ -1,8 +1,8 @@
 """A model named by a file or by a weights-registry name (``upscale -n realesrgan_x4plus``, the Python
 API): a registry name is fetched once, mirror first (``weights fetch``), into a cache folder and reused.
 
-The cache folder is ``$REPLICATION_CACHE`` if set, else ``$XDG_CACHE_HOME/replication/weights``
-(``~/.cache/replication/weights``); ``upscale --cache-dir`` overrides both. Pipeline stages never use
+The cache folder is ``$REPLICATION_CACHE/weights`` (default ``~/.cache/replication/weights``; the
+metrics keep their derived files beside it); ``upscale --cache-dir`` overrides it. Pipeline stages never use
 this: they name their model files, which DVC tracks.
 """
 
@@ -18,12 +18,10 @@ CACHE_ENV = "REPLICATION_CACHE"
 
 
 def cache_dir() -> Path:
-    """Where models named by registry name are kept: ``$REPLICATION_CACHE``, else
-    ``$XDG_CACHE_HOME/replication/weights`` (``~/.cache/replication/weights``)."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "replication" / "weights"
+    """Where models named by registry name are kept: ``<cache>/weights``, the cache being
+    ``$REPLICATION_CACHE`` or ``~/.cache/replication`` (the root the metric files use too)."""
+    env = os.environ.get(CACHE_ENV)
+    return (Path(env).expanduser() if env else Path.home() / ".cache" / "replication") / "weights"
 
 
 def check_spec(spec: str | os.PathLike) -> bool:

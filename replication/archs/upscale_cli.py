@@ -36,7 +36,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cache-dir",
         type=Path,
-        help="where registry models are kept (default: $REPLICATION_CACHE, else ~/.cache/replication/weights)",
+        help="where registry models are kept (default: $REPLICATION_CACHE/weights, else ~/.cache/replication/weights)",
     )
     parser.add_argument("-i", "--input", required=True, help="an image file or a folder of images")
     parser.add_argument(
