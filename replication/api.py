@@ -30,9 +30,7 @@ __all__ = ["Image", "load_model", "read_image", "score_images", "synthesize_pair
 PathLike = str | os.PathLike
 
 
-def load_model(
-    model: PathLike, device: str | torch.device = "cpu", *, cache_dir: PathLike | None = None
-) -> nn.Module:
+def load_model(model: PathLike, device: str | torch.device = "cpu", *, cache_dir: PathLike | None = None) -> nn.Module:
     """A super-resolution network in eval mode: our ``.safetensors``, an official ``.pth`` (RRDBNet,
     SRVGGNetCompact, DAN, CDC key names; read with ``torch.load(weights_only=True)``), any model spandrel
     loads (the ``spandrel`` extra), or a weights-registry name fetched once into ``cache_dir`` (default
@@ -179,7 +177,7 @@ def synthesize_pairs(
         out_dir=Path(out_dir),
         count=count,
         seed=seed,
-        variant=variant,  # type: ignore[arg-type]  # checked against DEGRADATION_VARIANTS above
+        variant=variant,  # checked against DEGRADATION_VARIANTS above
         scale=active.scale if scale is None else scale,
         gt_size=active.train_gan.gt_size if gt_size is None else gt_size,
         batch_size=1,

@@ -119,7 +119,9 @@ def test_package_init_files_import_nothing():
         for node in tree.body:
             docstring = isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
             assignment = isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant | ast.List)
-            lazy_hook = init == PACKAGE / "__init__.py" and isinstance(node, ast.FunctionDef) and node.name in LAZY_API_HOOKS
+            lazy_hook = (
+                init == PACKAGE / "__init__.py" and isinstance(node, ast.FunctionDef) and node.name in LAZY_API_HOOKS
+            )
             future = isinstance(node, ast.ImportFrom) and node.module == "__future__"
             assert docstring or assignment or lazy_hook or future, (
                 f"{init.relative_to(ROOT)} line {node.lineno}: package __init__ files must not import or run code"

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import cast
 
 import torch
 from torch import nn
@@ -132,9 +133,10 @@ def _from_tensors(path: Path, kind: str) -> nn.Module:
         net, facts = state_to_model(state, found[0], str(path))
     else:
         net, facts = spandrel_model(state, str(path)), {}
+    hyper = cast(dict, net.hyperparameters)  # every table row and SpandrelGenerator carry a dict
     net.checkpoint_info = {  # type: ignore[assignment]  # a plain attribute, as load_model sets it
         "arch": net.arch_name,
-        "hyperparameters": dict(net.hyperparameters),
+        "hyperparameters": dict(hyper),
         "source": f"file:{path.name}",
         "source_sha256": sha256_file(path),
         "fp16_rounded": False,
@@ -151,7 +153,7 @@ class SpandrelGenerator(nn.Module):
         self.net = descriptor.model
         self.scale = int(descriptor.scale)
         self.arch_name = f"spandrel:{descriptor.architecture.id}"
-        self.hyperparameters = {k: v for k, v in dict(getattr(descriptor, "hyperparameters", {})).items()}
+        self.hyperparameters = dict(getattr(descriptor, "hyperparameters", {}))
         self.input_multiple = int(getattr(descriptor.size_requirements, "multiple_of", 1) or 1)
         # spandrel's INTERNAL tiling: the network needs the whole image (our tiling would change it)
         self.whole_image_only = str(getattr(descriptor, "tiling", "")).lower().endswith("internal")
@@ -182,4 +184,3 @@ def spandrel_model(state: dict[str, torch.Tensor], source: str) -> nn.Module:
             "only RGB networks are supported"
         )
     return SpandrelGenerator(descriptor).eval()
-

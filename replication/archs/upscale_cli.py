@@ -123,12 +123,11 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from replication.archs.infer import upscale_image
+    from replication.archs.resolve import check_spec
     from replication.batch import BatchFailures
     from replication.errors import UserError
     from replication.imageio import read_image, write_image
     from replication.outputs import check_output
-
-    from replication.archs.resolve import check_spec
 
     check_spec(args.model)  # a missing model before the output checks: the likelier mistake
     device = resolve_device(args.device)

@@ -57,10 +57,8 @@ def slider_models(
     others = [m for m in have if m not in fixed and runs[m] is None and m not in brought]
     from replication.report.tables import external_label
 
-    dirs = {m: results / m / dataset / "images" for m in (*fixed, *retrained, *others)}
-    dirs.update({external_label(m): results / m / dataset / "images" for m in brought})
-    order = [*fixed, *retrained, *(external_label(m) for m in brought), *others]
-    return {m: dirs[m] for m in order}
+    shown = [*((m, m) for m in (*fixed, *retrained)), *((external_label(m), m) for m in brought)]
+    return {label: results / m / dataset / "images" for label, m in (*shown, *((m, m) for m in others))}
 
 
 def collect(
