@@ -64,7 +64,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--ext",
         choices=EXTENSIONS,
         default="auto",
-        help="extension of outputs into a folder; auto: the input's (alpha or 16-bit images are always png)",
+        help="extension of outputs into a folder; auto: the input's (images with alpha, and 16-bit ones "
+        "unless tif, are written as png)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files / a foreign folder")
@@ -72,10 +73,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def output_file(src: Path, folder: Path, suffix: str, ext: str, image=None) -> Path:
     """``<folder>/<stem>_<suffix>.<ext>`` (``<stem>.<ext>`` when ``suffix`` is empty), as the official tool
-    names its outputs. ``ext`` auto keeps the input's extension; an ``image`` (the result) with alpha or
-    16 bits is written as png whatever ``ext`` says, since jpg holds neither."""
+    names its outputs. ``ext`` auto keeps the input's extension. An ``image`` (the result) with alpha is
+    written as png whatever ``ext`` says, as the official tool does; one with 16 bits too, unless tif."""
     extension = src.suffix.lower().lstrip(".") if ext == "auto" else ext
-    if image is not None and (image.alpha is not None or image.bit_depth == 16) and extension in ("jpg", "jpeg"):
+    if image is not None and (image.alpha is not None or (image.bit_depth == 16 and extension not in ("tif", "tiff"))):
         extension = "png"
     return folder / f"{src.stem}{'_' + suffix if suffix else ''}.{extension}"
 
@@ -161,7 +162,10 @@ def run(args: argparse.Namespace) -> int:
             if named and (png := output_file(src, dst.parent, args.suffix, args.ext, result)) != dst:
                 # alpha / 16 bits are only known now: they turn a jpg name into png (checked like the first)
                 if not Path(args.input).is_dir():
-                    check_output(png, command="upscale", flag="--output", kind="file", overwrite=args.overwrite)
+                    inputs = [("--input", src)]
+                    check_output(
+                        png, command="upscale", flag="--output", kind="file", inputs=inputs, overwrite=args.overwrite
+                    )
                 dst = png
             write_image(dst, result.rgb, alpha=result.alpha, bit_depth=result.bit_depth, gray=result.gray)
         except (UserError, ValueError, OSError) as exc:
