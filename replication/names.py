@@ -36,6 +36,8 @@ METRIC_NAMES: tuple[MetricName, ...] = get_args(MetricName)
 
 # Where a result's weights came from (the ``source`` column of the metrics table); trained variants
 # are ``retrained-<profile>``, see RETRAINED_PREFIX.
-FixedSource = Literal["official", "official-fp16-rounded", "bicubic"]
+# ``external``: a model the user brings (``evaluate --source external``, ``external_models`` in params.yaml).
+FixedSource = Literal["official", "official-fp16-rounded", "bicubic", "external"]
+EXTERNAL_SOURCE: FixedSource = "external"
 FIXED_SOURCES: tuple[FixedSource, ...] = get_args(FixedSource)
 RETRAINED_PREFIX = "retrained-"

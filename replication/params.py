@@ -29,7 +29,7 @@ import yaml
 from replication.archs.config import NetworkConfig
 from replication.data.config import DataConfig
 from replication.degrade.config import DegradationConfig, check_gt_size
-from replication.evaluate.config import EvalConfig
+from replication.evaluate.config import EvalConfig, check_external_models
 from replication.report.config import (
     PipelineLists,
     ReportConfig,
@@ -87,10 +87,16 @@ class Params:
     # The active profile's lists, repeated for dvc.yaml's foreach/matrix. Required by load_params
     # (checked after the profiles, so a broken profile is reported first).
     pipeline: PipelineLists | None = None
+    # Models the user brings (name -> model file, relative to the project): dvc.yaml's eval_external
+    # evaluates each on every set of the active profile, and the report shows it as "NAME (external)".
+    # Top level, not in a profile: the evaluation stages depend on profiles.<p>.evaluate as a whole,
+    # so a list there would rerun every evaluation whenever a model is added.
+    external_models: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def validate(self) -> None:
         if self.profile not in self.profiles:
             raise ValueError(f"profile: unknown profile {self.profile!r} (known: {', '.join(self.profiles)})")
+        check_external_models(self.external_models, self.variants)
         # Rules that tie a variant to a profile: checked for every pair, so a bad combination fails at load,
         # not in the middle of a pipeline run.
         for vname, variant in self.variants.items():

@@ -247,6 +247,10 @@ def test_round_trip_official_format_to_upscale(tmp_path, arch, pca):
         == 0
     )
     assert (tmp_path / "o.png").read_bytes() == (tmp_path / "p.png").read_bytes()
+    # the official file as it is, without import-pth (architecture found by its key names): the same bytes
+    argv = ["upscale", "--model", str(tmp_path / "w.pth"), "--input", str(tmp_path / "in.png")]
+    assert main([*argv, "--output", str(tmp_path / "q.png")]) == 0
+    assert (tmp_path / "o.png").read_bytes() == (tmp_path / "q.png").read_bytes()
 
 
 def _mid_grey_cdc(seed: int) -> CDC:

@@ -152,8 +152,9 @@ def test_folder_mode_reports_bad_files_and_keeps_going(identity_model, tmp_path)
         main(["upscale", "--model", str(identity_model), "--input", str(folder), "--output", str(out), "--no-progress"])
         == 1
     )
-    assert sorted(p.name for p in out.iterdir()) == [".replication-output", "a.png", "b.jpg"]
-    assert read_image(out / "b.jpg").size == (10, 6)
+    # named as the official tool names them: <stem>_<suffix>.<ext>, suffix "out" by default
+    assert sorted(p.name for p in out.iterdir()) == [".replication-output", "a_out.png", "b_out.jpg"]
+    assert read_image(out / "b_out.jpg").size == (10, 6)
 
 
 def test_missing_model_is_a_clear_error(tmp_path, capsys):

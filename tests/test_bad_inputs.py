@@ -448,7 +448,7 @@ def _folder_run(command: str, ws: Path) -> tuple[list[str], callable]:
     """argv of a folder command over ws/photos and a check that the good images were done."""
     if command == "upscale":
         argv = [*UPS, "--input", "{ws}/photos", "--output", "{ws}/out"]
-        return argv, lambda: sorted(p.name for p in (ws / "out").glob("*.png")) == ["a.png", "b.png"]
+        return argv, lambda: sorted(p.name for p in (ws / "out").glob("*.png")) == ["a_out.png", "b_out.png"]
     if command == "metrics":
         argv = [*MET, "--input", "{ws}/photos", "--output", "{ws}/s.csv"]
         return (

@@ -199,7 +199,10 @@ def load_pth_with_key(path: str | os.PathLike, key: str | None = None) -> tuple[
     if not path.is_file():
         raise UserError(f"{path}: checkpoint file not found")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        # A file object, not the path: torch.load reads any path ending in .safetensors as safetensors,
+        # and a .pth that a user saved under that name must still load as what it is.
+        with open(path, "rb") as fh:
+            obj = torch.load(fh, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise UserError(
             f"{path}: refused to load: the file holds pickled objects other than tensors and plain "

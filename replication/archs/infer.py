@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -69,13 +70,15 @@ def upscale_tensor(
     tile_pad: int = 10,
     dtype: torch.dtype | None = None,
     channels_last: bool = True,
+    progress: bool = False,
 ) -> torch.Tensor:
     """(1, C, H, W) float in [0, 1] -> (1, C, s·H, s·W) float32 in [0, 1], s = ``net.scale``.
 
     ``tile`` 0 runs the whole image at once. ``dtype`` (torch.float16 / torch.bfloat16) runs under
     autocast, or directly if the network's weights already have that dtype. The output is on the
     network's device. ``channels_last`` runs the activations in NHWC layout (same values up to float
-    rounding, faster on CPU).
+    rounding, faster on CPU). ``progress``: a bar over the tiles on stderr (one big image can take
+    minutes on a CPU).
     """
     if x.ndim != 4 or x.shape[0] != 1:
         raise ValueError(f"expected one image shaped (1, C, H, W), got {tuple(x.shape)}")
@@ -94,18 +97,31 @@ def upscale_tensor(
                 f"result; run it without tiling (tile 0)"
             )
         else:
-            out = _tiled(net, x, scale, _round_up(tile, multiple), _round_up(tile_pad, multiple), dtype, channels_last)
+            tile, tile_pad = _round_up(tile, multiple), _round_up(tile_pad, multiple)
+            out = _tiled(net, x, scale, tile, tile_pad, dtype, channels_last, progress)
         out = out[..., : h * scale, : w * scale].clamp_(0, 1)
     return out.contiguous()
 
 
 def _tiled(
-    net: nn.Module, x: torch.Tensor, scale: int, tile: int, pad: int, dtype: torch.dtype | None, channels_last: bool
+    net: nn.Module,
+    x: torch.Tensor,
+    scale: int,
+    tile: int,
+    pad: int,
+    dtype: torch.dtype | None,
+    channels_last: bool,
+    progress: bool = False,
 ) -> torch.Tensor:
+    from tqdm import tqdm
+
     h, w = x.shape[-2:]
     out = None
-    for ty in range(math.ceil(h / tile)):
-        for tx in range(math.ceil(w / tile)):
+    rows, cols = math.ceil(h / tile), math.ceil(w / tile)
+    # leave=False: the bar of one image disappears when it is done, under the bar over the images
+    bar = tqdm(total=rows * cols, desc="tiles", unit="tile", leave=False, file=sys.stderr, disable=not progress)
+    for ty in range(rows):
+        for tx in range(cols):
             y0, x0 = ty * tile, tx * tile
             y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
             in_y0, in_x0 = max(y0 - pad, 0), max(x0 - pad, 0)
@@ -117,6 +133,8 @@ def _tiled(
             out[:, :, y0 * scale : y1 * scale, x0 * scale : x1 * scale] = result[
                 :, :, oy : oy + (y1 - y0) * scale, ox : ox + (x1 - x0) * scale
             ]
+            bar.update()
+    bar.close()
     assert out is not None  # the tile loop runs at least once
     return out
 
@@ -140,6 +158,7 @@ def upscale_image(
     dtype: torch.dtype | None = None,
     outscale: float | None = None,
     alpha_mode: str = "network",
+    progress: bool = False,
 ) -> Image:
     """Super-resolve an :class:`Image`; gray / alpha / bit depth are carried over.
 
@@ -147,18 +166,19 @@ def upscale_image(
     through the network as a second pass and reduced back to one channel (BT.601 luma);
     ``'bilinear'`` resizes it instead. ``outscale`` ≠ the network scale resizes the result to
     ``int(outscale·W) × int(outscale·H)`` with Lanczos-4 (in float, before quantisation).
-    Returns CPU tensors.
+    ``progress``: a bar over the tiles of each network pass. Returns CPU tensors.
     """
     if alpha_mode not in ("network", "bilinear"):
         raise ValueError(f"alpha_mode must be 'network' or 'bilinear', got {alpha_mode!r}")
     scale = model_scale(net)
     h, w = image.size
-    rgb = upscale_tensor(net, image.rgb, tile=tile, tile_pad=tile_pad, dtype=dtype).cpu()
+    rgb = upscale_tensor(net, image.rgb, tile=tile, tile_pad=tile_pad, dtype=dtype, progress=progress).cpu()
     alpha = None
     if image.alpha is not None:
         if alpha_mode == "network":
             a3 = image.alpha.expand(1, 3, h, w).contiguous()
-            alpha = rgb_to_gray(upscale_tensor(net, a3, tile=tile, tile_pad=tile_pad, dtype=dtype).cpu()).clamp_(0, 1)
+            a3 = upscale_tensor(net, a3, tile=tile, tile_pad=tile_pad, dtype=dtype, progress=progress)
+            alpha = rgb_to_gray(a3.cpu()).clamp_(0, 1)
         else:
             alpha = F.interpolate(image.alpha, scale_factor=scale, mode="bilinear", align_corners=False).clamp_(0, 1)
     if outscale is not None and outscale != scale:

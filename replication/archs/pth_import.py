@@ -30,10 +30,18 @@ def pth_to_model(
     """
     pth = Path(pth)
     state, used_key = load_pth_with_key(pth, key)
+    net, facts = state_to_model(state, arch, str(pth), mirror=mirror, **given)
+    return net, {"pth_key": used_key, **facts}
+
+
+def state_to_model(
+    state: dict[str, torch.Tensor], arch: str, source: str, *, mirror: Path | None = None, **given: object
+) -> tuple[torch.nn.Module, dict[str, object]]:
+    """As :func:`pth_to_model`, for tensors already read (``source`` names them in messages)."""
     if arch == "auto":
-        arch = detect_arch(state, str(pth))
+        arch = detect_arch(state, source)
     row = spec(arch)
-    state, naming = row.key_map(state, str(pth))
+    state, naming = row.key_map(state, source)
     inferred = row.infer(state) if row.infer is not None else {}
     hyper = dict(inferred)
     for name, value in given.items():
@@ -42,11 +50,11 @@ def pth_to_model(
         if name not in hyperparameter_names(arch):
             raise UserError(f"{arch}: unknown hyperparameter {name}")
         if name in inferred and inferred[name] != value:
-            raise UserError(f"{pth}: the weights imply {name}={inferred[name]}, but {name}={value} was given")
+            raise UserError(f"{source}: the weights imply {name}={inferred[name]}, but {name}={value} was given")
         hyper[name] = value
     net = build_arch(arch, **hyper)
-    load_strict(net, state, str(pth))
-    facts: dict[str, object] = {"pth_key": used_key, "key_naming": naming}
+    load_strict(net, state, source)
+    facts: dict[str, object] = {"key_naming": naming}
     if row.verify is not None:
         facts.update(row.verify(state, mirror))
     return net.eval(), facts

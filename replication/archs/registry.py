@@ -134,10 +134,16 @@ def spec(name: str) -> ArchSpec:
     return TABLE[name]
 
 
+def matching_archs(state: Mapping[str, torch.Tensor]) -> list[str]:
+    """Every architecture whose key names ``state`` has (``module.`` already stripped)."""
+    keys = set(state)
+    return [name for name, row in TABLE.items() if row.detect(keys)]
+
+
 def detect_arch(state: Mapping[str, torch.Tensor], source: str = "<state dict>") -> str:
     """The one architecture whose key names ``state`` has (``module.`` already stripped)."""
     keys = set(state)
-    found = [name for name, row in TABLE.items() if row.detect(keys)]
+    found = matching_archs(state)
     if len(found) != 1:
         what = "no known architecture" if not found else f"several architectures ({', '.join(found)})"
         sample = ", ".join(sorted(keys)[:4])

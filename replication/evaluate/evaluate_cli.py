@@ -6,7 +6,9 @@ and write tidy metric rows.
         --out-metrics results/metrics/bicubic/realsrset.csv
 
 * ``--model``: ``bicubic`` (MATLAB bicubic x ``scale``, :mod:`replication.evaluate.bicubic`) or a
-  ``.safetensors`` generator with its sidecar (``replication weights fetch`` / ``train``).
+  model file (:mod:`replication.archs.loading`): our ``.safetensors`` (``weights fetch`` / ``train``),
+  an official ``.pth``, or any architecture spandrel loads (optional extra).
+* ``--source external --name NAME``: a model you bring; the report shows it as "NAME (external)".
 * Images: every image, or the ``evaluate.max_images`` smallest by pixel count (``--max-images``
   overrides), recorded in the ``subset`` column as ``full`` or ``smallest N of M``.
 * Each SR image is written as ``<out-images>/<stem>.png`` (the input's bit depth, gray and alpha kept;
@@ -38,10 +40,17 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The parameter file and the model under its names (shared with ``evaluate-all``)."""
     parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameter file")
     parser.add_argument("--profile", help="profile of the parameter file (default: its active profile)")
-    parser.add_argument("--model", required=True, help="'bicubic' or a generator .safetensors file")
+    parser.add_argument(
+        "--model",
+        required=True,
+        help="'bicubic', our .safetensors, an official .pth (RRDBNet/SRVGG/DAN/CDC), or any model spandrel loads",
+    )
     parser.add_argument("--name", required=True, help="model name for the `model` column")
     parser.add_argument(
-        "--source", required=True, help="official | official-fp16-rounded | retrained-<profile> | bicubic"
+        "--source",
+        required=True,
+        help="official | official-fp16-rounded | retrained-<profile> | bicubic | external (your own model: "
+        "a row 'NAME (external)' in Table 1 and in every table, grid and slider of the report)",
     )
 
 

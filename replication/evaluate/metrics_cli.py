@@ -36,12 +36,12 @@ from replication.evaluate.runner import (
     tidy_rows,
 )
 from replication.evaluate.scorers import MetricResources, build_scorers
+from replication.names import EXTERNAL_SOURCE  # images scored outside the pipeline: no model provenance
 from replication.outputs import check_output
 
 log = logging.getLogger("replication.metrics")
 
 DEFAULT_FR_CROP = 4
-EXTERNAL_SOURCE = "external"  # images scored outside the pipeline: no model provenance
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,12 +23,13 @@ from replication.artifacts.metrics_table import TidyRow, write_tidy_csv
 from replication.batch import BatchFailures
 from replication.errors import UserError
 from replication.evaluate.bicubic import bicubic_upscale
+from replication.evaluate.config import check_external_name
 from replication.evaluate.registry import parse_metric_list
 from replication.evaluate.runner import ImageScores, score_folder, select_images, tidy_rows
 from replication.evaluate.scorers import MetricResources, Scorer, build_scorers
 from replication.fsutil import sha256_file, write_text_atomic
 from replication.imageio import Image, read_image, write_image
-from replication.names import FIXED_SOURCES, RETRAINED_PREFIX
+from replication.names import EXTERNAL_SOURCE, FIXED_SOURCES, RETRAINED_PREFIX
 from replication.outputs import prepare_output_dir
 from replication.params import Params, fingerprint
 
@@ -39,9 +40,9 @@ Upscaler = Callable[[Image], Image]
 class EvalRequest:
     """One evaluation: which model, under which names, on which images, written where."""
 
-    model: str  # "bicubic" or a generator .safetensors file
+    model: str  # "bicubic" or a model file (replication.archs.loading: ours, official .pth, spandrel)
     name: str  # the `model` column
-    source: str  # the `source` column: official | official-fp16-rounded | retrained-<profile> | bicubic
+    source: str  # the `source` column: official | official-fp16-rounded | retrained-<profile> | bicubic | external
     dataset: str  # the `dataset` column
     input: Path
     out_images: Path
@@ -66,7 +67,9 @@ class EvalOutcome:
     failures: BatchFailures  # unreadable inputs, reported and skipped
 
 
-def check_source(source: str, model: str, profiles: list[str]) -> None:
+def check_source(source: str, model: str, profiles: list[str], name: str = "", variants: Iterable[str] = ()) -> None:
+    """``--source`` is a known one and goes with ``--model``; an ``external`` model's ``--name`` is one
+    that no other model of the report has (:func:`replication.evaluate.config.check_external_name`)."""
     match = re.fullmatch(re.escape(RETRAINED_PREFIX) + r"(.+)", source)
     if source not in FIXED_SOURCES and not match:
         raise UserError(f"--source {source!r}: expected one of {', '.join(FIXED_SOURCES)} or retrained-<profile>")
@@ -74,6 +77,11 @@ def check_source(source: str, model: str, profiles: list[str]) -> None:
         raise UserError(f"--source {source!r}: unknown profile {match.group(1)!r} (known: {', '.join(profiles)})")
     if (model == "bicubic") != (source == "bicubic"):
         raise UserError("--model bicubic goes with --source bicubic (and only with it)")
+    if source == EXTERNAL_SOURCE:
+        try:
+            check_external_name(name, variants)
+        except ValueError as exc:
+            raise UserError(f"--name: {exc}") from None
 
 
 def make_upscaler(model: str, scale: int, tile: int, device: torch.device | str = "cpu") -> tuple[Upscaler, dict]:
@@ -85,18 +93,16 @@ def make_upscaler(model: str, scale: int, tile: int, device: torch.device | str 
             return Image(rgb=bicubic_upscale(image.rgb, scale), alpha=alpha, bit_depth=image.bit_depth, gray=image.gray)
 
         return bicubic, {"kind": "bicubic", "kernel": "MATLAB imresize bicubic (a=-0.5)", "scale": scale}
-    path = Path(model)
-    if path.suffix != ".safetensors":
-        raise UserError(f"--model {model}: expected 'bicubic' or a .safetensors file")
-    if not path.is_file():
-        raise UserError(f"--model {path}: file not found")
-    from replication.archs.checkpoint import load_model
     from replication.archs.infer import model_scale, upscale_image
+    from replication.archs.loading import load_generator
 
-    net = load_model(path, device=device)
+    path = Path(model)
+    net = load_generator(path, device=device)
+    if model_scale(net) != scale:  # every model of a report answers the same ×scale question
+        raise UserError(f"--model {model}: a ×{model_scale(net)} model, but the profile's scale is {scale}")
     info = {
         "kind": "network",
-        "file": str(path),
+        "file": str(model),
         "sha256": sha256_file(path),
         "scale": model_scale(net),
         "checkpoint": getattr(net, "checkpoint_info", None),
@@ -179,7 +185,7 @@ def evaluate(params: Params, req: EvalRequest, tools: EvalTools | None = None) -
     ``tools``: the model and scorers of earlier evaluations in this process, reused (default: new ones)."""
     tools = EvalTools() if tools is None else tools
     cfg = params.active.evaluate
-    check_source(req.source, req.model, list(params.profiles))
+    check_source(req.source, req.model, list(params.profiles), req.name, params.variants)
     names = parse_metric_list(req.metrics) if req.metrics else list(cfg.metrics)
     tile = cfg.tile if req.tile is None else req.tile
     images, subset = select_images(req.input, cfg.max_images if req.max_images is None else req.max_images)

@@ -33,7 +33,7 @@ from replication.params import Params
 class SuiteRequest:
     """One model, the roots of the sets to measure (None: skip that kind), and where to write."""
 
-    model: str  # "bicubic" or a generator .safetensors file
+    model: str  # "bicubic" or a model file (replication.archs.loading: ours, official .pth, spandrel)
     name: str  # the `model` column
     source: str  # the `source` column
     out: Path  # <out>/<dataset>/{images/,metrics.csv}
@@ -50,7 +50,7 @@ def plan(params: Params, req: SuiteRequest) -> list[EvalRequest]:
     """The evaluations of ``req``, one per set, in a fixed order (test sets, validation, extra sets)."""
     if req.test_root is None and req.val is None and req.val_extra is None:
         raise UserError("nothing to evaluate: give --test-root, --val and/or --val-extra")
-    check_source(req.source, req.model, list(params.profiles))
+    check_source(req.source, req.model, list(params.profiles), req.name, params.variants)
     from replication.data.registry import image_dir
 
     base = EvalRequest(

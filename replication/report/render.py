@@ -27,7 +27,7 @@ from replication.report.document import (
     Table,
 )
 from replication.report.slider import SliderImage, slider_html, slider_note
-from replication.report.tables import metric_tables, subsets, table1
+from replication.report.tables import external_models, metric_tables, subsets, table1
 from replication.train.runs import retrained_models
 
 PHASE_TITLES = {"net": "Real-ESRNet phase (L1)", "gan": "Real-ESRGAN phase (L1 + perceptual + GAN)"}
@@ -115,7 +115,7 @@ def deviations(inputs: ReportInputs) -> list[str]:
 
 def _model_order(inputs: ReportInputs) -> list[str]:
     p = inputs.params.active
-    return [*retrained_models(inputs.params.variants, p.seeds), *p.evaluate.baselines]
+    return [*retrained_models(inputs.params.variants, p.seeds), *p.evaluate.baselines, *external_models(inputs.summary)]
 
 
 def _validation_note(inputs: ReportInputs) -> str:
@@ -200,7 +200,7 @@ def build_report(inputs: ReportInputs) -> Document:
         doc.add(
             Paragraph(
                 "The same zoomed crop (red box on the LR input: the window with the most gradient "
-                "energy) from bicubic, every baseline and every variant."
+                "energy) from bicubic, every baseline, every variant and every external model."
             )
         )
         for dataset, png in inputs.grids:

@@ -37,11 +37,11 @@ def _png(rgb: np.ndarray) -> bytes:
 
 
 def slider_models(
-    results: Path, dataset: str, variants: tuple[str, ...], baselines: tuple[str, ...]
+    results: Path, dataset: str, variants: tuple[str, ...], baselines: tuple[str, ...], external: tuple[str, ...] = ()
 ) -> dict[str, Path]:
     """``{model: images dir}`` of every model with outputs for ``dataset``: bicubic, the baselines, then
     the retrained runs (variant order, Real-ESRNet before Real-ESRGAN), one seed each (the lowest) to
-    keep the page small."""
+    keep the page small, then the ``external`` models, then any other model found."""
     from replication.report.seeds import parse_run
 
     have = sorted(d.name for d in results.iterdir() if (d / dataset / "images").is_dir()) if results.is_dir() else []
@@ -53,8 +53,12 @@ def slider_models(
             chosen[(r[0], r[1])] = (r[2], m)
     order = {v: i for i, v in enumerate(variants)}
     retrained = [chosen[k][1] for k in sorted(chosen, key=lambda k: (order[k[0]], k[1] != "net"))]
-    others = [m for m in have if m not in fixed and runs[m] is None]
-    return {m: results / m / dataset / "images" for m in (*fixed, *retrained, *others)}
+    brought = [m for m in external if m in have]
+    others = [m for m in have if m not in fixed and runs[m] is None and m not in brought]
+    from replication.report.tables import external_label
+
+    shown = [*((m, m) for m in (*fixed, *retrained)), *((external_label(m), m) for m in brought)]
+    return {label: results / m / dataset / "images" for label, m in (*shown, *((m, m) for m in others))}
 
 
 def collect(

@@ -31,6 +31,7 @@ from replication.report.curves import curves_tsv, find_curves
 from replication.report.document import to_html, write_markdown
 from replication.report.grids import grid_rows, render_grid
 from replication.report.render import ReportInputs, build_report
+from replication.report.tables import external_label, external_models
 from replication.train.runs import retrained_models, trained_model_notes
 
 
@@ -95,30 +96,31 @@ def shown_sets(paths: ReportPaths, params: Params) -> list[tuple[str, Callable[[
     return out
 
 
-def grids(paths: ReportPaths, params: Params) -> list[tuple[str, bytes]]:
-    """Zoomed-crop comparison grids, one per dataset that at least one model's images exist for."""
+def grids(paths: ReportPaths, params: Params, external: tuple[str, ...] = ()) -> list[tuple[str, bytes]]:
+    """Zoomed-crop comparison grids, one per dataset that at least one model's images exist for; the
+    ``external`` models (:func:`replication.report.tables.external_models`) after the others."""
     p = params.active
-    order = [*p.evaluate.baselines, *retrained_models(params.variants, p.seeds)]
+    order = [*p.evaluate.baselines, *retrained_models(params.variants, p.seeds), *external]
     grids = []
     for dataset, lr_files in shown_sets(paths, params):
         models = [m for m in order if eval_images(paths.results, m, dataset).is_dir()]
         if not models or p.report.grid_images == 0:
             continue
-        outs = {m: eval_images(paths.results, m, dataset) for m in models}
+        outs = {external_label(m) if m in external else m: eval_images(paths.results, m, dataset) for m in models}
         rows = grid_rows(lr_files(), outs, p.report.grid_images)
         if rows:
             grids.append((dataset, render_grid(rows, p.report.grid_crop, f"{dataset}: ×{p.scale} zoomed crops")))
     return grids
 
 
-def comparison(paths: ReportPaths, params: Params) -> list:
+def comparison(paths: ReportPaths, params: Params, external: tuple[str, ...] = ()) -> list:
     """Crops for the report's before/after slider: ``report.grid_images`` images per dataset."""
     from replication.report import slider
 
     p = params.active
     out = []
     for dataset, lr_files in shown_sets(paths, params):
-        dirs = slider.slider_models(paths.results, dataset, tuple(params.variants), p.evaluate.baselines)
+        dirs = slider.slider_models(paths.results, dataset, tuple(params.variants), p.evaluate.baselines, external)
         if len(dirs) < 2 or p.report.grid_images == 0:
             continue
         out += slider.collect(dataset, lr_files(), dirs, p.report.grid_crop, p.report.grid_images)
@@ -154,18 +156,19 @@ def report(params: Params, paths: ReportPaths) -> int:
             f"profile is {params.profile!r}; rerun the evaluation or pass --profile"
         )
     summary = summarise(tidy, p.evaluate.bootstrap_samples, p.evaluate.seed)
+    external = tuple(external_models(summary))  # source `external`: shown in every table, grid and slider
     curves = find_curves(paths.runs)
     claims = claim_results(tidy, tuple(params.variants), p.evaluate.bootstrap_samples, p.evaluate.seed, curves)
     inputs = ReportInputs(
         params=params,
         summary=summary,
         curves=curves,
-        grids=grids(paths, params),
+        grids=grids(paths, params, external),
         previews=_previews(paths),
         unavailable=unavailable_models(params, set(tidy["model"])),
         validation_dataset=paths.val_name,
         tidy=tidy,
-        comparison=comparison(paths, params),
+        comparison=comparison(paths, params, external),
         training_notes=trained_model_notes(paths.runs),
         claims=claims,
     )

@@ -8,6 +8,7 @@ import math
 
 import pandas as pd
 
+from replication.names import EXTERNAL_SOURCE
 from replication.report import paper_table
 from replication.report.document import Table
 from replication.report.seeds import metric_header
@@ -22,6 +23,20 @@ def _ci(row: pd.Series, digits: int = 3) -> str:
     if row["n"] < 2 or math.isnan(row["ci_low"]):
         return f"{_fmt(row['mean'], digits)} (n={int(row['n'])})"
     return f"{_fmt(row['mean'], digits)} [{_fmt(row['ci_low'], digits)}, {_fmt(row['ci_high'], digits)}]"
+
+
+def external_models(summary: pd.DataFrame) -> list[str]:
+    """Models the user brought (tidy ``source`` ``external``: ``evaluate --source external``,
+    ``external_models`` in params.yaml), by name: each gets a Table 1 row and a place in every table,
+    grid and slider."""
+    if summary.empty:
+        return []
+    return sorted(set(summary.loc[summary["source"] == EXTERNAL_SOURCE, "model"]))
+
+
+def external_label(model: str) -> str:
+    """How the report names an external model in Table 1, the grids and the slider."""
+    return f"{model} (external)"
 
 
 def table1_datasets(summary: pd.DataFrame, test_sets: tuple[str, ...]) -> list[str]:
@@ -70,6 +85,15 @@ def table1(
             else:
                 note = method.note
             rows.append((method.label, f"`{model}`", ", ".join(sources) or "—", *cells, note))
+    for model in external_models(summary):  # the paper has no value for them: `— / ours`
+        cells = []
+        for d in datasets:
+            ours = niqe.loc[(model, d)] if (model, d) in niqe.index else None
+            if isinstance(ours, pd.DataFrame):
+                ours = ours.iloc[0]
+            cells.append(f"— / {_fmt(ours['mean']) if ours is not None else '—'}")
+        note = "your model (`--source external`); the paper has no column for it"
+        rows.append((external_label(model), f"`{model}`", EXTERNAL_SOURCE, *cells, note))
     caption = (
         "Table 1 reproduced: NIQE (lower is better), each cell `paper / ours`. Ours is the mean over the images "
         "of the subset named in the deviations below."
