@@ -3,6 +3,7 @@ noise and blur: the response is monotone and roughly calibrated (docs/residual_m
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -31,7 +32,7 @@ def test_noise_estimate_is_calibrated_and_monotone():
     assert noise_sigma(img) == pytest.approx(0.0, abs=0.05)  # locally linear signal: no response
     sigmas = (1.0, 2.0, 5.0, 10.0, 20.0)
     est = [noise_sigma(img + rng.normal(0.0, s, img.shape)) for s in sigmas]
-    assert all(a < b for a, b in zip(est, est[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(est))
     for s, e in zip(sigmas, est, strict=True):
         assert e == pytest.approx(s, rel=0.15)
     # Blur of the scene does not fake noise, and noise on a blurred scene is still read.
@@ -44,7 +45,7 @@ def test_edge_width_grows_with_blur_as_expected_for_a_gaussian():
     blurs = (0.5, 1.0, 1.5, 2.0, 3.0)
     widths = [edge_width(gaussian_filter(img, s)) for s in blurs]
     assert edge_width(img) == pytest.approx(2.0, abs=0.3)  # a perfect step: 2 px with central differences
-    assert all(a < b for a, b in zip(widths, widths[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(widths))
     for s, w in zip(blurs, widths, strict=True):  # width^2 ~ 4 + 2 pi s^2 (step + Gaussian)
         assert w == pytest.approx(math.sqrt(4.0 + 2.0 * math.pi * s * s), rel=0.15)
     # Mild noise does not break the ordering.

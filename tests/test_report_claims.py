@@ -110,7 +110,11 @@ def simulated_study(
 
 
 def simulated_logs(
-    rng: np.random.Generator, n_seeds: int = 5, points: int = 40, gap: float = 1.0, wobble: dict[str, float] | None = None
+    rng: np.random.Generator,
+    n_seeds: int = 5,
+    points: int = 40,
+    gap: float = 1.0,
+    wobble: dict[str, float] | None = None,
 ) -> list[Curve]:
     """GAN-phase logs: discriminator logits ``gap`` apart, and a generator loss whose swing per run is
     random (the same distribution for every variant unless ``wobble`` scales one)."""
@@ -162,7 +166,7 @@ def test_definition_is_strict_and_declares_one_primary_per_claim(definition, tmp
     bad.write_text(text.replace("metric: niqe", "metric: nique", 1))
     with pytest.raises(ParamsError, match="unknown metric 'nique'"):
         load_claims(bad)
-    with pytest.raises(ParamsError, match="not in params.yaml variants"):
+    with pytest.raises(ParamsError, match=r"not in params\.yaml variants"):
         definition.check_variants({"full"}, "claims.yaml")
     with pytest.raises(ParamsError, match="claims definition not found"):
         load_claims(tmp_path / "none.yaml")
@@ -207,9 +211,14 @@ def test_constant_shift_known_answer(definition):
 
 def test_few_seeds_are_preliminary_and_one_seed_is_not_measurable(definition):
     rng = np.random.default_rng(1)
-    tidy = simulated_study(rng, n_seeds=3, effects={("first_order", "psnr"): -2.0}, seed_sd=0.1, image_sd=0.1, bicubic_gap=4.0)
+    tidy = simulated_study(
+        rng, n_seeds=3, effects={("first_order", "psnr"): -2.0}, seed_sd=0.1, image_sd=0.1, bicubic_gap=4.0
+    )
     three = _lines(tidy, definition)
-    assert _one(three, "first_order", "net", "psnr", ("val-set14-bsrgan",)).verdict == f"preliminary (3 seeds): {SUPPORTED}"
+    assert (
+        _one(three, "first_order", "net", "psnr", ("val-set14-bsrgan",)).verdict
+        == f"preliminary (3 seeds): {SUPPORTED}"
+    )
     one = _lines(simulated_study(rng, n_seeds=1), definition)
     r = _one(one, "first_order", "net", "psnr", ("val-set14-bsrgan",))
     assert r.verdict == NOT_MEASURABLE and r.reasons[0].startswith("1 seed")
@@ -232,7 +241,9 @@ def test_undertrained_real_esrnets_are_not_measurable(definition):
     tidy.loc[bic, "value"] += 5.0  # bicubic now 4 dB above every Real-ESRNet
     lines = _lines(tidy, definition)
     net = _one(lines, "first_order", "net", "niqe")
-    assert net.verdict == NOT_MEASURABLE and net.reasons[0].startswith("undertrained: Real-ESRNet does not beat bicubic")
+    assert net.verdict == NOT_MEASURABLE and net.reasons[0].startswith(
+        "undertrained: Real-ESRNet does not beat bicubic"
+    )
     assert _one(lines, "first_order", "gan", "niqe").verdict != NOT_MEASURABLE  # the rule is for Real-ESRNet lines
 
 
@@ -284,7 +295,9 @@ def test_holm_across_primaries_and_within_claims(definition):
     p = sorted(r.test.p_value for r in primaries)
     assert min(r.p_holm for r in primaries) == pytest.approx(min(1.0, 4 * p[0]))
     secondary = [r for r in lines if r.claim.id == "sinc" and not r.line.primary and r.measurable]
-    assert min(r.p_holm for r in secondary) == pytest.approx(min(1.0, len(secondary) * min(r.test.p_value for r in secondary)))
+    assert min(r.p_holm for r in secondary) == pytest.approx(
+        min(1.0, len(secondary) * min(r.test.p_value for r in secondary))
+    )
     unmeasured = [r for r in lines if not r.measurable]
     assert unmeasured and all(math.isnan(r.p_holm) for r in unmeasured)
 

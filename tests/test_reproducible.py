@@ -291,9 +291,15 @@ def test_report_files_are_byte_stable(tmp_path):
 
     twice(tmp_path, _fake_results, produce, ["reports"])
     files = _files(tmp_path / "run_a" / "reports")
-    assert {"report.md", "report.html", "summary.csv", "metrics.json", "curves.tsv", "claims.csv", "tidy.csv.gz"} <= set(
-        files
-    )
+    assert {
+        "report.md",
+        "report.html",
+        "summary.csv",
+        "metrics.json",
+        "curves.tsv",
+        "claims.csv",
+        "tidy.csv.gz",
+    } <= set(files)
     assert files["curves.tsv"].decode().splitlines() == [
         "curve\tvariant\tstep\tvalue",
         "net/train/l_g_pix\tfull\t1\t0.5",

@@ -89,7 +89,9 @@ def subset_label(n_used: int, n_total: int, selection: str = "smallest", seed: i
     (see runner.select_images)."""
     if n_used >= n_total:
         return "full"
-    return f"smallest {n_used} of {n_total}" if selection == "smallest" else f"random {n_used} of {n_total} (seed {seed})"
+    return (
+        f"smallest {n_used} of {n_total}" if selection == "smallest" else f"random {n_used} of {n_total} (seed {seed})"
+    )
 
 
 def bootstrap_ci(

@@ -131,7 +131,7 @@ def _dataset_groups(run_rows: pd.DataFrame, line: LineDef, ref: str, ctx: Contex
 
 def _families(run_rows: pd.DataFrame) -> dict[tuple[str, str, str], pd.DataFrame]:
     """The tidy rows of every (variant, phase, metric), grouped once for all the lines."""
-    return {key: part for key, part in run_rows.groupby(["variant", "phase", "metric"], sort=False)}  # type: ignore[misc]
+    return dict(run_rows.groupby(["variant", "phase", "metric"], sort=False))
 
 
 def _matrix(
@@ -296,7 +296,13 @@ def logit_gap(curves: list[Curve], variants: tuple[str, ...], variant: str, wind
     by_run: dict[int, dict[str, Curve]] = {}
     for c in curves:
         run = parse_run(c.variant, variants)
-        if c.phase == "gan" and c.name in (LOGIT_REAL, LOGIT_FAKE) and run is not None and run[0] == variant and run[1] == "gan":
+        if (
+            c.phase == "gan"
+            and c.name in (LOGIT_REAL, LOGIT_FAKE)
+            and run is not None
+            and run[0] == variant
+            and run[1] == "gan"
+        ):
             by_run.setdefault(run[2], {})[c.name] = c
     out = {}
     for seed, pair in sorted(by_run.items()):
@@ -311,7 +317,9 @@ def logit_gap(curves: list[Curve], variants: tuple[str, ...], variant: str, wind
     return out
 
 
-def _discriminator(ctx: Context, line: LineDef, ref: str, variants: tuple[str, ...], defn: ClaimsDef) -> tuple[str, str]:
+def _discriminator(
+    ctx: Context, line: LineDef, ref: str, variants: tuple[str, ...], defn: ClaimsDef
+) -> tuple[str, str]:
     """Rule (GAN lines of a claim about the discriminator): both compared discriminators must separate
     real from fake: mean over seeds of the last-quarter logit gap >= ``rules.disc_min_logit_gap``."""
     if ctx.curves is None:
@@ -334,10 +342,7 @@ def _discriminator(ctx: Context, line: LineDef, ref: str, variants: tuple[str, .
 
 
 def _words(effect: float, null: float, p_holm: float, alpha: float, n_seeds: int, final: int) -> str:
-    if p_holm < alpha:
-        words = SUPPORTED if effect > null else OPPOSITE
-    else:
-        words = NOT_SUPPORTED
+    words = (SUPPORTED if effect > null else OPPOSITE) if p_holm < alpha else NOT_SUPPORTED
     return f"preliminary ({n_seeds} seeds): {words}" if n_seeds < final else words
 
 
@@ -393,7 +398,16 @@ def verdict_lines(tidy: pd.DataFrame, variants: tuple[str, ...], defn: ClaimsDef
             verdict = NOT_MEASURABLE
         out.append(
             LineResult(
-                claim, line, r.datasets, r.lower_better, r.test, tuple(r.reasons), tuple(r.notes), float(p_holm[i]), verdict, n_seeds
+                claim,
+                line,
+                r.datasets,
+                r.lower_better,
+                r.test,
+                tuple(r.reasons),
+                tuple(r.notes),
+                float(p_holm[i]),
+                verdict,
+                n_seeds,
             )
         )
     return out
@@ -413,7 +427,10 @@ def claims_frame(lines: list[LineResult]) -> pd.DataFrame:
     rows = []
     for r in lines:
         t = r.test
-        finite = t is not None and math.isfinite(t.effect)
+
+        def num(v: float | None) -> float | None:
+            return v if v is not None and math.isfinite(v) else None
+
         rows.append(
             {
                 "claim": r.claim.text,
@@ -424,11 +441,11 @@ def claims_frame(lines: list[LineResult]) -> pd.DataFrame:
                 "metric": _metric_label(r),
                 "n_seeds": t.n_seeds if t is not None else None,
                 "n_images": t.n_images if t is not None else None,
-                "effect": t.effect if finite else None,
-                "ci_low": t.ci_low if finite and t is not None and math.isfinite(t.ci_low) else None,
-                "ci_high": t.ci_high if finite and t is not None and math.isfinite(t.ci_high) else None,
-                "p_value": t.p_value if t is not None and math.isfinite(t.p_value) else None,
-                "p_holm": r.p_holm if math.isfinite(r.p_holm) else None,
+                "effect": num(t.effect if t is not None else None),
+                "ci_low": num(t.ci_low if t is not None else None),
+                "ci_high": num(t.ci_high if t is not None else None),
+                "p_value": num(t.p_value if t is not None else None),
+                "p_holm": num(r.p_holm),
                 "verdict": r.verdict,
                 "reason": "; ".join(r.reasons or r.notes),
             }
@@ -455,7 +472,17 @@ def _measured_on(r: LineResult) -> str:
     return f"{what} on {data}"
 
 
-COLUMNS = ("Claim (paper)", "Compared", "Level", "Measured on", "Effect", "95% CI", "p (Holm)", "Seeds × images", "Verdict")
+COLUMNS = (
+    "Claim (paper)",
+    "Compared",
+    "Level",
+    "Measured on",
+    "Effect",
+    "95% CI",
+    "p (Holm)",
+    "Seeds × images",
+    "Verdict",
+)
 
 
 def claims_table(lines: list[LineResult], reference: str) -> Table:
@@ -493,7 +520,9 @@ def claims_table(lines: list[LineResult], reference: str) -> Table:
     return Table(COLUMNS, tuple(rows), caption)
 
 
-def claims_blocks(tidy: pd.DataFrame, variants: tuple[str, ...], lines: list[LineResult] | None, reference: str) -> list[Block]:
+def claims_blocks(
+    tidy: pd.DataFrame, variants: tuple[str, ...], lines: list[LineResult] | None, reference: str
+) -> list[Block]:
     """The report's "Paper claims" section and the seed-aggregated tables."""
     run_rows = runs(tidy, variants)
     blocks: list[Block] = [Heading("Paper claims: verdicts")]

@@ -14,7 +14,9 @@ from replication.report.claims_stage import ClaimsPaths, claims
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
     parser.add_argument("--profile", help="override the file's active profile")
-    parser.add_argument("--claims", type=Path, default=Path("claims.yaml"), help="claims definition (default: claims.yaml)")
+    parser.add_argument(
+        "--claims", type=Path, default=Path("claims.yaml"), help="claims definition (default: claims.yaml)"
+    )
     parser.add_argument(
         "--results",
         type=Path,

@@ -99,7 +99,9 @@ class ClaimsDef:
         """Every variant named exists in params.yaml's ``variants`` (cross-file rule)."""
         for name in [self.reference, *(line.variant for c in self.claims for line in c.lines)]:
             if name not in variants:
-                raise ParamsError(f"{source}: variant {name!r} is not in params.yaml variants ({', '.join(sorted(variants))})")
+                raise ParamsError(
+                    f"{source}: variant {name!r} is not in params.yaml variants ({', '.join(sorted(variants))})"
+                )
 
 
 def load_claims(path: str | os.PathLike) -> ClaimsDef:

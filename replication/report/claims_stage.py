@@ -39,7 +39,9 @@ def read_curves_tsv(path: str | os.PathLike) -> list[Curve]:
     for (curve, run), part in df.groupby(["curve", "variant"], sort=True):
         phase, _, name = str(curve).partition("/")
         part = part.sort_values("step")
-        out.append(Curve(str(run), phase, name, tuple(int(s) for s in part["step"]), tuple(float(v) for v in part["value"])))
+        out.append(
+            Curve(str(run), phase, name, tuple(int(s) for s in part["step"]), tuple(float(v) for v in part["value"]))
+        )
     return out
 
 
