@@ -131,7 +131,8 @@ def _dataset_groups(run_rows: pd.DataFrame, line: LineDef, ref: str, ctx: Contex
 
 def _families(run_rows: pd.DataFrame) -> dict[tuple[str, str, str], pd.DataFrame]:
     """The tidy rows of every (variant, phase, metric), grouped once for all the lines."""
-    return dict(run_rows.groupby(["variant", "phase", "metric"], sort=False))
+    # Not dict(groupby): a GroupBy has a `keys` attribute, which dict() would take for a mapping's.
+    return {key: part for key, part in run_rows.groupby(["variant", "phase", "metric"], sort=False)}  # noqa: C416
 
 
 def _matrix(
