@@ -342,6 +342,26 @@ def _discriminator(
     return reason, note
 
 
+def _rules(
+    ctx: Context,
+    defn: ClaimsDef,
+    gains: dict[str, float] | None,
+    claim: ClaimDef,
+    line: LineDef,
+    datasets: tuple[str, ...],
+    variants: tuple[str, ...],
+) -> list[tuple[str, str]]:
+    """(reason, note) of every not-measurable rule that applies to a measured line (docs/claims.md)."""
+    ref, out = defn.reference, []
+    if line.data == "synthetic":
+        out.append((_in_distribution(ctx, claim, line, ref, datasets), ""))
+    if line.level == "net":
+        out.append(_undertrained(gains, line, ref, defn))
+    if claim.needs_discriminator and line.level == "gan":
+        out.append(_discriminator(ctx, line, ref, variants, defn))
+    return out
+
+
 def _words(effect: float, null: float, p_holm: float, alpha: float, n_seeds: int, final: int) -> str:
     words = (SUPPORTED if effect > null else OPPOSITE) if p_holm < alpha else NOT_SUPPORTED
     return f"preliminary ({n_seeds} seeds): {words}" if n_seeds < final else words
@@ -357,27 +377,17 @@ def verdict_lines(tidy: pd.DataFrame, variants: tuple[str, ...], defn: ClaimsDef
     for claim in defn.claims:
         for line in claim.lines:
             if line.statistic == "instability":
-                raw.append((claim, line, _instability_test(ctx, line, ref, variants, defn)))
-                continue
-            for datasets in _dataset_groups(run_rows, line, ref, ctx):
-                r = _metric_test(families, _lower_better(run_rows, line.metric), line, ref, datasets, alpha)
-                if r.test is not None and not any(x.startswith(("not run", "no common")) for x in r.reasons):
-                    checks = [("", "")]
-                    if line.data == "synthetic":
-                        checks.append((_in_distribution(ctx, claim, line, ref, datasets), ""))
-                    if line.level == "net":
-                        checks.append(_undertrained(gains, line, ref, defn))
-                    if claim.needs_discriminator and line.level == "gan":
-                        checks.append(_discriminator(ctx, line, ref, variants, defn))
-                    r.reasons += [reason for reason, _ in checks if reason]
-                    r.notes += [note for _, note in checks if note]
+                measured = [_instability_test(ctx, line, ref, variants, defn)]
+            else:
+                lower = _lower_better(run_rows, line.metric)
+                groups = _dataset_groups(run_rows, line, ref, ctx)
+                measured = [_metric_test(families, lower, line, ref, datasets, alpha) for datasets in groups]
+            for r in measured:
+                if r.test is not None:  # measured at all: the rules on what the measurement can mean
+                    for reason, note in _rules(ctx, defn, gains, claim, line, r.datasets, variants):
+                        r.reasons += [reason] if reason else []
+                        r.notes += [note] if note else []
                 raw.append((claim, line, r))
-    # Rules that need the GAN logs also apply to the instability line of a discriminator claim.
-    for claim, line, r in raw:
-        if line.statistic == "instability" and claim.needs_discriminator and r.test is not None:
-            reason, note = _discriminator(ctx, line, ref, variants, defn)
-            r.reasons += [reason] if reason else []
-            r.notes += [note] if note else []
 
     def ok(r: _Line) -> bool:
         return r.test is not None and not r.reasons and math.isfinite(r.test.p_value)
