@@ -361,3 +361,22 @@ def test_parse_run_names_and_seed_tables():
     assert row.seeds == 3 and row.images == 10
     tables = dict(seed_tables(summary, VARIANTS))
     assert tables["val-set14"].rows[0][:2] == ("`full`", "Real-ESRNet")
+
+
+def test_claims_command_bad_inputs(tmp_path, capsys):
+    from replication.cli import main
+
+    args = ["claims", "--params", str(ROOT / "params.yaml"), "--claims", str(ROOT / "claims.yaml")]
+    assert main([*args, "--results", str(tmp_path / "none"), "--out", str(tmp_path / "c.csv")]) == 1
+    assert "results directory not found" in capsys.readouterr().err
+    (tmp_path / "c.csv").write_text("x\n")
+    (tmp_path / "res").mkdir()
+    assert main([*args, "--results", str(tmp_path / "res"), "--out", str(tmp_path / "c.csv")]) == 2
+    assert "file exists" in capsys.readouterr().err
+    assert main([*args, "--results", str(tmp_path), "--out", str(tmp_path / "in.csv")]) == 2  # inside the input
+    assert "refusing to write there" in capsys.readouterr().err
+    bad = tmp_path / "claims.yaml"
+    bad.write_text("reference: full\n")
+    bad_args = ["claims", "--params", str(ROOT / "params.yaml"), "--claims", str(bad)]
+    code = main([*bad_args, "--results", str(tmp_path / "res"), "--out", str(tmp_path / "d.csv")])
+    assert code == 1 and "rules: missing key" in capsys.readouterr().err

@@ -49,10 +49,11 @@ def select_images(
     if selection == "smallest":
         chosen = sorted(sorted(images, key=lambda p: (_pixel_count(p), p.name))[:max_images])
     elif selection == "random":
-        names = sorted(p.name for p in images)
-        rng = np.random.default_rng([seed, zlib.crc32("\n".join(names).encode("utf-8"))])
-        picked = set(rng.choice(len(names), size=max_images, replace=False).tolist())
-        chosen = [p for p in images if names.index(p.name) in picked]
+        by_name = sorted(images, key=lambda p: p.name)
+        names = "\n".join(p.name for p in by_name).encode("utf-8")
+        rng = np.random.default_rng([seed, zlib.crc32(names)])
+        picked = rng.choice(len(by_name), size=max_images, replace=False)
+        chosen = sorted(by_name[i] for i in picked.tolist())
     else:
         raise UserError(f"unknown image selection {selection!r} (known: smallest, random)")
     return chosen, subset_label(len(chosen), len(images), selection, seed)
