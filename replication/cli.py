@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("replication.evaluate.evaluate_cli", "run a model on a test set and compute its metrics"),
     "evaluate-all": ("replication.evaluate.suite_cli", "run a model on every test and validation set of the profile"),
     "report": ("replication.report.cli", "render the comparison report (Markdown + HTML)"),
+    "claims": ("replication.report.claims_cli", "verdict table of the paper's claims from per-image metrics (+ logs)"),
     "check-metrics": ("replication.report.regression_cli", "compare metrics with the committed expected values"),
 }
 

@@ -30,7 +30,7 @@ PHASES: tuple[Phase, ...] = get_args(Phase)
 # Every metric the registry (replication.evaluate.registry) can compute.
 MetricName = Literal[
     "niqe", "brisque", "ilniqe", "piqe", "musiq", "maniqa", "clipiqa", "topiq_nr", "nrqm", "pi", "psnr", "ssim",
-    "ringing", "lpips",
+    "ringing", "lpips", "noise_sigma", "edge_width",
 ]  # fmt: skip
 METRIC_NAMES: tuple[MetricName, ...] = get_args(MetricName)
 

@@ -148,13 +148,23 @@ def check_evaluate_outputs(args) -> None:
             raise UsageError(f"--out-metrics {args.out_metrics} lies inside --out-images {args.out_images}")
 
 
-REPORT_FILES = ("report.md", "report.html", "summary.csv", "metrics.json", "curves.tsv", "claims.csv", "static")
+REPORT_FILES = (
+    "report.md",
+    "report.html",
+    "summary.csv",
+    "metrics.json",
+    "curves.tsv",
+    "claims.csv",
+    "tidy.csv.gz",
+    "static",
+)
 
 
 def check_report_output(args) -> None:
     """``replication report --out``: a folder shared with other files; only the report's own names count."""
     inputs = [("--results", args.results), ("--runs", args.runs), ("--test-root", args.test_root)]
-    inputs += [("--val-lq", args.val_lq), ("--params", args.params)] + [("--previews", p) for p in args.previews]
+    inputs += [("--val-lq", args.val_lq), ("--params", args.params), ("--claims", args.claims)]
+    inputs += [("--previews", p) for p in args.previews]
     check_output(
         args.out,
         command="report",

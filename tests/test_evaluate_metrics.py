@@ -33,6 +33,8 @@ EXPECTED_LOWER_BETTER = {
     "psnr": False,
     "ssim": False,
     "ringing": True,
+    "noise_sigma": True,
+    "edge_width": True,
 }
 
 

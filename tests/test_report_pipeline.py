@@ -18,7 +18,8 @@ from replication.cli import main
 from replication.dvc_args import main as dvc_args_main
 from replication.imageio import write_image
 from replication.params import load_params
-from replication.report.claims import CLAIMS, CSV_COLUMNS
+from replication.report.claims import CSV_COLUMNS, NOT_MEASURABLE
+from replication.report.claims_def import load_claims
 from replication.report.config import expected_pipeline_lists
 from replication.strict import ParamsError
 
@@ -201,6 +202,8 @@ def test_report_cli_end_to_end(tmp_path, capsys):
             "report",
             "--params",
             str(ROOT / "params.yaml"),
+            "--claims",
+            str(ROOT / "claims.yaml"),
             "--results",
             str(tmp_path / "results"),
             "--runs",
@@ -233,12 +236,30 @@ def test_report_cli_end_to_end(tmp_path, capsys):
         assert (out / link).is_file()
     # the verdict table as data: one row per evidence line, the same verdicts as the report's table
     claims = pd.read_csv(out / "claims.csv")
-    assert tuple(claims.columns) == CSV_COLUMNS and len(claims) == len(CLAIMS) + 1  # + the stability line
+    declared = sum(len(c.lines) for c in load_claims(ROOT / "claims.yaml").claims)
+    assert tuple(claims.columns) == CSV_COLUMNS and len(claims) == declared  # one row per declared line here
     for verdict in claims["verdict"]:
         assert f"**{verdict}**" in md
-    assert set(claims["verdict"]) <= {"inconclusive at this scale (1 seed)"} | {
-        v for v in claims["verdict"] if v.startswith("not run")
-    }
+    assert set(claims["verdict"]) == {NOT_MEASURABLE}  # one seed, or not run
+    assert claims["reason"].str.contains("1 seed|not run").all()
+    # the per-image metrics beside it recompute the same claims.csv (replication claims)
+    code = main(
+        [
+            "claims",
+            "--params",
+            str(ROOT / "params.yaml"),
+            "--claims",
+            str(ROOT / "claims.yaml"),
+            "--results",
+            str(out / "tidy.csv.gz"),
+            "--runs",
+            str(out / "curves.tsv"),
+            "--out",
+            str(tmp_path / "claims.csv"),
+        ]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "claims.csv").read_bytes() == (out / "claims.csv").read_bytes()
 
 
 def test_report_refuses_metrics_of_another_profile(tmp_path, capsys):

@@ -23,6 +23,7 @@ import yaml
 
 from replication.artifacts.metrics_table import TIDY_COLUMNS
 from replication.imageio import write_image
+from replication.outputs import REPORT_FILES
 from replication.params import Profile, load_params
 from replication.report.config import expected_pipeline_lists
 from replication.strict import from_dict, to_dict
@@ -279,18 +280,19 @@ def _fake_results(d: Path) -> None:
 
 
 def test_report_files_are_byte_stable(tmp_path):
-    """report.md/.html, the static figures, summary.csv and metrics.json."""
+    """report.md/.html, the static figures, summary.csv, metrics.json, claims.csv and tidy.csv.gz."""
 
     def produce(d: Path) -> None:
         _cli(
             d,
-            *("report", "--params", str(PARAMS), "--results", "results", "--runs", "runs"),
+            *("report", "--params", str(PARAMS), "--claims", str(PARAMS.with_name("claims.yaml"))),
+            *("--results", "results", "--runs", "runs"),
             *("--test-root", "data/test", "--previews", "results/previews/degradation.png", "--out", "reports"),
         )
 
     twice(tmp_path, _fake_results, produce, ["reports"])
     files = _files(tmp_path / "run_a" / "reports")
-    assert {"report.md", "report.html", "summary.csv", "metrics.json", "curves.tsv"} <= set(files)
+    assert {name for name in REPORT_FILES if name != "static"} <= set(files)
     assert files["curves.tsv"].decode().splitlines() == [
         "curve\tvariant\tstep\tvalue",
         "net/train/l_g_pix\tfull\t1\t0.5",

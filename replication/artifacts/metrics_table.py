@@ -84,9 +84,14 @@ def write_tidy_csv(rows: Iterable[TidyRow], path: str | os.PathLike) -> Path:
     return path
 
 
-def subset_label(n_used: int, n_total: int) -> str:
-    """``full`` or ``smallest N of M`` (the N images with the fewest pixels, see runner.select_images)."""
-    return "full" if n_used >= n_total else f"smallest {n_used} of {n_total}"
+def subset_label(n_used: int, n_total: int, selection: str = "smallest", seed: int = 0) -> str:
+    """``full``, ``smallest N of M`` (the N images with the fewest pixels) or ``random N of M (seed S)``
+    (see runner.select_images)."""
+    if n_used >= n_total:
+        return "full"
+    return (
+        f"smallest {n_used} of {n_total}" if selection == "smallest" else f"random {n_used} of {n_total} (seed {seed})"
+    )
 
 
 def bootstrap_ci(

@@ -6,12 +6,17 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import Literal
+
+# How ``max_images`` picks a subset of a real test set: the N with the fewest pixels (cheapest, but
+# not a random sample of the set), or N drawn at random with ``selection_seed`` (docs/claims.md).
+Selection = Literal["smallest", "random"]
 
 
 @dataclass(frozen=True)
 class EvalConfig:
     test_sets: tuple[str, ...]  # dataset registry names
-    max_images: int  # 0 = every image of each test set; else the N smallest by pixel count (a subset)
+    max_images: int  # 0 = every image of each test set; else a subset of N chosen by `selection`
     metrics: tuple[str, ...]  # metric registry names (replication/evaluate/registry.py)
     baselines: tuple[str, ...]  # "bicubic" and weights-registry names
     tile: int  # 0 = no tiling
@@ -21,6 +26,8 @@ class EvalConfig:
     # calculate_niqe script; full-reference (PSNR/SSIM/LPIPS): the scale, as BasicSR's test configs.
     nr_crop_border: int
     fr_crop_border: int
+    selection: Selection = "smallest"
+    selection_seed: int = 0  # seed of the random subset (selection: random)
 
     def validate(self) -> None:
         if self.max_images < 0:

@@ -8,7 +8,8 @@
   files are missing is reported as ``unavailable: needs <file>`` and never scored.
 
 ``lower_better`` is the metric's direction (NIQE, BRISQUE, IL-NIQE, PIQE, PI, LPIPS: lower is better;
-MUSIQ, MANIQA, CLIP-IQA, TOPIQ, NRQM, PSNR, SSIM: higher is better; ringing: lower is better).
+MUSIQ, MANIQA, CLIP-IQA, TOPIQ, NRQM, PSNR, SSIM: higher is better; ringing, residual noise and edge
+width: lower is better).
 
 File locations (``RequiredFile.where``), relative to the torch home used for pyiqa:
 * ``pyiqa``: ``hub/pyiqa/<name>`` (pyiqa's own download cache);
@@ -28,7 +29,7 @@ from replication.names import METRIC_NAMES, MetricName
 Kind = Literal["nr", "fr"]
 Backend = Literal["ours", "pyiqa"]
 # How a metric's scorer is built (replication.evaluate.scorers.BUILDERS has one function per name).
-Builder = Literal["niqe", "psnr", "ssim", "ringing", "pyiqa"]
+Builder = Literal["niqe", "psnr", "ssim", "ringing", "noise_sigma", "edge_width", "pyiqa"]
 Where = Literal["pyiqa", "clip", "torchvision", "hf", "mirror"]
 
 
@@ -198,6 +199,24 @@ METRICS: dict[str, MetricSpec] = {
                 RequiredFile("LPIPS_v0.1_alex-df73285e.pth", _PYIQA_DIR),
                 RequiredFile("alexnet-owt-7be5be79.pth", "torchvision", note="torchvision AlexNet IMAGENET1K_V1"),
             ),
+        ),
+        MetricSpec(
+            "noise_sigma",
+            "nr",
+            True,
+            "ours",
+            "residual noise: sd of the noise in the flattest 30% of the output, luma on [0, 255] (ours)",
+            builder="noise_sigma",
+            unit="grey levels",
+        ),
+        MetricSpec(
+            "edge_width",
+            "nr",
+            True,
+            "ours",
+            "residual blur: median contrast / peak slope of the strong edges, luma (ours)",
+            builder="edge_width",
+            unit="px",
         ),
     )
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,13 +22,19 @@ from replication.evaluate.scorers import Scorer, score_image
 from replication.imageio import list_images, read_image
 
 
-def select_images(folder: str | os.PathLike, max_images: int) -> tuple[list[Path], str]:
-    """The images of ``folder`` (sorted by name) or, with ``max_images`` > 0, the ``max_images`` of
-    them with the fewest pixels (ties broken by name, returned in name order), and the ``subset``
-    label (``full`` or ``smallest N of M``).
+def select_images(
+    folder: str | os.PathLike, max_images: int, selection: str = "smallest", seed: int = 0
+) -> tuple[list[Path], str]:
+    """The images of ``folder`` (sorted by name) or, with ``max_images`` > 0, a subset of that many
+    (returned in name order) and the ``subset`` label (``full``, ``smallest N of M`` or ``random N of M
+    (seed S)``).
 
-    Smallest rather than first-by-name: a subset exists to bound the cost of running the x4 networks
-    on a CPU, and cost grows with pixel count (the first three demo inputs by name are its largest)."""
+    ``smallest``: the ones with the fewest pixels (ties broken by name). A subset exists to bound the
+    cost of running the x4 networks on a CPU, and cost grows with pixel count (the first three demo
+    inputs by name are its largest); but the smallest images are not a sample of the set.
+    ``random``: drawn without replacement by a generator seeded with ``seed`` and the set's sorted
+    file names (not its path), so the same files give the same sample on every machine while two
+    sets get independent draws."""
     folder = Path(folder)
     try:
         images = list_images(folder)
@@ -37,11 +44,19 @@ def select_images(folder: str | os.PathLike, max_images: int) -> tuple[list[Path
         raise UserError(f"{folder}: no image files (.png, .jpg, ...) in this folder")
     if max_images < 0:
         raise UserError(f"--max-images must be >= 0 (0 = all), got {max_images}")
-    if max_images and max_images < len(images):
+    if not max_images or max_images >= len(images):
+        return images, subset_label(len(images), len(images))
+    if selection == "smallest":
         chosen = sorted(sorted(images, key=lambda p: (_pixel_count(p), p.name))[:max_images])
+    elif selection == "random":
+        by_name = sorted(images, key=lambda p: p.name)
+        names = "\n".join(p.name for p in by_name).encode("utf-8")
+        rng = np.random.default_rng([seed, zlib.crc32(names)])
+        picked = rng.choice(len(by_name), size=max_images, replace=False)
+        chosen = sorted(by_name[i] for i in picked.tolist())
     else:
-        chosen = images
-    return chosen, subset_label(len(chosen), len(images))
+        raise UserError(f"unknown image selection {selection!r} (known: smallest, random)")
+    return chosen, subset_label(len(chosen), len(images), selection, seed)
 
 
 def _pixel_count(path: Path) -> int:

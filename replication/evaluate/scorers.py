@@ -34,6 +34,7 @@ from replication.evaluate.pyiqa_metrics import (
     default_torch_home,
 )
 from replication.evaluate.registry import Builder, MetricSpec, get_metric
+from replication.evaluate.residual import edge_width_y, noise_sigma_y
 from replication.evaluate.ringing import ringing_y
 
 
@@ -104,6 +105,14 @@ def _ringing_scorer(spec: MetricSpec, res: MetricResources) -> Scorer | str:
     return Scorer(spec, lambda sr, ref: ringing_y(sr, _need(ref), res.fr_crop_border))
 
 
+def _noise_scorer(spec: MetricSpec, res: MetricResources) -> Scorer | str:
+    return Scorer(spec, lambda sr, ref: noise_sigma_y(sr, res.nr_crop_border))
+
+
+def _edge_width_scorer(spec: MetricSpec, res: MetricResources) -> Scorer | str:
+    return Scorer(spec, lambda sr, ref: edge_width_y(sr, res.nr_crop_border))
+
+
 def _pyiqa_scorer(spec: MetricSpec, res: MetricResources) -> Scorer | str:
     status = check_pyiqa_metric(spec, res.search_dirs, res.torch_home)
     if not status.ok:
@@ -119,6 +128,8 @@ BUILDERS: dict[Builder, Callable[[MetricSpec, MetricResources], Scorer | str]] =
     "psnr": _psnr_scorer,
     "ssim": _ssim_scorer,
     "ringing": _ringing_scorer,
+    "noise_sigma": _noise_scorer,
+    "edge_width": _edge_width_scorer,
     "pyiqa": _pyiqa_scorer,
 }
 

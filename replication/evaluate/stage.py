@@ -188,7 +188,8 @@ def evaluate(params: Params, req: EvalRequest, tools: EvalTools | None = None) -
     check_source(req.source, req.model, list(params.profiles), req.name, params.variants)
     names = parse_metric_list(req.metrics) if req.metrics else list(cfg.metrics)
     tile = cfg.tile if req.tile is None else req.tile
-    images, subset = select_images(req.input, cfg.max_images if req.max_images is None else req.max_images)
+    n_images = cfg.max_images if req.max_images is None else req.max_images
+    images, subset = select_images(req.input, n_images, cfg.selection, cfg.selection_seed)
     _check_inputs(images, req, tile)
     resources = MetricResources(
         mirror=params.mirror_dir(),

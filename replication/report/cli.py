@@ -15,6 +15,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
     parser.add_argument("--profile", help="override the file's active profile")
     parser.add_argument(
+        "--claims", type=Path, default=Path("claims.yaml"), help="claims definition (default: claims.yaml)"
+    )
+    parser.add_argument(
         "--results",
         type=Path,
         default=Path("results"),
@@ -62,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         val_name=args.val_name,
         val_extra=args.val_extra,
         previews=tuple(args.previews),
+        claims=args.claims,
         out=args.out,
     )
     images = report(params, paths)

@@ -27,14 +27,34 @@ def second_half_sd(values: tuple[float, ...]) -> float:
     return float(tail.std(ddof=1)) if tail.size >= 2 else math.nan
 
 
-def instability_by_seed(curves: Iterable[Curve], variants: Iterable[str], variant: str) -> dict[int, float]:
-    """{seed: second-half sd of LOSS} of ``variant``'s GAN-phase runs (run folders ``<variant>-s<seed>``)."""
+def _gan_curves(curves: Iterable[Curve], variants: Iterable[str], variant: str, name: str) -> dict[int, Curve]:
+    """{seed: curve ``name``} of ``variant``'s GAN-phase runs (run folders ``<variant>-s<seed>``)."""
     variants = tuple(variants)
     out = {}
     for c in curves:
         run = parse_run(c.variant, variants)
-        if c.phase == "gan" and c.name == LOSS and run is not None and run[0] == variant and run[1] == "gan":
-            value = second_half_sd(c.values)
-            if not math.isnan(value):
-                out[run[2]] = value
+        if c.phase == "gan" and c.name == name and run is not None and run[0] == variant and run[1] == "gan":
+            out[run[2]] = c
     return dict(sorted(out.items()))
+
+
+def instability_by_seed(
+    curves: Iterable[Curve], variants: Iterable[str], variant: str, name: str = LOSS
+) -> dict[int, float]:
+    """{seed: second-half sd of curve ``name``} of ``variant``'s GAN-phase runs."""
+    out = {}
+    for seed, c in _gan_curves(curves, variants, variant, name).items():
+        value = second_half_sd(c.values)
+        if not math.isnan(value):
+            out[seed] = value
+    return out
+
+
+def second_half_points(curves: Iterable[Curve], variants: Iterable[str], variant: str, name: str = LOSS) -> int:
+    """The fewest finite logged points any of ``variant``'s GAN runs has in the second half of ``name``
+    (0 without runs): what :func:`second_half_sd` rests on."""
+    counts = [
+        int(np.isfinite(np.asarray(c.values[len(c.values) // 2 :], dtype=np.float64)).sum())
+        for c in _gan_curves(curves, variants, variant, name).values()
+    ]
+    return min(counts, default=0)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from replication.params import Params
 from replication.report import paper_table
-from replication.report.claims import ClaimResult, claims_blocks
+from replication.report.claims import LineResult, claims_blocks
 from replication.report.curves import Curve, plot_phase
 from replication.report.document import (
     Banner,
@@ -46,7 +46,8 @@ class ReportInputs:
     tidy: pd.DataFrame | None = None  # per-image metrics, for the claim verdicts (seeds x images bootstrap)
     # model -> {paper_scale_deviations, perceptual_vgg} from its training metadata (train.runs)
     training_notes: dict[str, dict] = field(default_factory=dict)
-    claims: list[ClaimResult] | None = None  # claim_results of tidy and curves, when already computed
+    claims: list[LineResult] | None = None  # the claim lines (replication.report.claims_stage.compute_claims)
+    claims_reference: str = "full"  # the claims definition's reference variant
 
 
 def banner(params: Params) -> Banner:
@@ -159,14 +160,7 @@ def build_report(inputs: ReportInputs) -> Document:
     doc.add(Paragraph("**Deviations from the paper for these numbers:**"), Bullets(tuple(deviations(inputs))))
     doc.add(Paragraph(f"Paper values: {paper_table.SOURCE}"))
     if inputs.tidy is not None:
-        claims = claims_blocks(
-            inputs.tidy,
-            tuple(params.variants),
-            p.evaluate.bootstrap_samples,
-            p.evaluate.seed,
-            inputs.curves,
-            inputs.claims,
-        )
+        claims = claims_blocks(inputs.tidy, tuple(params.variants), inputs.claims, inputs.claims_reference)
         doc.add(*claims)
 
     doc.add(Heading("Ablations: every model on every metric"))

@@ -1,7 +1,9 @@
 """The ``report`` stage: render ``report.md`` (+ ``static/*.png``), a self-contained ``report.html``,
 ``summary.csv`` (means and 95% CIs), ``metrics.json`` (means, for ``dvc metrics``), ``curves.tsv``
-(every training curve in one table, for ``dvc plots``) and ``claims.csv`` (the paper claims' verdict
-table as data: :data:`replication.report.claims.CSV_COLUMNS`).
+(every training curve in one table, for ``dvc plots``), ``claims.csv`` (the paper claims' verdict
+table as data: :data:`replication.report.claims.CSV_COLUMNS`, computed by the claims stage's own
+function from the claims definition) and ``tidy.csv.gz`` (every per-image metric, so that
+``replication claims --results tidy.csv.gz --runs curves.tsv`` recomputes claims.csv from the report alone).
 
 Inputs (:mod:`replication.artifacts.layout`): tidy metric CSVs and SR images under ``results``, DVCLive
 logs under ``runs``, the LR test inputs under ``test_root`` (``<root>/<dataset>/``, registry layout) and
@@ -22,11 +24,12 @@ import pandas as pd
 from replication.artifacts.layout import eval_images, extra_validation_dataset
 from replication.artifacts.metrics_table import read_tidy, summarise
 from replication.errors import UserError
-from replication.fsutil import write_text_atomic
+from replication.fsutil import atomic_open, write_text_atomic
 from replication.outputs import prepare_output_dir
 from replication.params import Params
 from replication.report import paper_table
-from replication.report.claims import claim_results, claims_frame
+from replication.report.claims import claims_csv_text
+from replication.report.claims_stage import compute_claims, load_definition, tidy_gzip_bytes
 from replication.report.curves import curves_tsv, find_curves
 from replication.report.document import to_html, write_markdown
 from replication.report.grids import grid_rows, render_grid
@@ -44,6 +47,7 @@ class ReportPaths:
     val_name: str = ""  # the dataset name the validation set has in the metrics
     val_extra: Path | None = None  # <val_extra>/<variant>/lq: the further validation sets (validation.extra_variants)
     previews: tuple[Path, ...] = field(default_factory=tuple)  # degradation preview PNGs
+    claims: Path = Path("claims.yaml")  # the claims definition
     out: Path = Path("reports")
 
 
@@ -149,6 +153,7 @@ def _previews(paths: ReportPaths) -> list[tuple[str, bytes]]:
 def report(params: Params, paths: ReportPaths) -> int:
     """Write the report files into ``paths.out``; returns the number of images written beside report.md."""
     p = params.active
+    definition = load_definition(paths.claims, params)
     tidy = read_tidy([paths.results])
     if set(tidy["profile"]) != {params.profile}:
         raise UserError(
@@ -158,7 +163,7 @@ def report(params: Params, paths: ReportPaths) -> int:
     summary = summarise(tidy, p.evaluate.bootstrap_samples, p.evaluate.seed)
     external = tuple(external_models(summary))  # source `external`: shown in every table, grid and slider
     curves = find_curves(paths.runs)
-    claims = claim_results(tidy, tuple(params.variants), p.evaluate.bootstrap_samples, p.evaluate.seed, curves)
+    claims = compute_claims(params, definition, tidy, curves)
     inputs = ReportInputs(
         params=params,
         summary=summary,
@@ -171,6 +176,7 @@ def report(params: Params, paths: ReportPaths) -> int:
         comparison=comparison(paths, params, external),
         training_notes=trained_model_notes(paths.runs),
         claims=claims,
+        claims_reference=definition.reference,
     )
     doc = build_report(inputs)
     prepare_output_dir(paths.out, "report")
@@ -179,5 +185,7 @@ def report(params: Params, paths: ReportPaths) -> int:
     write_text_atomic(paths.out / "summary.csv", summary.to_csv(index=False, float_format="%.6g"))
     write_text_atomic(paths.out / "metrics.json", json.dumps(metrics_json(summary), indent=1, sort_keys=True) + "\n")
     write_text_atomic(paths.out / "curves.tsv", curves_tsv(curves))
-    write_text_atomic(paths.out / "claims.csv", claims_frame(claims).to_csv(index=False, float_format="%.6g"))
+    write_text_atomic(paths.out / "claims.csv", claims_csv_text(claims))
+    with atomic_open(paths.out / "tidy.csv.gz") as fh:
+        fh.write(tidy_gzip_bytes(tidy))
     return len(written) - 1
