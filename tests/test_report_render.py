@@ -15,7 +15,7 @@ from replication.params import load_params
 from replication.report import paper_table
 from replication.report.curves import find_curves, plot_phase, read_tsv
 from replication.report.document import to_html, to_markdown, write_markdown
-from replication.report.grids import grid_layout, grid_rows, pick_crop, render_grid
+from replication.report.grids import Grid, grid_layout, grid_rows, pick_crop, render_grid
 from replication.report.render import ReportInputs, build_report
 from replication.report.tables import metric_tables, table1
 
@@ -74,19 +74,40 @@ def fake_summary(profile: str = "smoke") -> pd.DataFrame:
 
 def test_table1_puts_paper_and_ours_side_by_side():
     params = load_params(ROOT / "params.yaml")
-    table = table1(fake_summary(), params.active.evaluate.test_sets, {"dan": "needs the DAN architecture"})
+    table, notes = table1(fake_summary(), params.active.evaluate.test_sets, {"dan": "needs the DAN architecture"})
     by_model = {row[1]: row for row in table.rows}
     canon = table.columns.index("RealSR-Canon: NIQE ↓")
     realsrset = table.columns.index("realsrset: NIQE ↓")
     assert by_model["`realesrgan_x4plus`"][canon] == "4.5314 / —"  # the set is not in the smoke profile
     assert by_model["`realesrgan_x4plus`"][realsrset] == "— / 4.2000"  # not in the paper, measured here
     assert by_model["`realesrgan_x4plus`"][2] == "official-fp16-rounded"
-    assert by_model["`dan`"][-1] == "not available: needs the DAN architecture"
+    # the Note column holds a footnote mark; the notes say why a cell has no comparable value
+    dan_mark = by_model["`dan`"][-1]
+    assert re.fullmatch(r"\[\d+\]", dan_mark)
+    assert f"{dan_mark} `dan` not available: needs the DAN architecture" in notes
+    assert notes[0] == "No cell holds both a paper value and ours, for the reasons below."
+    assert any(n.startswith("Paper values only (RealSR-Canon, ") and "evaluate.test_sets" in n for n in notes)
+    assert "Ours only (realsrset, realesrgan-inputs): test sets the paper's Table 1 did not use." in notes
     # full follows the sharpened-GT recipe of the released x4plus (Real-ESRGAN+); real_esrgan stands in for
     # the non-sharpened column. Variants resolve to their Real-ESRGAN models (not the -net ones).
-    assert by_model["`full-s0`"][0] == "Real-ESRGAN+"
-    assert by_model["`real_esrgan-s0`"][0] == "Real-ESRGAN"
-    assert "`full-s0-net`" not in by_model
+    assert by_model["`full` (seed 0)"][0] == "Real-ESRGAN+"
+    assert by_model["`real_esrgan` (seed 0)"][0] == "Real-ESRGAN"
+    assert not any("net" in row[1] for row in table.rows)
+
+
+def test_table1_has_one_row_per_variant_with_the_seed_spread():
+    summary = fake_summary()
+    extra = summary[summary["model"] == "full-s0"].copy()
+    for seed, shift in ((1, 0.2), (2, 0.4)):
+        part = extra.copy()
+        part["model"] = f"full-s{seed}"
+        part["mean"] = part["mean"] + shift
+        summary = pd.concat([summary, part], ignore_index=True)
+    table, _ = table1(summary, ("realsrset", "realesrgan-inputs"), {})
+    full = [row for row in table.rows if row[1].startswith("`full`")]
+    assert len(full) == 1 and full[0][1] == "`full` (seeds 0, 1, 2)"
+    # per-seed means 6.6, 6.8, 7.0: mean 6.8, sample sd 0.2
+    assert full[0][table.columns.index("realsrset: NIQE ↓")] == "— / 6.8000 ± 0.2000"
 
 
 def test_metric_tables_have_cis_and_directions():
@@ -191,7 +212,7 @@ def _inputs(tmp_path: Path, profile: str = "smoke") -> ReportInputs:
         params=params,
         summary=fake_summary(profile),
         curves=find_curves(runs),
-        grids=[("realsrset", grid)],
+        grids=[Grid("realsrset", grid)],
         previews=[("preview", grid)],
         unavailable={"dan": "no weights"},
         validation_dataset="val-set14",
@@ -262,7 +283,7 @@ def test_image_comparisons_cover_every_synthetic_set(tmp_path):
     for variant in p.validation.extra_variants:
         write_image(tmp_path / "val-extra" / variant / "lq" / "x.png", img)
     paths = ReportPaths(test_root=tmp_path / "test", val_lq=tmp_path / "val" / "lq", val_name="val-set14")
-    names = [d for d, _ in shown_sets(paths, params)]
+    names = [s.dataset for s in shown_sets(paths, params)]
     assert names == [*p.evaluate.test_sets, "val-set14"]  # no --val-extra: the extra sets are not shown
     paths = ReportPaths(
         test_root=tmp_path / "test",
@@ -270,7 +291,7 @@ def test_image_comparisons_cover_every_synthetic_set(tmp_path):
         val_name="val-set14",
         val_extra=tmp_path / "val-extra",
     )
-    shown = dict(shown_sets(paths, params))
+    shown = {s.dataset: s.lr_files for s in shown_sets(paths, params)}
     assert shown[p.evaluate.test_sets[0]]() == [
         tmp_path / "test" / p.evaluate.test_sets[0] / p.evaluate.test_sets[0] / "a.png"
     ]
@@ -279,6 +300,8 @@ def test_image_comparisons_cover_every_synthetic_set(tmp_path):
     variant = p.validation.extra_variants[0]
     (tmp_path / "val-extra" / variant / "lq" / "x.png").unlink()
     (tmp_path / "val-extra" / variant / "lq").rmdir()
-    files = dict(shown_sets(paths, params))[f"val-set14-{variant}"]  # listed only when some model has images
+    files = {s.dataset: s.lr_files for s in shown_sets(paths, params)}[
+        f"val-set14-{variant}"
+    ]  # listed only when some model has images
     with pytest.raises(UserError, match="folder not found"):
         files()
