@@ -103,3 +103,19 @@ def test_exp_show_rows_stay_readable_with_the_documented_filter(clone):
     lines = [line for line in out.splitlines() if line.startswith("|")]
     assert "niqe_test" in lines[0] and "workspace" in out
     assert max(len(line) for line in lines) < 2000
+
+
+def test_params_header_switches_profile_as_the_docs_say():
+    header = []
+    for line in (ROOT / "params.yaml").read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        header.append(line)
+    text = "\n".join(header)
+    assert "replication params --switch" in text
+    assert "replication params --switch" in (ROOT / "docs/pipeline.md").read_text()
+    # `dvc exp run -S profile=...` alone cannot switch (the pipeline: block must change too): only
+    # ever mentioned as what fails
+    for line in (ROOT / "params.yaml").read_text().splitlines():
+        if "-S profile=" in line:
+            assert "fails" in line, line

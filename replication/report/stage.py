@@ -1,5 +1,6 @@
 """The ``report`` stage: render ``report.md`` (+ ``static/*.png``), a self-contained ``report.html``,
-``summary.csv`` (means and 95% CIs), ``metrics.json`` (means, for ``dvc metrics``), ``curves.tsv``
+``summary.csv`` (means and 95% CIs), ``metrics.json`` (every mean), ``headline.json`` (two numbers per
+compared model: the declared metric that ``dvc metrics show`` lists), ``curves.tsv``
 (every training curve in one table, for ``dvc plots``) and ``claims.csv`` (the paper claims' verdict
 table as data: :data:`replication.report.claims.CSV_COLUMNS`).
 
