@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
@@ -90,7 +91,12 @@ AXIS_LABELS = {
 # Learning rates are a schedule, not a measurement: a flat panel in the study (no milestone is reached),
 # so they go into a line of text (lr_note) instead of a panel.
 SCHEDULE_NAMES = frozenset({"lr"})
-LINE_STYLES = ("-", "--", ":", "-.")  # one per seed (in order of the seeds present), cycled beyond four
+LINE_STYLES: tuple[Literal["-", "--", ":", "-."], ...] = (
+    "-",
+    "--",
+    ":",
+    "-.",
+)  # one per seed (in order of the seeds present), cycled beyond four
 
 
 def _leaf(name: str) -> str:
