@@ -91,12 +91,8 @@ AXIS_LABELS = {
 # Learning rates are a schedule, not a measurement: a flat panel in the study (no milestone is reached),
 # so they go into a line of text (lr_note) instead of a panel.
 SCHEDULE_NAMES = frozenset({"lr"})
-LINE_STYLES: tuple[Literal["-", "--", ":", "-."], ...] = (
-    "-",
-    "--",
-    ":",
-    "-.",
-)  # one per seed (in order of the seeds present), cycled beyond four
+# One line style per seed (in the order of the seeds present), cycled beyond four.
+LINE_STYLES: tuple[Literal["-", "--", ":", "-."], ...] = ("-", "--", ":", "-.")
 
 
 def _leaf(name: str) -> str:

@@ -208,9 +208,9 @@ def headline_json(summary: pd.DataFrame, params: Params, val_name: str) -> dict:
 
     def row_of(model: str) -> str | None:
         parsed = parse_model(model)
-        if parsed is None:
-            return model
-        return parsed.variant if parsed.phase == "gan" and parsed.variant in params.variants else None
+        if parsed is None or parsed.variant not in params.variants:
+            return model  # bicubic, a baseline, an external model
+        return parsed.variant if parsed.phase == "gan" else None  # Real-ESRNet: in metrics.json only
 
     out: dict = {}
     for key, metric, datasets in wanted:

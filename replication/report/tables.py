@@ -70,18 +70,19 @@ def table1(
     niqe = summary[summary["metric"] == paper_table.METRIC].set_index(["model", "dataset"])
     labels = {t.dataset: t.label for t in paper_table.TEST_SETS}
     columns = ("Method (paper)", "Our model", "Source", *(f"{labels.get(d, d)}: NIQE ↓" for d in datasets), "Note")
-    retrained: dict[str, list[str]] = {}  # variant -> its Real-ESRGAN models (one per seed), as named in the results
+    retrained: dict[str, dict[int, str]] = {}  # variant -> {seed: its Real-ESRGAN model, as named in the results}
     for name in niqe.index.get_level_values(0).unique():
         parsed = parse_model(name)
         if parsed is not None and parsed.phase == "gan":
-            retrained.setdefault(parsed.variant, []).append(name)
+            retrained.setdefault(parsed.variant, {})[parsed.seed] = name
     measured = set(niqe.index.get_level_values(0))
     notes = _Footnotes()
     rows = []
     comparable = 0
     for method in paper_table.METHODS:
         for name in method.models:
-            models = sorted(retrained.get(name, []), key=lambda m: parse_model(m).seed) or [name]  # type: ignore[union-attr]
+            runs = retrained.get(name, {})
+            models = [runs[seed] for seed in sorted(runs)] or [name]
             present = [m for m in models if m in measured]
             sources = sorted({src for m in present for src in niqe.loc[m].reset_index()["source"]})
             cells = []
@@ -95,8 +96,8 @@ def table1(
                         ours.append(float(hit.iloc[0]["mean"] if isinstance(hit, pd.DataFrame) else hit["mean"]))
                 comparable += paper is not None and bool(ours)
                 cells.append(f"{_fmt(paper) if paper is not None else '—'} / {_mean_sd(ours) if ours else '—'}")
-            if name in retrained:
-                seeds = [parse_model(m).seed for m in present]  # type: ignore[union-attr]
+            if runs:
+                seeds = sorted(runs)
                 shown = f"`{name}` (seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))})"
             else:
                 shown = f"`{name}`"
