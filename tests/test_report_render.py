@@ -402,3 +402,16 @@ def test_headline_metrics_stay_under_50_columns():
     assert set(head) == {*p.evaluate.baselines, *params.variants}  # one row per variant, no -net rows
     i0, i1 = models.index("full-s0"), models.index("full-s1")
     assert head["full"] == {"niqe_test": 5.0 + (i0 + i1) / 2, "psnr_val": 20.0 + (i0 + i1) / 2}
+
+
+def test_details_fold_in_markdown_and_html():
+    from replication.report.document import Details, Document, Image
+
+    doc = Document("t")
+    doc.add(Details("more <seeds>", (Image("more.png", b"\x89PNG", "other seeds"),)))
+    md, files = to_markdown(doc, "static")
+    assert "<details>\n<summary>more &lt;seeds&gt;</summary>\n\n![other seeds](static/more.png)" in md
+    assert md.index("</details>") > md.index("static/more.png") and set(files) == {"static/more.png"}
+    page = to_html(doc)
+    assert re.search(r"<details><summary>more &lt;seeds&gt;</summary>\s*<figure><img", page)
+    assert "</figure>\n</details>" in page
