@@ -2,7 +2,7 @@
 
 Layout::
 
-    profile: smoke            # the active profile (switch: dvc exp run -S profile=paper)
+    profile: smoke            # the active profile (switch: replication params --switch paper)
     mirror: ../shared/mirror  # offline mirror directory ("" for none); REPLICATION_MIRROR overrides
     variants: {...}           # training variants / ablations, shared by every profile
     profiles:

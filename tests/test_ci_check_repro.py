@@ -74,6 +74,8 @@ def _write(lock: dict, metrics: dict) -> None:
     Path("reports/summary.csv").write_text("model,metric,mean\nfull,niqe,5\n")
     Path("reports/curves.tsv").write_text("curve\tvariant\tstep\tvalue\n")
     Path("reports/claims.csv").write_text("claim,variant,verdict\nsinc,no_sinc,inconclusive at this scale\n")
+    full = metrics.get("set14", {}).get("full", {}).get("niqe")
+    Path("reports/headline.json").write_text(json.dumps({"full": {"niqe_test": full}}, indent=1) + "\n")
 
 
 def _float_run(niqe: float) -> dict:

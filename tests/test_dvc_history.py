@@ -26,6 +26,7 @@ def _run(cwd: Path, env: dict[str, str], *argv: str) -> str:
 
 def _tables(repo: Path, niqe: float, loss: float) -> None:
     (repo / "reports" / "metrics.json").write_text(json.dumps({"set14": {"full": {"niqe": niqe}}}, indent=1) + "\n")
+    (repo / "reports" / "headline.json").write_text(json.dumps({"full": {"niqe_test": niqe}}, indent=1) + "\n")
     rows = [
         "curve\tvariant\tstep\tvalue",
         f"gan/train/l_g_gan\tfull\t1\t{loss}",
@@ -56,8 +57,14 @@ def test_metrics_and_plots_diff_between_commits(tmp_path):
         _run(repo, env, "git", "commit", "-q", "-m", f"niqe {niqe}")
 
     diff = json.loads(_run(repo, env, "dvc", "metrics", "diff", "HEAD~1", "--json"))
-    assert diff["reports/metrics.json"]["set14.full.niqe"] == {"old": 5.0, "new": 4.5, "diff": -0.5}
-    assert "set14.full.niqe" in _run(repo, env, "dvc", "metrics", "diff", "HEAD~1", "--md")  # the table
+    assert list(diff) == ["reports/headline.json"]  # the declared metrics: a few columns (docs/dvc.md §9)
+    assert diff["reports/headline.json"]["full.niqe_test"] == {"old": 5.0, "new": 4.5, "diff": -0.5}
+    assert "full.niqe_test" in _run(repo, env, "dvc", "metrics", "diff", "HEAD~1", "--md")  # the table
+    # the full table is not a declared metric, but DVC still diffs it when named
+    full = json.loads(
+        _run(repo, env, "dvc", "metrics", "diff", "HEAD~1", "--targets", "reports/metrics.json", "--json")
+    )
+    assert full["reports/metrics.json"]["set14.full.niqe"] == {"old": 5.0, "new": 4.5, "diff": -0.5}
 
     plots = json.loads(_run(repo, env, "dvc", "plots", "diff", "HEAD~1", "--json"))["data"]
     assert list(plots) == ["training curves"]  # one chart, not one per file

@@ -225,7 +225,13 @@ def test_report_cli_end_to_end(tmp_path, capsys):
     assert 'id="cmp-data"' in html and "Compare any two models" in md  # the before/after slider
     assert not re.search(r'(src|href)="(?!data:)', html)
     assert "— / 4.5000" in md  # realesrgan_x4plus on realsrset: not in the paper, ours = mean(4, 5)
-    assert "— / 6.5000" in md and "`full-s0`" in md  # full (Real-ESRGAN+ column), resolved to its seed-0 run
+    assert "— / 6.5000" in md and "`full` (seed 0)" in md  # full (Real-ESRGAN+ column): one row, its seeds
+    # `dvc metrics show` lists headline.json: two numbers per compared model, variants over their seeds
+    assert json.loads((out / "headline.json").read_text()) == {
+        "bicubic": {"niqe_test": 7.5, "psnr_val": 21.0},
+        "realesrgan_x4plus": {"niqe_test": 4.5, "psnr_val": 21.0},
+        "full": {"niqe_test": 6.5, "psnr_val": 21.0},
+    }
     assert "`dan` not available" in md and "first 2 of 20" in md
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["realsrset"]["bicubic"]["niqe"] == 7.5

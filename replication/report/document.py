@@ -54,7 +54,16 @@ class RawHtml:
     markdown: str  # what the Markdown renderer writes in its place
 
 
-Block = Heading | Paragraph | Banner | Table | Image | Bullets | RawHtml
+@dataclass(frozen=True)
+class Details:
+    """A collapsed section: ``summary`` is always shown, ``blocks`` after a click (``<details>``, which
+    GitHub's Markdown renders too)."""
+
+    summary: str
+    blocks: tuple[Heading | Paragraph | Table | Image | Bullets, ...]
+
+
+Block = Heading | Paragraph | Banner | Table | Image | Bullets | RawHtml | Details
 
 
 @dataclass
@@ -74,8 +83,17 @@ def to_markdown(doc: Document, static_dir: str) -> tuple[str, dict[str, bytes]]:
     """(Markdown text, {relative path: PNG bytes}) — the caller writes the PNGs beside the file."""
     out = [f"# {doc.title}", ""]
     files: dict[str, bytes] = {}
-    for b in doc.blocks:
-        if isinstance(b, Heading):
+    _md_blocks(doc.blocks, static_dir, out, files)
+    return "\n".join(out), files
+
+
+def _md_blocks(blocks, static_dir: str, out: list[str], files: dict[str, bytes]) -> None:
+    for b in blocks:
+        if isinstance(b, Details):
+            out += ["<details>", f"<summary>{html.escape(b.summary)}</summary>", ""]
+            _md_blocks(b.blocks, static_dir, out, files)
+            out += ["</details>", ""]
+        elif isinstance(b, Heading):
             out += ["#" * b.level + " " + b.text, ""]
         elif isinstance(b, Paragraph):
             out += [b.text, ""]
@@ -97,7 +115,6 @@ def to_markdown(doc: Document, static_dir: str) -> tuple[str, dict[str, bytes]]:
             out += [f"![{b.caption}]({rel})", "", f"*{b.caption}*", ""]
         elif isinstance(b, RawHtml):
             out += [b.markdown, ""]
-    return "\n".join(out), files
 
 
 _INLINE = [
@@ -115,16 +132,19 @@ def _inline_html(text: str) -> str:
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.85em}
-th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.85em;max-width:100%}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left;vertical-align:top;overflow-wrap:break-word}
+td code,th code,li code{overflow-wrap:anywhere}
 th{background:#f3f3f3}
 caption{caption-side:top;text-align:left;font-style:italic;padding:.3em 0}
 .banner{padding:1em;margin:1em 0;font-weight:bold;font-size:1.1em;border-radius:4px}
 .banner.no{background:#fde2e1;border:2px solid #c0392b}
 .banner.yes{background:#e3f6e5;border:2px solid #2e8b57}
 figure{margin:1em 0}
-figure img{max-width:100%;border:1px solid #ddd}
+figure img{max-width:100%;box-sizing:border-box;border:1px solid #ddd}
 figcaption{font-style:italic;font-size:.9em}
+details{margin:.5em 0 1.5em}
+summary{cursor:pointer;font-weight:bold}
 code{background:#f4f4f4;padding:0 .2em}
 """
 
@@ -138,8 +158,18 @@ def to_html(doc: Document) -> str:
         f"<style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(doc.title)}</h1>",
     ]
-    for b in doc.blocks:
-        if isinstance(b, Heading):
+    _html_blocks(doc.blocks, parts)
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _html_blocks(blocks, parts: list[str]) -> None:
+    for b in blocks:
+        if isinstance(b, Details):
+            parts.append(f"<details><summary>{_inline_html(b.summary)}</summary>")
+            _html_blocks(b.blocks, parts)
+            parts.append("</details>")
+        elif isinstance(b, Heading):
             parts.append(f"<h{b.level}>{_inline_html(b.text)}</h{b.level}>")
         elif isinstance(b, Paragraph):
             parts.append(f"<p>{_inline_html(b.text)}</p>")
@@ -160,8 +190,6 @@ def to_html(doc: Document) -> str:
             )
         elif isinstance(b, RawHtml):
             parts.append(b.html)
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
 
 
 def write_markdown(doc: Document, path: Path, static_dir: str = "static") -> list[Path]:

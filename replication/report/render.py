@@ -14,11 +14,12 @@ import pandas as pd
 from replication.params import Params
 from replication.report import paper_table
 from replication.report.claims import LineResult, claims_blocks
-from replication.report.curves import Curve, plot_phase
+from replication.report.curves import Curve, lr_note, plot_phase
 from replication.report.document import (
     Banner,
     Block,
     Bullets,
+    Details,
     Document,
     Heading,
     Image,
@@ -26,6 +27,7 @@ from replication.report.document import (
     RawHtml,
     Table,
 )
+from replication.report.grids import Grid
 from replication.report.slider import SliderImage, slider_html, slider_note
 from replication.report.tables import external_models, metric_tables, subsets, table1
 from replication.train.runs import retrained_models
@@ -38,7 +40,7 @@ class ReportInputs:
     params: Params
     summary: pd.DataFrame  # see replication.artifacts.metrics_table.SUMMARY_COLUMNS
     curves: list[Curve] = field(default_factory=list)
-    grids: list[tuple[str, bytes]] = field(default_factory=list)  # (dataset, PNG)
+    grids: list[Grid] = field(default_factory=list)
     previews: list[tuple[str, bytes]] = field(default_factory=list)  # (caption, PNG)
     unavailable: dict[str, str] = field(default_factory=dict)  # model -> why it could not be run
     validation_dataset: str = ""  # the `dataset` name of the synthetic validation set in the summary
@@ -156,7 +158,10 @@ def build_report(inputs: ReportInputs) -> Document:
     doc.add(banner(params))
 
     doc.add(Heading("Table 1 reproduced (NIQE ↓)"))
-    doc.add(table1(inputs.summary, p.evaluate.test_sets, inputs.unavailable))
+    table, notes = table1(inputs.summary, p.evaluate.test_sets, inputs.unavailable)
+    doc.add(table)
+    if notes:
+        doc.add(Bullets(notes))
     doc.add(Paragraph("**Deviations from the paper for these numbers:**"), Bullets(tuple(deviations(inputs))))
     doc.add(Paragraph(f"Paper values: {paper_table.SOURCE}"))
     if inputs.tidy is not None:
@@ -182,23 +187,43 @@ def build_report(inputs: ReportInputs) -> Document:
     doc.add(Heading("Training curves"))
     plotted = False
     for phase, title in PHASE_TITLES.items():
-        png = plot_phase(inputs.curves, phase, title)
+        png = plot_phase(inputs.curves, phase, title, tuple(params.variants))
         if png is not None:
-            doc.add(Image(f"curves_{phase}.png", png, f"{title}: DVCLive metrics of every variant"))
+            caption = f"{title}: DVCLive metrics of every run (colour: variant, line style: seed)"
+            doc.add(Image(f"curves_{phase}.png", png, caption))
+            note = lr_note(inputs.curves, phase)
+            if note:
+                doc.add(Paragraph(f"{PHASE_TITLES[phase].split(' (')[0]}: {note}."))
             plotted = True
     if not plotted:
         doc.add(Paragraph("No training logs found."))
 
     doc.add(Heading("Qualitative comparison"))
     if inputs.grids:
+        first = min(p.seeds)
         doc.add(
             Paragraph(
-                "The same zoomed crop (red box on the LR input: the window with the most gradient "
-                "energy) from bicubic, every baseline, every variant and every external model."
+                "The same zoomed crop (red box on the LR input: the window with the most gradient energy; "
+                "beside it that window itself, one block per LR pixel) from bicubic, every baseline, every external model and "
+                f"every variant's Real-ESRGAN at its representative seed (the lowest, {first}). On the "
+                "synthetic sets the GT crop comes first and each panel gives the PSNR of its crop against it "
+                "(RGB, 8-bit; the tables' PSNR is on the Y channel of the whole image). The other seeds and "
+                "the Real-ESRNet phase are in the folded section under each grid."
             )
         )
-        for dataset, png in inputs.grids:
-            doc.add(Image(f"grid_{dataset}.png", png, f"{dataset}: zoomed crops"))
+        for grid in inputs.grids:
+            doc.add(Image(f"grid_{grid.dataset}.png", grid.png, f"{grid.dataset}: zoomed crops"))
+            if grid.more is not None:
+                doc.add(
+                    Details(
+                        f"{grid.dataset}: the other seeds and the Real-ESRNet phase",
+                        (
+                            Image(
+                                f"grid_{grid.dataset}_more.png", grid.more, f"{grid.dataset}: other seeds, Real-ESRNet"
+                            ),
+                        ),
+                    )
+                )
     else:
         doc.add(Paragraph("No super-resolved images found."))
     doc.add(*_comparison_blocks(inputs))

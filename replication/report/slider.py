@@ -62,16 +62,25 @@ def slider_models(
 
 
 def collect(
-    dataset: str, lr_files: list[Path], output_dirs: dict[str, Path], crop: int, max_images: int
+    dataset: str,
+    lr_files: list[Path],
+    output_dirs: dict[str, Path],
+    crop: int,
+    max_images: int,
+    names: dict[str, str] | None = None,
 ) -> list[SliderImage]:
-    """The first ``max_images`` LR files (by name) that at least two models produced, with their crops."""
+    """The first ``max_images`` LR files (by name) that at least two models produced, with their crops.
+    ``names`` maps a file name to a readable title (a synthetic set's source image)."""
+    names = names or {}
     out = []
     for lr_path in sorted(lr_files, key=lambda p: p.name):
         found = {m: p for m, d in output_dirs.items() if (p := find_output(d, lr_path.stem)) is not None}
         if len(found) < 2:
             continue
         _, _, crops = crops_for(lr_path, found, crop)
-        out.append(SliderImage(f"{dataset}/{lr_path.name}", tuple((m, _png(crops[m])) for m in found)))
+        out.append(
+            SliderImage(f"{dataset}/{names.get(lr_path.name, lr_path.name)}", tuple((m, _png(crops[m])) for m in found))
+        )
         if len(out) == max_images:
             break
     return out

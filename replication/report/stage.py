@@ -1,5 +1,6 @@
 """The ``report`` stage: render ``report.md`` (+ ``static/*.png``), a self-contained ``report.html``,
-``summary.csv`` (means and 95% CIs), ``metrics.json`` (means, for ``dvc metrics``), ``curves.tsv``
+``summary.csv`` (means and 95% CIs), ``metrics.json`` (every mean), ``headline.json`` (two numbers per
+compared model: the declared metric that ``dvc metrics show`` lists), ``curves.tsv``
 (every training curve in one table, for ``dvc plots``), ``claims.csv`` (the paper claims' verdict
 table as data: :data:`replication.report.claims.CSV_COLUMNS`, computed by the claims stage's own
 function from the claims definition) and ``tidy.csv.gz`` (every per-image metric, so that
@@ -32,7 +33,7 @@ from replication.report.claims import claims_csv_text
 from replication.report.claims_stage import compute_claims, load_definition, tidy_gzip_bytes
 from replication.report.curves import curves_tsv, find_curves
 from replication.report.document import to_html, write_markdown
-from replication.report.grids import grid_rows, render_grid
+from replication.report.grids import Grid, grid_rows, render_grid
 from replication.report.render import ReportInputs, build_report
 from replication.report.tables import external_label, external_models
 from replication.train.runs import retrained_models, trained_model_notes
@@ -74,10 +75,29 @@ def unavailable_models(params: Params, measured: set[str]) -> dict[str, str]:
     return out
 
 
-def shown_sets(paths: ReportPaths, params: Params) -> list[tuple[str, Callable[[], list[Path]]]]:
-    """The datasets the image comparisons show, each with a function listing its LR inputs (called only
-    for a dataset some model has images of): the real test sets, then the synthetic validation set and
-    each further one (``<val_extra>/<variant>/lq``) when given."""
+@dataclass(frozen=True)
+class ShownSet:
+    """A dataset the image comparisons show."""
+
+    dataset: str
+    lr_files: Callable[[], list[Path]]  # its LR inputs (called only when some model has images of it)
+    gt_dir: Path | None = None  # the GT of a synthetic set (same file names as the LQ)
+    names: dict[str, str] = field(default_factory=dict)  # file name -> readable title
+
+
+def synthetic_names(folder: Path, heldout: str) -> dict[str, str]:
+    """``000003.png`` -> ``val #3 (set14 baboon.png)``: the held-out image each pair of a synthetic set was
+    cut from, as ``synthesis.json`` records it; {} when the file is absent or holds no sources."""
+    try:
+        sources = json.loads((folder / "synthesis.json").read_text(encoding="utf-8")).get("sources", [])
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return {f"{i:06d}.png": f"val #{i} ({heldout} {src})" for i, src in enumerate(sources) if isinstance(src, str)}
+
+
+def shown_sets(paths: ReportPaths, params: Params) -> list[ShownSet]:
+    """The datasets the image comparisons show: the real test sets, then the synthetic validation set and
+    each further one (``<val_extra>/<variant>/lq``) when given, with their GT folders and image titles."""
     from replication.data.registry import image_files
 
     def folder(lq: Path, what: str) -> Callable[[], list[Path]]:
@@ -88,46 +108,82 @@ def shown_sets(paths: ReportPaths, params: Params) -> list[tuple[str, Callable[[
 
         return files
 
-    out: list[tuple[str, Callable[[], list[Path]]]] = [
-        (d, functools.partial(image_files, paths.test_root / d, d)) for d in params.active.evaluate.test_sets
+    def synthetic(dataset: str, lq: Path, what: str) -> ShownSet:
+        gt = lq.parent / "gt"
+        heldout = params.active.validation.dataset
+        return ShownSet(dataset, folder(lq, what), gt if gt.is_dir() else None, synthetic_names(lq.parent, heldout))
+
+    out = [
+        ShownSet(d, functools.partial(image_files, paths.test_root / d, d)) for d in params.active.evaluate.test_sets
     ]
     if paths.val_name and paths.val_lq is not None:
-        out.append((paths.val_name, folder(paths.val_lq, "the validation set")))
+        out.append(synthetic(paths.val_name, paths.val_lq, "the validation set"))
         if paths.val_extra is not None:
             for variant in params.active.validation.extra_variants:
                 lq = paths.val_extra / variant / "lq"
-                out.append((extra_validation_dataset(paths.val_name, variant), folder(lq, f"the {variant} set")))
+                out.append(synthetic(extra_validation_dataset(paths.val_name, variant), lq, f"the {variant} set"))
     return out
 
 
-def grids(paths: ReportPaths, params: Params, external: tuple[str, ...] = ()) -> list[tuple[str, bytes]]:
-    """Zoomed-crop comparison grids, one per dataset that at least one model's images exist for; the
-    ``external`` models (:func:`replication.report.tables.external_models`) after the others."""
+def grid_models(params: Params) -> tuple[list[str], list[str]]:
+    """(shown first, behind a fold): bicubic, the baselines and each variant's Real-ESRGAN at the
+    representative seed (the profile's lowest); then every other retrained model (the other seeds and
+    the Real-ESRNet phase)."""
     p = params.active
-    order = [*p.evaluate.baselines, *retrained_models(params.variants, p.seeds), *external]
-    grids = []
-    for dataset, lr_files in shown_sets(paths, params):
-        models = [m for m in order if eval_images(paths.results, m, dataset).is_dir()]
-        if not models or p.report.grid_images == 0:
+    first = min(p.seeds)
+    retrained = retrained_models(params.variants, p.seeds)
+    representative = retrained_models(params.variants, (first,))
+    main = [*p.evaluate.baselines, *(m for m in representative if not m.endswith("-net"))]
+    return main, [m for m in retrained if m not in main]
+
+
+def grids(paths: ReportPaths, params: Params, external: tuple[str, ...] = ()) -> list[Grid]:
+    """Zoomed-crop comparison grids, one per dataset that at least one model's images exist for; the
+    ``external`` models (:func:`replication.report.tables.external_models`) after the main panels."""
+    from replication.report.grids import REFERENCE
+
+    p = params.active
+    main, rest = grid_models(params)
+    main = [*main, *external]
+    out = []
+    for shown in shown_sets(paths, params):
+        have = {m: eval_images(paths.results, m, shown.dataset) for m in (*main, *rest)}
+        have = {m: d for m, d in have.items() if d.is_dir()}
+        if not have or p.report.grid_images == 0:
             continue
-        outs = {external_label(m) if m in external else m: eval_images(paths.results, m, dataset) for m in models}
-        rows = grid_rows(lr_files(), outs, p.report.grid_images)
-        if rows:
-            grids.append((dataset, render_grid(rows, p.report.grid_crop, f"{dataset}: ×{p.scale} zoomed crops")))
-    return grids
+        gt = {REFERENCE: shown.gt_dir} if shown.gt_dir is not None else {}
+        files = shown.lr_files()
+        title = f"{shown.dataset}: ×{p.scale} zoomed crops"
+        first = {external_label(m) if m in external else m: have[m] for m in main if m in have}
+        rows = grid_rows(files, {**gt, **(first or {external_label(m) if m in external else m: d for m, d in have.items()})}, p.report.grid_images, shown.names)
+        if not rows:
+            continue
+        more = None
+        others = {m: have[m] for m in rest if m in have} if first else {}
+        if others:
+            more_rows = grid_rows(files, {**gt, **others}, p.report.grid_images, shown.names)
+            if more_rows:
+                more = render_grid(more_rows, p.report.grid_crop, f"{title}: other seeds, Real-ESRNet phase")
+        out.append(Grid(shown.dataset, render_grid(rows, p.report.grid_crop, title), more))
+    return out
 
 
 def comparison(paths: ReportPaths, params: Params, external: tuple[str, ...] = ()) -> list:
     """Crops for the report's before/after slider: ``report.grid_images`` images per dataset."""
     from replication.report import slider
+    from replication.report.grids import REFERENCE
 
     p = params.active
     out = []
-    for dataset, lr_files in shown_sets(paths, params):
-        dirs = slider.slider_models(paths.results, dataset, tuple(params.variants), p.evaluate.baselines, external)
+    for shown in shown_sets(paths, params):
+        dirs = slider.slider_models(paths.results, shown.dataset, tuple(params.variants), p.evaluate.baselines, external)
         if len(dirs) < 2 or p.report.grid_images == 0:
             continue
-        out += slider.collect(dataset, lr_files(), dirs, p.report.grid_crop, p.report.grid_images)
+        if shown.gt_dir is not None:
+            dirs = {**dirs, REFERENCE: shown.gt_dir}
+        out += slider.collect(
+            shown.dataset, shown.lr_files(), dirs, p.report.grid_crop, p.report.grid_images, shown.names
+        )
     return out
 
 
@@ -138,6 +194,39 @@ def metrics_json(summary: pd.DataFrame) -> dict:
         out.setdefault(r.dataset, {}).setdefault(r.model, {})[r.metric] = (
             None if pd.isna(r.mean) else round(float(r.mean), 6)
         )
+    return out
+
+
+def headline_json(summary: pd.DataFrame, params: Params, val_name: str) -> dict:
+    """{model: {"<metric>_test": mean, "<metric>_val": mean}} — the few numbers `dvc metrics show` lists.
+
+    One row per model a reader compares: bicubic, each baseline (and any other non-retrained model),
+    and each variant's Real-ESRGAN as the mean over its seeds. ``<metric>_test`` is the first of
+    ``evaluate.metrics`` averaged over the real test sets (each set weighs the same; a model's seeds are
+    averaged within a set first), ``<metric>_val`` the first of ``validation.metrics`` on the synthetic
+    validation set. About two columns per model keeps the table under 50 columns for every profile;
+    the full table (every model, set and metric) is ``metrics.json``."""
+    from replication.train.runs import parse_model
+
+    p = params.active
+    wanted = [(f"{p.evaluate.metrics[0]}_test", p.evaluate.metrics[0], set(p.evaluate.test_sets))]
+    if val_name and p.validation.metrics:
+        wanted.append((f"{p.validation.metrics[0]}_val", p.validation.metrics[0], {val_name}))
+
+    def row_of(model: str) -> str | None:
+        parsed = parse_model(model)
+        if parsed is None or parsed.variant not in params.variants:
+            return model  # bicubic, a baseline, an external model
+        return parsed.variant if parsed.phase == "gan" else None  # Real-ESRNet: in metrics.json only
+
+    out: dict = {}
+    for key, metric, datasets in wanted:
+        part = summary[(summary["metric"] == metric) & summary["dataset"].isin(datasets)].copy()
+        part["row"] = part["model"].map(row_of)
+        part = part.dropna(subset=["row", "mean"])
+        per_set = part.groupby(["row", "dataset"], sort=True)["mean"].mean()
+        for row, value in per_set.groupby(level=0).mean().items():
+            out.setdefault(str(row), {})[key] = round(float(value), 6)
     return out
 
 
@@ -184,6 +273,8 @@ def report(params: Params, paths: ReportPaths) -> int:
     write_text_atomic(paths.out / "report.html", to_html(doc))
     write_text_atomic(paths.out / "summary.csv", summary.to_csv(index=False, float_format="%.6g"))
     write_text_atomic(paths.out / "metrics.json", json.dumps(metrics_json(summary), indent=1, sort_keys=True) + "\n")
+    headline = headline_json(summary, params, paths.val_name)
+    write_text_atomic(paths.out / "headline.json", json.dumps(headline, indent=1, sort_keys=True) + "\n")
     write_text_atomic(paths.out / "curves.tsv", curves_tsv(curves))
     write_text_atomic(paths.out / "claims.csv", claims_csv_text(claims))
     with atomic_open(paths.out / "tidy.csv.gz") as fh:
