@@ -125,6 +125,11 @@ def shown_sets(paths: ReportPaths, params: Params) -> list[ShownSet]:
     return out
 
 
+def _panel(model: str, external: tuple[str, ...]) -> str:
+    """A grid panel's label: the model's name, "NAME (external)" for a model the user brought."""
+    return external_label(model) if model in external else model
+
+
 def grid_models(params: Params) -> tuple[list[str], list[str]]:
     """(shown first, behind a fold): bicubic, the baselines and each variant's Real-ESRGAN at the
     representative seed (the profile's lowest); then every other retrained model (the other seeds and
@@ -154,8 +159,9 @@ def grids(paths: ReportPaths, params: Params, external: tuple[str, ...] = ()) ->
         gt = {REFERENCE: shown.gt_dir} if shown.gt_dir is not None else {}
         files = shown.lr_files()
         title = f"{shown.dataset}: ×{p.scale} zoomed crops"
-        first = {external_label(m) if m in external else m: have[m] for m in main if m in have}
-        rows = grid_rows(files, {**gt, **(first or {external_label(m) if m in external else m: d for m, d in have.items()})}, p.report.grid_images, shown.names)
+        first = {_panel(m, external): have[m] for m in main if m in have}
+        shown_first = first or {_panel(m, external): d for m, d in have.items()}
+        rows = grid_rows(files, {**gt, **shown_first}, p.report.grid_images, shown.names)
         if not rows:
             continue
         more = None
@@ -176,7 +182,9 @@ def comparison(paths: ReportPaths, params: Params, external: tuple[str, ...] = (
     p = params.active
     out = []
     for shown in shown_sets(paths, params):
-        dirs = slider.slider_models(paths.results, shown.dataset, tuple(params.variants), p.evaluate.baselines, external)
+        dirs = slider.slider_models(
+            paths.results, shown.dataset, tuple(params.variants), p.evaluate.baselines, external
+        )
         if len(dirs) < 2 or p.report.grid_images == 0:
             continue
         if shown.gt_dir is not None:
