@@ -7,6 +7,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${LOCK_FILE:-requirements.lock}"
-uv pip compile pyproject.toml --extra dev --extra metrics \
+uv pip compile pyproject.toml --extra dev --extra metrics --extra spandrel \
   --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
   --custom-compile-command "bash scripts/lock.sh" -o "$out" "$@"

@@ -2,7 +2,8 @@
 # Install the pinned dependencies (requirements.lock, sha256-checked), then the package itself without
 # touching them. Idempotent and fast when everything is in place: pip runs only if an installed
 # version differs from the lock, and the editable install only if this checkout is not the one installed.
-# Extras dev (tests, ncnn runtime, notebooks) and metrics (pyiqa: NON-COMMERCIAL licence) are in the lock.
+# Extras dev (tests, ncnn runtime, notebooks), metrics (pyiqa: NON-COMMERCIAL licence) and spandrel (foreign
+# architectures for bring-your-own-model) are in the lock.
 # REPLICATION_LOCK=requirements-cpu.lock picks another lock (e.g. one made with a CPU-only torch).
 set -euo pipefail
 cd "$(dirname "$0")/.."

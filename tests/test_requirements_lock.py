@@ -1,4 +1,4 @@
-"""requirements.lock covers pyproject.toml: every dependency (extras dev and metrics included) is
+"""requirements.lock covers pyproject.toml: every dependency (extras dev, metrics and spandrel included) is
 pinned, with hashes, at a version its range allows. A new dependency without `bash scripts/lock.sh`
 fails here instead of on a fresh machine."""
 
@@ -27,7 +27,7 @@ def _pins() -> dict[str, str]:
 def test_lock_pins_every_dependency_within_its_range():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     wanted = list(project["dependencies"])
-    for extra in ("dev", "metrics"):
+    for extra in ("dev", "metrics", "spandrel"):
         wanted += project["optional-dependencies"][extra]
     pins = _pins()
     problems = []
