@@ -7,7 +7,11 @@ Rules (a command never deletes or replaces what it did not create):
   naming the same command (so it is a previous output of that command), or with ``--overwrite``;
 * an existing output file is replaced only with ``--overwrite`` (a file cannot carry a marker),
   unless the caller says it lies in a folder the command owns;
-* a folder where a file is expected (and the reverse) is refused.
+* a folder where a file is expected (and the reverse) is refused;
+* ``--overwrite`` (the one rule, every command): it replaces only the names the command itself
+  writes; it never deletes anything else in an existing folder (:func:`output_dir`);
+* a flag that becomes part of a file name (``upscale --suffix``) is a plain name part: no path
+  separator, no ``..``, and the final path must lie inside the output folder (:func:`name_part`).
 
 DVC deletes a stage's outputs before it runs the command again, so the pipeline always starts from
 a missing output and never needs ``--overwrite``. The marker holds only the command name, so it is
@@ -22,7 +26,7 @@ import signal
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from replication.errors import UsageError
+from replication.errors import UsageError, UserError
 
 MARKER = ".replication-output"
 
@@ -130,7 +134,56 @@ def _check_parent_writable(path: Path, flag: str) -> None:
     if not probe.is_dir():
         raise UsageError(f"{flag} {path}: {probe} is a file, not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path}: cannot write into {probe} (permission denied)")
+        # the environment, not the command line: exit status 1 like any failed write
+        raise UserError(f"{flag} {path}: cannot write into {probe} (permission denied or read-only)")
+
+
+def name_part(value: str, flag: str) -> str:
+    """Check a flag value that becomes part of an output file name (a suffix, an extension).
+
+    It must be a plain name fragment: no path separator, no ``..``, no NUL or control character, so
+    the file it forms lies directly in the output folder. A :class:`UsageError` names the flag."""
+    bad = None
+    if "/" in value or os.sep in value or (os.altsep and os.altsep in value):
+        bad = "contains a path separator"
+    elif ".." in value:
+        bad = "contains '..'"
+    elif any(ord(c) < 32 or c == "\x7f" for c in value):
+        bad = "contains a control character"
+    if bad:
+        raise UsageError(f"{flag} {value!r}: {bad}; it is part of a file name, not a path")
+    return value
+
+
+def inside(folder: str | os.PathLike, name: str, flag: str) -> Path:
+    """``folder / name``, refused (naming ``flag``) unless it lies directly inside ``folder``."""
+    path = Path(folder) / name
+    if Path(name).name != name or name in ("", ".", "..") or _resolved(path).parent != _resolved(folder):
+        raise UsageError(f"{flag}: the output name {name!r} would not lie inside {folder}")
+    return path
+
+
+@contextlib.contextmanager
+def output_dir(path: str | os.PathLike, command: str, *, accumulate: bool = False) -> Iterator[Path]:
+    """Build a folder output under a hidden ``.<name>.*.partial`` name and publish it by the one rule.
+
+    Checked before with :func:`check_output`. A missing ``path`` is renamed into place. An earlier
+    output of ``command`` (marker) is replaced as a whole, unless ``accumulate`` (``upscale``,
+    ``evaluate --out-images``: folders that collect results) where, as in a folder that is not ours
+    (``--overwrite``), only the files written now replace files of the same name and nothing else is
+    touched; the marker is not added to a folder that is not ours (an empty folder counts as ours).
+    Ctrl-C, SIGTERM, a full disk or a failure leave no partial output under ``path`` (the partial
+    folder is removed)."""
+    from replication.fsutil import atomic_dir
+
+    path = Path(path)
+    empty = path.is_dir() and not any(path.iterdir())
+    ours = is_our_output(path, command) or empty
+    # A symlinked folder is written through (merged), never replaced by a real folder.
+    whole = ours and not accumulate and not path.is_symlink()
+    with atomic_dir(path, merge=not whole, keep=() if ours else (MARKER,)) as tmp:
+        write_marker(tmp, command)
+        yield tmp
 
 
 def check_evaluate_outputs(args) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from replication.errors import UserError
+from replication.errors import UsageError, UserError
 from replication.params import load_params
 from replication.report.config import expected_pipeline_lists
 from replication.strict import to_dict
@@ -31,7 +31,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.switch:
-        switch_profile(args.params, args.switch)
+        try:
+            switch_profile(args.params, args.switch)
+        except UsageError as exc:  # the profile came from --switch here
+            raise UsageError(str(exc).replace("--profile", "--switch", 1)) from None
         print(f"{args.params}: active profile is now {args.switch!r} (profile: and pipeline: rewritten)")
         return 0
     params = load_params(args.params, args.profile)

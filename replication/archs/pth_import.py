@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from replication.archs.checkpoint import load_pth_with_key, load_strict, save_model
+from replication.archs.checkpoint import check_finite_weights, load_pth_with_key, load_strict, save_model
 from replication.archs.registry import build_arch, detect_arch, hyperparameter_names, spec
 from replication.errors import UserError
 from replication.fsutil import sha256_file
@@ -30,6 +30,7 @@ def pth_to_model(
     """
     pth = Path(pth)
     state, used_key = load_pth_with_key(pth, key)
+    check_finite_weights(state, str(pth))
     if arch == "auto":
         arch = detect_arch(state, str(pth))
     row = spec(arch)

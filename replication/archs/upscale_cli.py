@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import cast
 
@@ -47,9 +48,10 @@ def _jobs(inp: Path, out: Path, suffix: str, model: Path, overwrite: bool) -> li
     """(source, target) pairs, after the output safety checks (nothing is written yet)."""
     from replication.errors import UsageError, UserError
     from replication.imageio import IMAGE_SUFFIXES, list_images
-    from replication.outputs import check_output
+    from replication.outputs import check_output, inside, name_part
 
     inputs = [("--input", inp), ("--model", model)]
+    name_part(suffix, "--suffix")
     if inp.is_dir():
         if out.exists() and not out.is_dir():
             raise UsageError(f"--output {out}: --input is a folder, so --output must be a folder")
@@ -57,7 +59,7 @@ def _jobs(inp: Path, out: Path, suffix: str, model: Path, overwrite: bool) -> li
         if not files:
             raise UserError(f"{inp}: no images found")
         check_output(out, command="upscale", flag="--output", kind="dir", inputs=inputs, overwrite=overwrite)
-        return [(f, out / f"{f.stem}{suffix}{f.suffix}") for f in files]
+        return [(f, inside(out, f"{f.stem}{suffix}{f.suffix}", "--suffix")) for f in files]
     if not inp.is_file():
         raise UserError(f"--input {inp}: no such file or folder")
     target = out / inp.name if out.is_dir() else out
@@ -72,14 +74,12 @@ def _jobs(inp: Path, out: Path, suffix: str, model: Path, overwrite: bool) -> li
 
 def run(args: argparse.Namespace) -> int:
     import torch
-    from tqdm import tqdm
 
     from replication.archs.checkpoint import load_model
-    from replication.archs.infer import upscale_image
     from replication.archs.registry import GENERATORS
     from replication.batch import BatchFailures
     from replication.errors import UserError
-    from replication.imageio import read_image, write_image
+    from replication.outputs import output_dir
 
     model_path = Path(args.model)
     if not model_path.is_file():
@@ -97,12 +97,28 @@ def run(args: argparse.Namespace) -> int:
             f"{model_path}: {net.arch_name} uses whole-image statistics; tiling would change it (drop --tile)"
         )
     dtype = torch.float16 if args.half else torch.bfloat16 if args.bf16 else None
-    if Path(args.input).is_dir():  # checked in _jobs; created (and marked as ours) once the model loaded
-        from replication.outputs import prepare_output_dir
-
-        prepare_output_dir(args.output, "upscale")
     failures = BatchFailures("upscale")
+    # A folder is built under a hidden partial name and published by the --overwrite rule (outputs.py).
+    with output_dir(args.output, "upscale", accumulate=True) if Path(args.input).is_dir() else nullcontext() as tmp:
+        _upscale_jobs(net, jobs, tmp, args, dtype, failures)
+    done = len(jobs) - len(failures)
+    info = cast(dict, net.checkpoint_info)  # set by load_model
+    rounded = " (fp16-rounded official weights)" if info.get("fp16_rounded") else ""
+    print(f"upscaled {done}/{len(jobs)} image(s) with {model_path.name}{rounded} -> {args.output}")
+    return failures.finish(len(jobs))
+
+
+def _upscale_jobs(
+    net, jobs: list[tuple[Path, Path]], tmp: Path | None, args: argparse.Namespace, dtype, failures
+) -> None:
+    from tqdm import tqdm
+
+    from replication.archs.infer import upscale_image
+    from replication.errors import UserError
+    from replication.imageio import read_image, write_image
+
     for src, dst in tqdm(jobs, desc="upscale", unit="img", disable=args.no_progress or len(jobs) < 2, file=sys.stderr):
+        dst = dst if tmp is None else tmp / dst.name
         try:
             image = read_image(src)
             result = upscale_image(
@@ -115,10 +131,5 @@ def run(args: argparse.Namespace) -> int:
                 alpha_mode=args.alpha,
             )
             write_image(dst, result.rgb, alpha=result.alpha, bit_depth=result.bit_depth, gray=result.gray)
-        except (UserError, ValueError, OSError) as exc:
+        except (UserError, ValueError, OSError, RuntimeError) as exc:
             failures.add(exc, src)  # one bad image must not stop the batch
-    done = len(jobs) - len(failures)
-    info = cast(dict, net.checkpoint_info)  # set by load_model
-    rounded = " (fp16-rounded official weights)" if info.get("fp16_rounded") else ""
-    print(f"upscaled {done}/{len(jobs)} image(s) with {model_path.name}{rounded} -> {args.output}")
-    return failures.finish(len(jobs))

@@ -45,7 +45,7 @@ import numpy as np
 from replication.data.config import DataConfig
 from replication.data.subimages import ShardWriter
 from replication.errors import UserError
-from replication.fsutil import atomic_dir
+from replication.outputs import output_dir
 
 PNG_COMPRESSION = 3  # the reference's extract_subimages level; lossless, affects only size and speed
 INFO_JSON = "prepare.json"
@@ -189,7 +189,7 @@ def prepare_subimages(
     workers = default_workers() if workers is None else workers
     per_set = dict.fromkeys(images, 0)
     out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
+    with output_dir(out_dir, "prepare") as tmp:
         os.chmod(tmp, 0o755)
         writer = ShardWriter(tmp, cfg.shard_size)
         try:

@@ -22,16 +22,21 @@ and write tidy metric rows.
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 import torch
 
+from replication.argtypes import nonneg_int, positive_int
 from replication.device import add_device_argument, describe, resolve_device
 from replication.errors import UserError
-from replication.evaluate.runner import add_metric_resource_args, per_metric, summary_lines
+from replication.evaluate.registry import parse_metric_list
+from replication.evaluate.runner import add_metric_resource_args, all_undefined, per_metric, summary_lines
 from replication.evaluate.stage import EvalRequest, evaluate
 from replication.outputs import check_evaluate_outputs
 from replication.params import load_params
+
+log = logging.getLogger("replication")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,10 +53,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 def add_compute_arguments(parser: argparse.ArgumentParser) -> None:
     """Where and how the network runs, and where metric files are found (shared with ``evaluate-all``)."""
     add_device_argument(parser, "the network (metrics are computed on the CPU)")
-    parser.add_argument("--tile", type=int, help="tile size for the network, 0 = whole image (default: evaluate.tile)")
+    parser.add_argument(
+        "--tile", type=nonneg_int, help="tile size for the network, 0 = whole image (default: evaluate.tile)"
+    )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         help="CPU threads for PyTorch (default: one per core). The SR images and torch-based metrics depend "
         "in their last bits on it (parallel reductions split by thread), so dvc.yaml fixes it",
     )
@@ -75,7 +82,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs that are not ours")
     parser.add_argument("--metrics", help="comma-separated metric names (default: evaluate.metrics)")
     parser.add_argument(
-        "--max-images", type=int, help="the N images with the fewest pixels, 0 = all (default: evaluate.max_images)"
+        "--max-images",
+        type=nonneg_int,
+        help="the N images with the fewest pixels, 0 = all (default: evaluate.max_images)",
     )
     parser.add_argument("--reference", type=Path, help="ground-truth folder (same stems) for full-reference metrics")
     add_compute_arguments(parser)
@@ -115,4 +124,9 @@ def run(args: argparse.Namespace) -> int:
         print("metric time per image: " + ", ".join(f"{k} {v / n:.2f} s" for k, v in done.metric_seconds.items()))
     for line in summary_lines(per_metric(done.scores), done.unavailable):
         print(line)
-    return done.failures.finish(len(done.images))
+    status = done.failures.finish(len(done.images))
+    # metrics named on the command line (not the profile's defaults) must give at least one value
+    undefined = all_undefined(per_metric(done.scores), parse_metric_list(args.metrics)) if args.metrics else []
+    if undefined:
+        log.error(f"evaluate: --metrics {', '.join(undefined)}: undefined for every image (see the warnings above)")
+    return 1 if status or undefined else 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from replication.argtypes import nonneg_int, positive_int, seed
 from replication.device import add_device_argument, resolve_device
 from replication.names import PHASES
 
@@ -65,13 +66,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threads",
-        type=int,
+        type=positive_int,
         help="CPU threads for PyTorch (default: PyTorch's choice, one per core). On a machine "
         "shared with other jobs, 1 avoids OpenMP threads spin-waiting on each other",
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=seed,
         help="training seed, one of the profile's `seeds` (default: the first); the run's own "
         "initial weights, data order and degradation draws follow from it",
     )
@@ -82,7 +83,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "deviation is recorded in the model's metadata (paper_scale_deviations)",
     )
     parser.add_argument(
-        "--max-steps", type=int, help="stop after this step (a checkpoint is written there; run again to continue)"
+        "--max-steps",
+        type=nonneg_int,
+        help="stop after this step (a checkpoint is written there; run again to continue)",
     )
 
 
