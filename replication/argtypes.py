@@ -85,3 +85,15 @@ def pixel_count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
     return value
+
+
+MAX_COUNT = 10_000_000
+
+
+def item_count(text: str) -> int:
+    """A number of items to write: 1 .. 10,000,000 (a typo of a few more digits would otherwise try to
+    plan an impossible run in memory)."""
+    value = positive_int(text)
+    if value > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_COUNT:,}, got {text!r}")
+    return value

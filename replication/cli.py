@@ -227,6 +227,9 @@ def _run(module, args: argparse.Namespace) -> tuple[int, str | None]:
         return EXIT["failure"], f"{where}{exc.strerror or exc}"
     except RecursionError:
         return EXIT["failure"], "an input file is nested too deeply to be read (recursion limit)"
+    except (UnicodeEncodeError, UnicodeDecodeError) as exc:  # a name or value that is not UTF-8, into a text file
+        bad = ascii(exc.object[exc.start : exc.end])
+        return EXIT["failure"], f"a file name or value is not valid UTF-8 ({bad}); rename the file or change the value"
     except MemoryError:
         return EXIT["failure"], "out of memory; use smaller images, --tile, or a lower --max-pixels"
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -219,13 +220,23 @@ def check_report_output(args) -> None:
     )
 
 
-def prepare_output_dir(path: str | os.PathLike, command: str) -> Path:
-    """Create an output folder the command fills file by file (checked before with check_output)."""
+@contextlib.contextmanager
+def filled_in_place(path: str | os.PathLike, command: str) -> Iterator[Path]:
+    """A folder that sub-steps fill in place, each publishing its own part atomically (``evaluate-all``:
+    one evaluation per set). Created and marked here; if the run fails or is interrupted and the folder
+    did not exist before, it is removed again, so no partial output stays under its name. A folder that
+    is not ours (``--overwrite``) is not marked."""
     path = Path(path)
+    created = not (path.exists() or path.is_symlink())
     path.mkdir(parents=True, exist_ok=True)
-    if not is_our_output(path, command):
+    if created or is_our_output(path, command) or not any(path.iterdir()):
         write_marker(path, command)
-    return path
+    try:
+        yield path
+    except BaseException:
+        if created:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
 
 
 @contextlib.contextmanager

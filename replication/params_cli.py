@@ -35,11 +35,15 @@ def run(args: argparse.Namespace) -> int:
             switch_profile(args.params, args.switch)
         except UsageError as exc:  # the profile came from --switch here
             raise UsageError(str(exc).replace("--profile", "--switch", 1)) from None
-        print(f"{args.params}: active profile is now {args.switch!r} (profile: and pipeline: rewritten)")
+        if args.json:  # --json: stdout is always one JSON object
+            print(json.dumps({"status": "ok", "params": str(args.params), "profile": args.switch}))
+        else:
+            print(f"{args.params}: active profile is now {args.switch!r} (profile: and pipeline: rewritten)")
         return 0
     params = load_params(args.params, args.profile)
     if args.get:
-        print(_format(_lookup(params, args.get)))
+        value = _lookup(params, args.get)
+        print(json.dumps(value) if args.json else _format(value))
         return 0
     if args.json:
         print(json.dumps(to_dict(params.active), indent=2))
@@ -63,7 +67,7 @@ def _lookup(params, key: str):
     where = "pipeline" if key.startswith("pipeline.") else f"profiles.{params.profile}"
     for part in parts:
         if not isinstance(data, dict) or part not in data:
-            raise UserError(f"--get {key}: no key {part!r} under {where}")
+            raise UsageError(f"--get {key}: no key {part!r} under {where}")
         data, where = data[part], f"{where}.{part}"
     return data
 

@@ -1391,3 +1391,82 @@ def test_explicitly_requested_metric_undefined_everywhere_fails(ws, capsys, monk
     assert code == 1 and "undefined for every image" in err
     code, _, err = cli(fmt([a for a in argv if a not in ("--metrics", "niqe")] + ["--overwrite"], ws), capsys)
     assert "undefined for every image" not in err  # the profile's default metrics only warn
+
+
+def test_interrupted_evaluate_all_leaves_no_new_output_folder(ws, capsys, monkeypatch):
+    import replication.evaluate.stage as stage
+
+    monkeypatch.setenv("REPLICATION_MIRROR", str(ws / "no-mirror"))
+    assert cli(fmt([*SYN, "--out-dir", "{ws}/val", "--gt-size", "32"], ws), capsys)[0] == 0
+    _interrupt_on(monkeypatch, stage, "write_image", 2, KeyboardInterrupt())
+    before = tree(ws)
+    argv = ["evaluate-all", "--params", PARAMS, "--model", "bicubic", "--name", "b", "--source", "bicubic"]
+    code, _, err = cli([*argv, "--val", ws / "val", "--out", ws / "ea"], capsys)
+    assert code == 130 and "interrupted" in err
+    assert_tree_same(before, ws)
+
+
+SIZE_LIMITS = {
+    "count-beyond-limit": ([*SYN, "--out-dir", "{ws}/o", "--count", "99999999999"], 2, "--count"),
+    "batch-over-budget": (
+        [*SYN, "--out-dir", "{ws}/o", "--count", "100000", "--batch-size", "100000"],
+        1,
+        "--max-pixels",
+    ),
+    "gt-size-over-budget": (
+        [*SYN, "--out-dir", "{ws}/o", "--gt-size", "40000", "--scale", "4", "--pad-small"],
+        1,
+        "--max-pixels",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SIZE_LIMITS))
+def test_sizes_that_would_exhaust_memory_are_refused_up_front(case, ws, capsys):
+    argv, expected, mention = SIZE_LIMITS[case]
+    before = tree(ws)
+    code, _, err = cli(fmt(argv, ws), capsys)
+    assert code == expected and mention in err, err
+    assert_tree_same(before, ws)
+
+
+def test_expected_metrics_with_infinite_tolerance_or_nan_mean_is_refused(ws, capsys, monkeypatch):
+    monkeypatch.setenv("REPLICATION_MIRROR", str(ws / "no-mirror"))
+    argv = fmt([*EVAL, "--input", "{ws}/photos", "--out-images", "{ws}/sr", "--out-metrics", "{ws}/m.csv"], ws)
+    assert cli(argv, capsys)[0] == 0
+    expected = ws / "expected.json"
+    assert cli(["check-metrics", "--expected", expected, "--results", ws / "m.csv", "--write"], capsys)[0] == 0
+    good = json.loads(expected.read_text())
+    for change in ("tolerance", "mean"):
+        data = json.loads(json.dumps(good))
+        if change == "tolerance":
+            data["tolerance"]["abs"] = math.inf
+        else:
+            data["entries"][0]["mean"] = math.nan
+        expected.write_text(json.dumps(data))  # Python writes Infinity / NaN, which JSON parsers accept
+        before = tree(ws)
+        code, out, _ = cli(["check-metrics", "--expected", expected, "--results", ws / "m.csv", "--json"], capsys)
+        assert code == 1 and "expected.json" in json.loads(out)["error"]
+        assert_tree_same(before, ws)
+
+
+def test_params_json_prints_json_for_every_action(tmp_path, capsys):
+    path = tmp_path / "params.yaml"
+    path.write_text(PARAMS.read_text())
+    code, out, _ = cli(["params", "--params", path, "--get", "validation.count", "--json"], capsys)
+    assert code == 0 and isinstance(json.loads(out), int)
+    code, out, _ = cli(["params", "--params", path, "--switch", "study", "--json"], capsys)
+    assert code == 0 and json.loads(out)["profile"] == "study"
+    code, out, err = cli(["params", "--params", path, "--get", "no.such.key", "--json"], capsys)
+    assert code == 2 and json.loads(out)["exit_status"] == 2 and "--get" in err
+
+
+def test_deeply_nested_sidecar_json_is_reported_not_a_traceback(ws, capsys):
+    bare = _strip_embedded(ws / "models" / "tiny.safetensors")
+    bare.with_suffix(".json").write_text("[" * 100_000 + "]" * 100_000)
+    before = tree(ws)
+    code, _, err = cli(
+        fmt(["upscale", "--model", str(bare), "--input", "{ws}/photos/a.png", "--output", "{ws}/o.png"], ws), capsys
+    )
+    assert code == 1 and "bare.json" in err
+    assert_tree_same(before, ws)

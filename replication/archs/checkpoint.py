@@ -153,8 +153,8 @@ def _description(text: str | None, where: str) -> tuple[dict | None, str | None]
         return None, None if "embedded" in where else f"{where}: unreadable"
     try:
         data = json.loads(text)
-    except ValueError as exc:
-        return None, f"{where}: broken JSON ({exc})"
+    except (ValueError, RecursionError) as exc:
+        return None, f"{where}: broken JSON ({first_line(exc)})"
     if not isinstance(data, dict):
         return None, f"{where}: expected a JSON object"
     if not isinstance(data.get("arch"), str) or not isinstance(data.get("hyperparameters"), dict):

@@ -10,7 +10,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from replication.argtypes import positive_int, seed
+from replication.argtypes import item_count, positive_int, seed
 from replication.degrade.preview import render_preview
 from replication.degrade.synthesize import SynthesisRequest, synthesize
 from replication.device import add_device_argument, resolve_device
@@ -27,7 +27,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gt-dir", type=Path, required=True, help="folder of GT images")
     parser.add_argument("--out-dir", type=Path, help="output folder (replaced atomically)")
     parser.add_argument("--overwrite", action="store_true", help="replace an --out-dir that is not an earlier output")
-    parser.add_argument("--count", type=positive_int, help="number of pairs to write")
+    parser.add_argument("--count", type=item_count, help="number of pairs to write (at most 10,000,000)")
     parser.add_argument("--seed", type=seed, default=0, help="random seed, 0 .. 2**64-1 (default 0)")
     parser.add_argument("--variant", choices=DEGRADATION_VARIANTS, default="second_order")
     parser.add_argument("--scale", type=positive_int, default=None, help="default: the profile's scale")

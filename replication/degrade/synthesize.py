@@ -24,7 +24,7 @@ from replication.degrade.config import DegradationConfig, check_gt_size
 from replication.degrade.crop import paired_random_crop, prepare_gt
 from replication.degrade.pipeline import Degrader
 from replication.errors import UsageError, UserError
-from replication.imageio import read_image, write_image
+from replication.imageio import check_pixels, read_image, write_image
 from replication.names import DegradationVariant
 from replication.outputs import output_dir
 from replication.params import Params, fingerprint
@@ -126,6 +126,9 @@ def synthesize(params: Params, req: SynthesisRequest) -> dict[Path, str]:
         raise UsageError(f"--gt-size {req.gt_size} must be divisible by --scale {req.scale} (the LQ is gt-size/scale)")
     check_gt_sizes(req.images, req.gt_size, req.pad_small)
     cfg = crop_for(params.active.degradation, req.gt_size, req.scale)
+    # the pixel budget (--max-pixels) also bounds what one batch holds at once, before any work
+    batch = min(req.batch_size, req.count)
+    check_pixels(cfg.gt_crop * batch, cfg.gt_crop, f"--gt-size {req.gt_size} x --batch-size {batch} (GT crops at once)")
     try:
         check_gt_size(req.gt_size, cfg.gt_crop, req.scale, "--gt-size")
     except ValueError as exc:
