@@ -43,6 +43,20 @@ def write_error(target: str | os.PathLike, exc: OSError, doing: str = "writing")
     return err
 
 
+@contextlib.contextmanager
+def writing(target: str | os.PathLike) -> Iterator[None]:
+    """Within the block, a full disk or a read-only folder is an :class:`OutputWriteError` naming
+    ``target`` (a copy's own OSError names its source, a stream write names nothing)."""
+    try:
+        yield
+    except OutputWriteError:
+        raise
+    except OSError as exc:
+        if exc.errno in (*_FULL, errno.EROFS):
+            raise write_error(target, exc) from None
+        raise
+
+
 def resolve_write_target(target: str | os.PathLike) -> Path:
     """The file a write to ``target`` must replace: a symlink is written *through* (its final target is
     replaced atomically and the link stays); a broken link or a link to a folder is refused."""

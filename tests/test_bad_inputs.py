@@ -1470,3 +1470,27 @@ def test_deeply_nested_sidecar_json_is_reported_not_a_traceback(ws, capsys):
     )
     assert code == 1 and "bare.json" in err
     assert_tree_same(before, ws)
+
+
+def test_full_disk_while_copying_from_the_mirror_names_the_output(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import replication.data.fetcher as fetcher
+
+    source = mirror_dir() / "datasets" / "set5"
+    if not source.is_dir():
+        pytest.skip("offline mirror not available")
+    mirror = tmp_path / "mirror"
+    shutil.copytree(source, mirror / "datasets" / "set5")
+
+    def full(src, dst, *args, **kwargs):
+        err = OSError(errno.ENOSPC, "No space left on device")
+        err.filename, err.filename2 = str(src), str(dst)  # as shutil.copyfile reports it: the source first
+        raise err
+
+    monkeypatch.setattr(fetcher.shutil, "copyfile", full)
+    before = tree(tmp_path)
+    code, _, err = cli(["download", "set5", "--root", tmp_path / "raw", "--mirror", mirror, "--no-progress"], capsys)
+    assert code == 1 and "no space left on device" in err and str(tmp_path / "raw") in err, err
+    assert str(mirror) not in err.split("error:")[-1]
+    assert_tree_kept(before, tmp_path)
