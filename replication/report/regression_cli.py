@@ -107,7 +107,10 @@ def run(args: argparse.Namespace) -> int:
             previous.metric_tolerance if previous else None,
         )
         write_expected(args.expected, content)
-        print(f"{args.expected}: wrote {len(content['entries'])} expected means (profile {content['profile']})")
+        if args.json:  # --json: stdout is always one JSON object
+            print(json.dumps({"status": "written", "expected": str(args.expected), "entries": len(content["entries"])}))
+        else:
+            print(f"{args.expected}: wrote {len(content['entries'])} expected means (profile {content['profile']})")
         return 0
     expected = load_expected(args.expected)
     table = compare(expected, tidy, _override(args))
