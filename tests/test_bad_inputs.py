@@ -1191,6 +1191,8 @@ def _documented_statuses() -> dict[int, str]:
     return {int(r[1]): r[2] for r in rows}
 
 
+EVAL_ALL = ["evaluate-all", "--model", "bicubic", "--name", "x", "--source", "bicubic", "--out", "{ws}/ea"]
+
 # command -> (a usage error and the name it must mention, a runtime error and the name it must mention)
 EXIT_MATRIX = {
     "params": (
@@ -1273,35 +1275,9 @@ EXIT_MATRIX = {
         "nope",
     ),
     "evaluate-all": (
-        [
-            "evaluate-all",
-            "--params",
-            "{params}",
-            "--profile",
-            "nope",
-            "--model",
-            "bicubic",
-            "--name",
-            "x",
-            "--source",
-            "bicubic",
-            "--out",
-            "{ws}/ea",
-        ],
+        [*EVAL_ALL, "--params", "{params}", "--profile", "nope"],
         "--profile",
-        [
-            "evaluate-all",
-            "--params",
-            "{ws}/no.yaml",
-            "--model",
-            "bicubic",
-            "--name",
-            "x",
-            "--source",
-            "bicubic",
-            "--out",
-            "{ws}/ea",
-        ],
+        [*EVAL_ALL, "--params", "{ws}/no.yaml"],
         "no.yaml",
     ),
     "report": (
