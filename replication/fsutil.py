@@ -43,6 +43,17 @@ def write_error(target: str | os.PathLike, exc: OSError, doing: str = "writing")
     return err
 
 
+def _is_write_failure(exc: BaseException, tmp: Path) -> bool:
+    """Whether an OSError inside a writer's block is the output's (full/read-only disk, or about the
+    temporary output itself), not an input that could not be read."""
+    if not isinstance(exc, OSError) or isinstance(exc, (FileNotFoundError, OutputWriteError)):
+        return False
+    if exc.errno in (*_FULL, errno.EROFS):
+        return True
+    names = [str(n) for n in (exc.filename, exc.filename2) if n]
+    return not names or any(n == str(tmp) or n.startswith(str(tmp) + os.sep) for n in names)
+
+
 @contextlib.contextmanager
 def writing(target: str | os.PathLike) -> Iterator[None]:
     """Within the block, a full disk or a read-only folder is an :class:`OutputWriteError` naming
@@ -99,8 +110,8 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
-        if isinstance(exc, OSError) and not isinstance(exc, (FileNotFoundError, OutputWriteError)):
-            raise write_error(shown, exc) from None
+        if _is_write_failure(exc, tmp_path):
+            raise write_error(shown, exc) from None  # type: ignore[arg-type]  # an OSError, checked above
         raise
 
 
@@ -162,7 +173,8 @@ def atomic_dir(target: str | os.PathLike, *, merge: bool = False, keep: Collecti
             return
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+        if isinstance(exc, OutputWriteError) or _is_write_failure(exc, tmp):
+            assert isinstance(exc, OSError)
             inner = str(exc.filename or "")
             if inner.startswith(str(tmp) + os.sep):  # the file inside the partial folder, by its final name
                 inner = inner[len(str(tmp)) + 1 :]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ from replication.fsutil import atomic_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DEFAULT_MAX_PIXELS = 50_000_000  # ~7000 x 7000: a float32 RGB copy is 0.6 GB
 _budget = {"max_pixels": DEFAULT_MAX_PIXELS}
 MAX_PIXELS_FLAG = "--max-pixels"
@@ -108,10 +110,29 @@ _ORIENT = {
 }
 
 
+def _png_chunk_types(raw: bytes) -> set[bytes]:
+    """The chunk types of a PNG, by walking the chunk headers (no decompression)."""
+    types, pos = set(), 8
+    while pos + 8 <= len(raw):
+        length, kind = struct.unpack(">I4s", raw[pos : pos + 8])
+        types.add(kind)
+        if kind == b"IEND":
+            break
+        pos += 12 + length
+    return types
+
+
 def inspect_header(data: bytes | np.ndarray, source: str) -> int:
     """Check an encoded image from its header (no decoding): budget and single frame. Returns its
     EXIF orientation (1 = upright). A header PIL cannot parse is left to the decoder to report."""
-    raw = data.tobytes() if isinstance(data, np.ndarray) else data
+    raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
+    if raw[:8] == _PNG_SIGNATURE and raw[12:16] == b"IHDR" and len(raw) >= 24:
+        # Fast path for PNG (training shards decode many small ones): the size is in IHDR; only a file
+        # that may be animated (acTL) or carry EXIF (eXIf) is handed to PIL below to make sure.
+        width, height = struct.unpack(">II", raw[16:24])
+        check_pixels(width, height, source)
+        if not _png_chunk_types(raw) & {b"acTL", b"eXIf"}:
+            return 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # PIL's own decompression-bomb warning: the budget below replaces it
         try:
@@ -126,6 +147,9 @@ def inspect_header(data: bytes | np.ndarray, source: str) -> int:
                     f"{source}: holds {frames} frames (an animation or a multi-page file); only single-frame "
                     "images are supported: extract the frame you want first"
                 )
+            # PIL's PNG reader decodes the whole image to look for an eXIf chunk: only ask when there is one
+            if im.format == "PNG" and b"eXIf" not in raw:
+                return 1
             try:
                 orientation = int(im.getexif().get(0x0112, 1))
             except Exception:  # a damaged EXIF block: treat as upright, as viewers do
