@@ -40,6 +40,9 @@ from replication.fsutil import atomic_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
+# PIL's own decompression-bomb check (a warning, then an error at twice its limit) is replaced by the
+# pixel budget below, which names the file and the flag; PIL is only used to read headers.
+PILImage.MAX_IMAGE_PIXELS = None
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 DEFAULT_MAX_PIXELS = 50_000_000  # ~7000 x 7000: a float32 RGB copy is 0.6 GB
 _budget = {"max_pixels": DEFAULT_MAX_PIXELS}
