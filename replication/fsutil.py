@@ -14,7 +14,7 @@ import shutil
 import tempfile
 from collections.abc import Collection, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from replication.errors import UserError
 
@@ -144,18 +144,22 @@ def write_text_atomic(target: str | os.PathLike, text: str) -> None:
 
 
 @contextlib.contextmanager
-def atomic_dir(target: str | os.PathLike, *, merge: bool = False, keep: Collection[str] = ()) -> Iterator[Path]:
+def atomic_dir(
+    target: str | os.PathLike, *, mode: Literal["replace", "names", "files"] = "replace", keep: Collection[str] = ()
+) -> Iterator[Path]:
     """Yield a temporary directory beside ``target``; it is published under ``target`` only on success.
 
     Nothing is ever left under the final name by a failed or interrupted run (Ctrl-C, SIGTERM, full
     disk): the temporary folder is removed and an existing ``target`` stays as it was.
 
-    * ``target`` missing: the folder is renamed into place (atomic).
-    * ``merge=False`` (the caller checked that ``target`` is its own earlier output): the old folder
-      is moved aside, the new one renamed into place, then the old one removed.
-    * ``merge=True``: every file of the new folder replaces the file of the same relative name in
-      ``target`` (a symlinked file is written through); nothing else in ``target`` is touched. Names
-      in ``keep`` (e.g. an ownership marker) are not published into an existing ``target``.
+    * ``target`` missing: the folder is renamed into place (atomic), whatever ``mode``.
+    * ``"replace"``: the old folder is moved aside, the new one renamed into place, then the old one
+      removed (for folders that are wholly the caller's, e.g. an extracted archive).
+    * ``"names"``: each top-level entry of the new folder replaces the entry of that name as a whole
+      (so no stale file of an earlier run survives inside it); other entries of ``target`` are kept.
+    * ``"files"``: every file of the new folder replaces the file of the same relative name in
+      ``target`` (a symlinked file is written through); nothing else in ``target`` is touched.
+    Names in ``keep`` (e.g. an ownership marker) are not published into an existing ``target``.
     """
     target = Path(target)
     try:
@@ -167,8 +171,8 @@ def atomic_dir(target: str | os.PathLike, *, merge: bool = False, keep: Collecti
     os.chmod(tmp, 0o777 & ~_current_umask())  # mkdtemp creates 0700 directories
     try:
         yield tmp
-        if merge and (target.exists() or target.is_symlink()):
-            _merge_into(tmp, target, keep)
+        if mode != "replace" and (target.exists() or target.is_symlink()):
+            (_merge_into if mode == "files" else _replace_names)(tmp, target, keep)
             shutil.rmtree(tmp, ignore_errors=True)
             return
     except BaseException as exc:
@@ -191,6 +195,25 @@ def atomic_dir(target: str | os.PathLike, *, merge: bool = False, keep: Collecti
             shutil.rmtree(old, ignore_errors=True)
         else:
             old.unlink()
+
+
+def _replace_names(src: Path, dest: Path, keep: Collection[str] = ()) -> None:
+    """Move each top-level entry of ``src`` onto ``dest/<name>``, replacing what had that name."""
+    for entry in sorted(src.iterdir()):
+        if entry.name in keep:
+            continue
+        goal = dest / entry.name
+        old = None
+        if goal.exists() or goal.is_symlink():
+            old = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", suffix=".old", dir=dest))
+            os.rmdir(old)
+            os.replace(goal, old)
+        os.replace(entry, goal)
+        if old is not None:
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                old.unlink()
 
 
 def _merge_into(src: Path, dest: Path, keep: Collection[str] = ()) -> None:

@@ -168,11 +168,12 @@ def inside(folder: str | os.PathLike, name: str, flag: str) -> Path:
 def output_dir(path: str | os.PathLike, command: str, *, accumulate: bool = False) -> Iterator[Path]:
     """Build a folder output under a hidden ``.<name>.*.partial`` name and publish it by the one rule.
 
-    Checked before with :func:`check_output`. A missing ``path`` is renamed into place. An earlier
-    output of ``command`` (marker) is replaced as a whole, unless ``accumulate`` (``upscale``,
-    ``evaluate --out-images``: folders that collect results) where, as in a folder that is not ours
-    (``--overwrite``), only the files written now replace files of the same name and nothing else is
-    touched; the marker is not added to a folder that is not ours (an empty folder counts as ours).
+    Checked before with :func:`check_output`. A missing ``path`` is renamed into place. In an earlier
+    output of ``command`` (marker), each top-level name the command writes is replaced as a whole
+    (other entries stay), unless ``accumulate`` (``upscale``, ``evaluate --out-images``, ``report``:
+    folders that collect results) where, as in a folder that is not ours (``--overwrite``), only the
+    files written now replace files of the same name and nothing else is touched; the marker is not
+    added to a folder that is not ours (an empty folder counts as ours).
     Ctrl-C, SIGTERM, a full disk or a failure leave no partial output under ``path`` (the partial
     folder is removed)."""
     from replication.fsutil import atomic_dir
@@ -180,9 +181,11 @@ def output_dir(path: str | os.PathLike, command: str, *, accumulate: bool = Fals
     path = Path(path)
     empty = path.is_dir() and not any(path.iterdir())
     ours = is_our_output(path, command) or empty
-    # A symlinked folder is written through (merged), never replaced by a real folder.
-    whole = ours and not accumulate and not path.is_symlink()
-    with atomic_dir(path, merge=not whole, keep=() if ours else (MARKER,)) as tmp:
+    # Our own folder: each name we write (gt/, lq/, shards/, ...) is replaced whole, so nothing stale of
+    # an earlier run survives, and anything else a user put there stays. A folder that is not ours
+    # (--overwrite) or one that collects results: file by file. Symlinked folders are written through.
+    whole_names = ours and not accumulate
+    with atomic_dir(path, mode="names" if whole_names else "files", keep=() if ours else (MARKER,)) as tmp:
         write_marker(tmp, command)
         yield tmp
 

@@ -1470,3 +1470,14 @@ def test_full_disk_while_copying_from_the_mirror_names_the_output(tmp_path, caps
     assert code == 1 and "no space left on device" in err and str(tmp_path / "raw") in err, err
     assert str(mirror) not in err.split("error:")[-1]
     assert_tree_kept(before, tmp_path)
+
+
+def test_rerun_into_own_folder_keeps_files_a_user_added(ws, capsys):
+    argv = fmt([*SYN, "--out-dir", "{ws}/pairs", "--gt-size", "32"], ws)
+    assert cli(argv, capsys)[0] == 0
+    (ws / "pairs" / "my-notes.txt").write_text("about these pairs\n")
+    before = tree(ws)
+    assert cli(argv, capsys)[0] == 0
+    ours = ("pairs/synthesis.json", "pairs/gt", "pairs/lq")
+    assert_tree_kept(before, ws, changed=tuple(r for r in before if r.startswith(ours)))
+    assert (ws / "pairs" / "my-notes.txt").read_text() == "about these pairs\n"
