@@ -27,9 +27,8 @@ from pathlib import Path
 
 import torch
 
-from replication.argtypes import nonneg_int, positive_int
 from replication.device import add_device_argument, describe, resolve_device
-from replication.errors import UserError
+from replication.errors import UsageError
 from replication.evaluate.registry import parse_metric_list
 from replication.evaluate.runner import add_metric_resource_args, all_undefined, per_metric, summary_lines
 from replication.evaluate.stage import EvalRequest, evaluate
@@ -53,12 +52,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 def add_compute_arguments(parser: argparse.ArgumentParser) -> None:
     """Where and how the network runs, and where metric files are found (shared with ``evaluate-all``)."""
     add_device_argument(parser, "the network (metrics are computed on the CPU)")
-    parser.add_argument(
-        "--tile", type=nonneg_int, help="tile size for the network, 0 = whole image (default: evaluate.tile)"
-    )
+    parser.add_argument("--tile", type=int, help="tile size for the network, 0 = whole image (default: evaluate.tile)")
     parser.add_argument(
         "--threads",
-        type=positive_int,
+        type=int,
         help="CPU threads for PyTorch (default: one per core). The SR images and torch-based metrics depend "
         "in their last bits on it (parallel reductions split by thread), so dvc.yaml fixes it",
     )
@@ -66,10 +63,15 @@ def add_compute_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def apply_threads(args: argparse.Namespace) -> None:
-    """``--threads``: checked, then set for this process only (the CLI owns it)."""
+    """``--threads`` (and ``--tile``, ``--max-images``): checked as usage errors, then the threads are
+    set for this process only (the CLI owns it). Plain ``int`` flags checked here rather than
+    ``replication.argtypes`` types: the evaluation stages of dvc.yaml do not depend on that module."""
+    for flag, value, least in (("--threads", args.threads, 1), ("--tile", args.tile, 0)):
+        if value is not None and value < least:
+            raise UsageError(f"{flag} must be >= {least}, got {value}")
+    if getattr(args, "max_images", None) is not None and args.max_images < 0:
+        raise UsageError(f"--max-images must be >= 0 (0 = all), got {args.max_images}")
     if args.threads is not None:
-        if args.threads < 1:
-            raise UserError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
 
 
@@ -82,9 +84,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs that are not ours")
     parser.add_argument("--metrics", help="comma-separated metric names (default: evaluate.metrics)")
     parser.add_argument(
-        "--max-images",
-        type=nonneg_int,
-        help="the N images with the fewest pixels, 0 = all (default: evaluate.max_images)",
+        "--max-images", type=int, help="the N images with the fewest pixels, 0 = all (default: evaluate.max_images)"
     )
     parser.add_argument("--reference", type=Path, help="ground-truth folder (same stems) for full-reference metrics")
     add_compute_arguments(parser)

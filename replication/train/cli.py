@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from replication.argtypes import nonneg_int, positive_int, seed
 from replication.device import add_device_argument, resolve_device
 from replication.names import PHASES
 
@@ -66,13 +65,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--threads",
-        type=positive_int,
+        type=int,
         help="CPU threads for PyTorch (default: PyTorch's choice, one per core). On a machine "
         "shared with other jobs, 1 avoids OpenMP threads spin-waiting on each other",
     )
     parser.add_argument(
         "--seed",
-        type=seed,
+        type=int,
         help="training seed, one of the profile's `seeds` (default: the first); the run's own "
         "initial weights, data order and degradation draws follow from it",
     )
@@ -83,22 +82,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "deviation is recorded in the model's metadata (paper_scale_deviations)",
     )
     parser.add_argument(
-        "--max-steps",
-        type=nonneg_int,
-        help="stop after this step (a checkpoint is written there; run again to continue)",
+        "--max-steps", type=int, help="stop after this step (a checkpoint is written there; run again to continue)"
     )
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from replication.errors import UserError
+    from replication.errors import UsageError
     from replication.outputs import check_output
     from replication.train.loop import RunOptions, train
 
+    # Plain int flags checked here as usage errors (the train stages of dvc.yaml do not depend on argtypes).
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be >= 1, got {args.threads}")
+    if args.seed is not None and not 0 <= args.seed < 2**64:
+        raise UsageError(f"--seed must be an integer from 0 to 2**64-1, got {args.seed}")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise UsageError(f"--max-steps must be positive, got {args.max_steps}")
     if args.threads is not None:
-        if args.threads < 1:
-            raise UserError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)  # this process only: the CLI owns it
     # The run folder is resumed (its checkpoints persist between DVC runs), so only the path rules
     # apply: it must not be, contain or lie inside what training reads.

@@ -140,7 +140,7 @@ def preflight(opts: RunOptions) -> Plan:
             f"--seed {seed}: not one of profiles.{params.profile}.seeds ({', '.join(map(str, profile.seeds))})"
         )
     if opts.max_steps is not None and opts.max_steps <= 0:
-        raise UserError(f"--max-steps must be positive, got {opts.max_steps}")
+        raise UsageError(f"--max-steps must be positive, got {opts.max_steps}")
     if opts.device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is available")
     from replication.degrade.pipeline import Degrader
