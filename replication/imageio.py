@@ -54,6 +54,11 @@ def set_max_pixels(limit: int) -> None:
     _budget["max_pixels"] = int(limit)
 
 
+def max_pixels() -> int:
+    """The pixel budget in force (worker processes are started with it: see data/prepare.py)."""
+    return _budget["max_pixels"]
+
+
 def check_pixels(width: int, height: int, what: str) -> None:
     """Refuse an image (input or output) over the pixel budget, naming ``what``, its size and the flag."""
     limit = _budget["max_pixels"]

@@ -144,7 +144,13 @@ def _run_jobs(jobs: list[_Job], workers: int) -> Iterator[list[tuple[str, bytes,
             yield _process(job)
         return
     # spawn: the parent may hold torch/OpenMP threads, which fork does not carry over safely.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    from replication.imageio import max_pixels, set_max_pixels
+
+    # spawned workers start from the default pixel budget: hand them this process's (--max-pixels)
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("spawn"), initializer=set_max_pixels, initargs=(max_pixels(),)
+    )
+    with pool:
         yield from pool.map(_process, jobs)
 
 
