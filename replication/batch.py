@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import sys
 
@@ -18,7 +19,12 @@ class BatchFailures:
         self.messages: list[str] = []
 
     def add(self, exc: BaseException, source: object = None) -> None:
-        """Record one failure; ``source`` (the file) is prefixed when the message does not name it."""
+        """Record one failure; ``source`` (the file) is prefixed when the message does not name it.
+
+        A full disk is not a per-file problem: it is re-raised, so the run stops and its partial
+        output is removed instead of being published with the files that still fitted."""
+        if getattr(exc, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+            raise exc
         message = str(exc)
         if source is not None and str(source) not in message:
             message = f"{source}: {message}"

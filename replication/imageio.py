@@ -8,11 +8,24 @@ Also here, so that no other module converts pixels: rounding to 8-bit code value
 :func:`quantize_8bit`, the one definition of that rounding), decoding in-memory files
 (:func:`decode_image`), the 8-bit PIL path the training-data preparation uses (:func:`load_rgb8`,
 :func:`encode_png_rgb8`), and OpenCV's Lanczos resize of a tensor (:func:`resize_lanczos`).
+
+Every file is looked at from its header before it is decoded (:func:`inspect_header`):
+
+* the **pixel budget**: an image larger than ``--max-pixels`` (default 50 megapixels; outputs are
+  checked with :func:`check_pixels` before they are computed) is refused, naming its size and the flag,
+  instead of the process trying to allocate tens of gigabytes;
+* **EXIF orientation** is applied, so pixels are in the orientation image viewers show (the file's
+  stored orientation is not carried to outputs: they are written upright);
+* a **multi-frame** file (animated GIF/PNG/WebP, multi-page TIFF) is refused rather than silently
+  reduced to its first frame.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,11 +33,41 @@ import cv2
 import numpy as np
 import torch
 from PIL import Image as PILImage
+from PIL import ImageOps
 
 from replication.errors import UserError
 from replication.fsutil import atomic_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+# PIL's own decompression-bomb check (a warning, then an error at twice its limit) is replaced by the
+# pixel budget below, which names the file and the flag; PIL is only used to read headers.
+PILImage.MAX_IMAGE_PIXELS = None
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+DEFAULT_MAX_PIXELS = 50_000_000  # ~7000 x 7000: a float32 RGB copy is 0.6 GB
+_budget = {"max_pixels": DEFAULT_MAX_PIXELS}
+MAX_PIXELS_FLAG = "--max-pixels"
+
+
+def set_max_pixels(limit: int) -> None:
+    """The pixel budget of this process (``--max-pixels``; 0 = no limit)."""
+    _budget["max_pixels"] = int(limit)
+
+
+def max_pixels() -> int:
+    """The pixel budget in force (worker processes are started with it: see data/prepare.py)."""
+    return _budget["max_pixels"]
+
+
+def check_pixels(width: int, height: int, what: str) -> None:
+    """Refuse an image (input or output) over the pixel budget, naming ``what``, its size and the flag."""
+    limit = _budget["max_pixels"]
+    if limit and width * height > limit:
+        raise ImageTooLargeError(
+            f"{what}: {width}x{height} pixels ({width * height / 1e6:.4g} megapixels) is over the pixel budget of "
+            f"{limit / 1e6:g} megapixels (refused before decoding or computing it); pass {MAX_PIXELS_FLAG} N "
+            "to allow larger images if the machine has the memory"
+        )
 
 
 @dataclass(frozen=True)
@@ -59,6 +102,69 @@ class ImageNotFoundError(UserError, FileNotFoundError):
     """An image file or folder does not exist. The message names it."""
 
 
+class ImageTooLargeError(UserError, ValueError):
+    """An image is over the pixel budget (``--max-pixels``). The message names it and its size."""
+
+
+# EXIF orientation tag (0x0112) -> how to bring an (H, W, ...) array upright, as viewers show it.
+_ORIENT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def _png_chunk_types(raw: bytes) -> set[bytes]:
+    """The chunk types of a PNG, by walking the chunk headers (no decompression)."""
+    types, pos = set(), 8
+    while pos + 8 <= len(raw):
+        length, kind = struct.unpack(">I4s", raw[pos : pos + 8])
+        types.add(kind)
+        if kind == b"IEND":
+            break
+        pos += 12 + length
+    return types
+
+
+def inspect_header(data: bytes | np.ndarray, source: str) -> int:
+    """Check an encoded image from its header (no decoding): budget and single frame. Returns its
+    EXIF orientation (1 = upright). A header PIL cannot parse is left to the decoder to report."""
+    raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
+    if raw[:8] == _PNG_SIGNATURE and raw[12:16] == b"IHDR" and len(raw) >= 24:
+        # Fast path for PNG (training shards decode many small ones): the size is in IHDR; only a file
+        # that may be animated (acTL) or carry EXIF (eXIf) is handed to PIL below to make sure.
+        width, height = struct.unpack(">II", raw[16:24])
+        check_pixels(width, height, source)
+        if not _png_chunk_types(raw) & {b"acTL", b"eXIf"}:
+            return 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PIL's own decompression-bomb warning: the budget below replaces it
+        try:
+            im = PILImage.open(io.BytesIO(raw))
+        except (OSError, ValueError, SyntaxError, PILImage.DecompressionBombError):
+            return 1
+        with im:
+            check_pixels(im.width, im.height, source)
+            frames = int(getattr(im, "n_frames", 1) or 1)
+            if frames > 1:
+                raise ImageReadError(
+                    f"{source}: holds {frames} frames (an animation or a multi-page file); only single-frame "
+                    "images are supported: extract the frame you want first"
+                )
+            # PIL's PNG reader decodes the whole image to look for an eXIf chunk: only ask when there is one
+            if im.format == "PNG" and b"eXIf" not in raw:
+                return 1
+            try:
+                orientation = int(im.getexif().get(0x0112, 1))
+            except Exception:  # a damaged EXIF block: treat as upright, as viewers do
+                orientation = 1
+    return orientation if orientation in _ORIENT else 1
+
+
 def list_images(folder: str | os.PathLike) -> list[Path]:
     """Image files directly inside ``folder``, sorted by name."""
     folder = Path(folder)
@@ -84,12 +190,16 @@ def read_image(path: str | os.PathLike) -> Image:
 def decode_image(data: bytes | np.ndarray, source: str = "<bytes>") -> Image:
     """Decode an encoded image file held in memory (e.g. a PNG member of a shard)."""
     buf = data if isinstance(data, np.ndarray) else np.frombuffer(data, np.uint8)
+    orientation = inspect_header(buf, source)
     try:
-        arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+        arr = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)  # UNCHANGED ignores EXIF orientation: applied below
     except cv2.error:  # some decoders raise on a malformed header instead of returning None
         arr = None
     if arr is None or arr.size == 0:
         raise ImageReadError(f"{source}: cannot decode as an image (truncated, damaged or not an image file)")
+    check_pixels(arr.shape[1], arr.shape[0], source)  # a header PIL could not read
+    if orientation != 1:
+        arr = np.ascontiguousarray(_ORIENT[orientation](arr))
     return image_from_array(arr, source=source)
 
 
@@ -227,8 +337,12 @@ def save_rgb(path: str | os.PathLike, rgb: torch.Tensor) -> Path:
 def load_rgb8(path: Path) -> PILImage.Image:
     """Open ``path`` as an 8-bit RGB PIL image (alpha dropped, 16-bit reduced to 8)."""
     try:
+        inspect_header(Path(path).read_bytes(), str(path))
         img: PILImage.Image = PILImage.open(path)
         img.load()
+        img = ImageOps.exif_transpose(img)  # upright, as read_image gives it
+    except UserError:
+        raise
     except (OSError, ValueError) as exc:
         raise UserError(f"{path}: cannot read image: {exc}") from None
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):

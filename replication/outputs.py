@@ -7,7 +7,11 @@ Rules (a command never deletes or replaces what it did not create):
   naming the same command (so it is a previous output of that command), or with ``--overwrite``;
 * an existing output file is replaced only with ``--overwrite`` (a file cannot carry a marker),
   unless the caller says it lies in a folder the command owns;
-* a folder where a file is expected (and the reverse) is refused.
+* a folder where a file is expected (and the reverse) is refused;
+* ``--overwrite`` (the one rule, every command): it replaces only the names the command itself
+  writes; it never deletes anything else in an existing folder (:func:`output_dir`);
+* a flag that becomes part of a file name (``upscale --suffix``) is a plain name part: no path
+  separator, no ``..``, and the final path must lie inside the output folder (:func:`name_part`).
 
 DVC deletes a stage's outputs before it runs the command again, so the pipeline always starts from
 a missing output and never needs ``--overwrite``. The marker holds only the command name, so it is
@@ -18,11 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from replication.errors import UsageError
+from replication.errors import UsageError, UserError
 
 MARKER = ".replication-output"
 
@@ -130,7 +135,59 @@ def _check_parent_writable(path: Path, flag: str) -> None:
     if not probe.is_dir():
         raise UsageError(f"{flag} {path}: {probe} is a file, not a folder")
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path}: cannot write into {probe} (permission denied)")
+        # the environment, not the command line: exit status 1 like any failed write
+        raise UserError(f"{flag} {path}: cannot write into {probe} (permission denied or read-only)")
+
+
+def name_part(value: str, flag: str) -> str:
+    """Check a flag value that becomes part of an output file name (a suffix, an extension).
+
+    It must be a plain name fragment: no path separator, no ``..``, no NUL or control character, so
+    the file it forms lies directly in the output folder. A :class:`UsageError` names the flag."""
+    bad = None
+    if "/" in value or os.sep in value or (os.altsep and os.altsep in value):
+        bad = "contains a path separator"
+    elif ".." in value:
+        bad = "contains '..'"
+    elif any(ord(c) < 32 or c == "\x7f" for c in value):
+        bad = "contains a control character"
+    if bad:
+        raise UsageError(f"{flag} {value!r}: {bad}; it is part of a file name, not a path")
+    return value
+
+
+def inside(folder: str | os.PathLike, name: str, flag: str) -> Path:
+    """``folder / name``, refused (naming ``flag``) unless it lies directly inside ``folder``."""
+    path = Path(folder) / name
+    if Path(name).name != name or name in ("", ".", "..") or _resolved(path).parent != _resolved(folder):
+        raise UsageError(f"{flag}: the output name {name!r} would not lie inside {folder}")
+    return path
+
+
+@contextlib.contextmanager
+def output_dir(path: str | os.PathLike, command: str, *, accumulate: bool = False) -> Iterator[Path]:
+    """Build a folder output under a hidden ``.<name>.*.partial`` name and publish it by the one rule.
+
+    Checked before with :func:`check_output`. A missing ``path`` is renamed into place. In an earlier
+    output of ``command`` (marker), each top-level name the command writes is replaced as a whole
+    (other entries stay), unless ``accumulate`` (``upscale``, ``evaluate --out-images``, ``report``:
+    folders that collect results) where, as in a folder that is not ours (``--overwrite``), only the
+    files written now replace files of the same name and nothing else is touched; the marker is not
+    added to a folder that is not ours (an empty folder counts as ours).
+    Ctrl-C, SIGTERM, a full disk or a failure leave no partial output under ``path`` (the partial
+    folder is removed)."""
+    from replication.fsutil import atomic_dir
+
+    path = Path(path)
+    empty = path.is_dir() and not any(path.iterdir())
+    ours = is_our_output(path, command) or empty
+    # Our own folder: each name we write (gt/, lq/, shards/, ...) is replaced whole, so nothing stale of
+    # an earlier run survives, and anything else a user put there stays. A folder that is not ours
+    # (--overwrite) or one that collects results: file by file. Symlinked folders are written through.
+    whole_names = ours and not accumulate
+    with atomic_dir(path, mode="names" if whole_names else "files", keep=() if ours else (MARKER,)) as tmp:
+        write_marker(tmp, command)
+        yield tmp
 
 
 def check_evaluate_outputs(args) -> None:
@@ -153,6 +210,7 @@ REPORT_FILES = (
     "report.html",
     "summary.csv",
     "metrics.json",
+    "headline.json",
     "curves.tsv",
     "claims.csv",
     "tidy.csv.gz",
@@ -176,13 +234,23 @@ def check_report_output(args) -> None:
     )
 
 
-def prepare_output_dir(path: str | os.PathLike, command: str) -> Path:
-    """Create an output folder the command fills file by file (checked before with check_output)."""
+@contextlib.contextmanager
+def filled_in_place(path: str | os.PathLike, command: str) -> Iterator[Path]:
+    """A folder that sub-steps fill in place, each publishing its own part atomically (``evaluate-all``:
+    one evaluation per set). Created and marked here; if the run fails or is interrupted and the folder
+    did not exist before, it is removed again, so no partial output stays under its name. A folder that
+    is not ours (``--overwrite``) is not marked."""
     path = Path(path)
+    created = not (path.exists() or path.is_symlink())
     path.mkdir(parents=True, exist_ok=True)
-    if not is_our_output(path, command):
+    if created or is_our_output(path, command) or not any(path.iterdir()):
         write_marker(path, command)
-    return path
+    try:
+        yield path
+    except BaseException:
+        if created:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
 
 
 @contextlib.contextmanager

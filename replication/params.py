@@ -29,6 +29,7 @@ import yaml
 from replication.archs.config import NetworkConfig
 from replication.data.config import DataConfig
 from replication.degrade.config import DegradationConfig, check_gt_size
+from replication.errors import UsageError
 from replication.evaluate.config import EvalConfig, check_external_models
 from replication.report.config import (
     PipelineLists,
@@ -143,6 +144,9 @@ def load_params(path: str | os.PathLike = DEFAULT_PARAMS, profile: str | None = 
     if "source" in data:
         raise ParamsError(f"{path}: source: unknown key")
     if profile is not None:
+        known = data.get("profiles")
+        if isinstance(known, dict) and profile not in known:  # the flag's value, not the file: usage error
+            raise UsageError(f"--profile {profile!r}: unknown profile of {path} (known: {', '.join(map(str, known))})")
         data = {**data, "profile": profile}
     try:
         params = from_dict(Params, {**data, "source": str(path)})

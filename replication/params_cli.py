@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from replication.errors import UserError
+from replication.errors import UsageError, UserError
 from replication.params import load_params
 from replication.report.config import expected_pipeline_lists
 from replication.strict import to_dict
@@ -31,12 +31,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.switch:
-        switch_profile(args.params, args.switch)
-        print(f"{args.params}: active profile is now {args.switch!r} (profile: and pipeline: rewritten)")
+        try:
+            switch_profile(args.params, args.switch)
+        except UsageError as exc:  # the profile came from --switch here
+            raise UsageError(str(exc).replace("--profile", "--switch", 1)) from None
+        if args.json:  # --json: stdout is always one JSON object
+            print(json.dumps({"status": "ok", "params": str(args.params), "profile": args.switch}))
+        else:
+            print(f"{args.params}: active profile is now {args.switch!r} (profile: and pipeline: rewritten)")
         return 0
     params = load_params(args.params, args.profile)
     if args.get:
-        print(_format(_lookup(params, args.get)))
+        value = _lookup(params, args.get)
+        print(json.dumps(value) if args.json else _format(value))
         return 0
     if args.json:
         print(json.dumps(to_dict(params.active), indent=2))
@@ -60,7 +67,7 @@ def _lookup(params, key: str):
     where = "pipeline" if key.startswith("pipeline.") else f"profiles.{params.profile}"
     for part in parts:
         if not isinstance(data, dict) or part not in data:
-            raise UserError(f"--get {key}: no key {part!r} under {where}")
+            raise UsageError(f"--get {key}: no key {part!r} under {where}")
         data, where = data[part], f"{where}.{part}"
     return data
 

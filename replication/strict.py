@@ -1,7 +1,8 @@
 """Strict conversion of plain YAML data into frozen, typed dataclasses.
 
 Every error names the full key path (``profiles.smoke.train_net.lr: expected float, got str '2e-4'``),
-so a typo in ``params.yaml`` fails before any work starts instead of being silently ignored.
+so a typo in ``params.yaml`` fails before any work starts instead of being silently ignored. Floats
+must be finite: ``.nan`` and ``.inf`` are refused, naming the key.
 
 Supported field types: ``bool``, ``int``, ``float`` (an ``int`` is accepted and converted), ``str``,
 ``typing.Literal[...]``, ``X | None``, ``list[X]``, ``tuple[X, ...]``, ``tuple[X, Y]``,
@@ -11,6 +12,7 @@ Supported field types: ``bool``, ``int``, ``float`` (an ``int`` is accepted and 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
@@ -94,6 +96,8 @@ def convert(tp: Any, value: Any, path: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ParamsError(f"{path}: expected float, got {_describe(value)}")
+        if not math.isfinite(value):  # YAML's .nan / .inf: no parameter is meaningful there
+            raise ParamsError(f"{path}: expected a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):
@@ -181,3 +185,5 @@ def load_yaml(text: str, source: str) -> Any:
         return yaml.load(text, Loader=_NoDuplicates)  # a SafeLoader subclass: no arbitrary objects
     except yaml.YAMLError as exc:
         raise ParamsError(f"{source}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise ParamsError(f"{source}: invalid YAML: nested too deeply to be a parameter file") from None

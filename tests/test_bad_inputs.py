@@ -259,7 +259,7 @@ def test_unwritable_output_folder_is_a_clear_error(ws, capsys):
         code, _, err = cli(fmt([*UPS, "--input", "{ws}/photos/a.png", "--output", str(locked / "x.png")], ws), capsys)
     finally:
         locked.chmod(0o700)
-    assert code == 2 and "permission denied" in err
+    assert code == 1 and "permission denied" in err
 
 
 def test_stale_partial_folder_of_the_same_output_is_removed(ws, capsys):
@@ -289,7 +289,7 @@ def test_full_disk_is_a_clear_error_and_keeps_the_previous_output(ws, capsys, mo
 
     monkeypatch.setattr(imageio, "atomic_path", full)
     code, _, err = cli(argv, capsys)
-    assert code == 1 and "No space left on device" in err and "000000.png" in err
+    assert code == 1 and "no space left on device" in err.lower() and "000000.png" in err and str(ws / "pairs") in err
     assert_kept(before)
     assert not list(ws.glob(".pairs.*.partial"))
 
@@ -667,7 +667,7 @@ def test_version_and_exit_statuses(capsys):
 
 
 def test_one_progress_switch_and_log_levels(ws, capsys):
-    argv = fmt([*SYN, "--out-dir", "{ws}/pairs", "--gt-size", "256"], ws)
+    argv = fmt([*SYN, "--out-dir", "{ws}/pairs", "--gt-size", "256", "--pad-small"], ws)
     for flag in ("--quiet", "--no-progress", "-q"):
         code, _, err = cli([*argv, flag], capsys)
         assert code == 0 and "pair/s" not in err
@@ -701,3 +701,783 @@ def test_check_metrics_json(ws, capsys, monkeypatch):
     code, out, _ = cli(["check-metrics", "--expected", expected, "--results", ws / "m.csv", "--json"], capsys)
     report = json.loads(out)
     assert code == 1 and report["status"] == "failed" and report["rows"][0]["status"] != "ok"
+
+
+# --------------------------------------------------------------------------- 7. issue 23: files, numbers, budgets
+# Every case compares the whole workspace tree (names, bytes, symlink targets) before and after.
+
+
+def tree(root: Path) -> dict[str, tuple]:
+    """Every entry under ``root``: ('link', target) | ('dir',) | ('file', bytes), by relative path."""
+    out: dict[str, tuple] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            rel = str(path.relative_to(root))
+            if path.is_symlink():
+                out[rel] = ("link", os.readlink(path))
+            elif path.is_dir():
+                out[rel] = ("dir",)
+            else:
+                out[rel] = ("file", path.read_bytes())
+    return out
+
+
+def assert_tree_kept(before: dict[str, tuple], root: Path, *, changed: tuple[str, ...] = ()) -> None:
+    """Nothing of ``before`` vanished or changed (except the ``changed`` paths); new entries may appear."""
+    after = tree(root)
+    lost = [rel for rel, entry in before.items() if rel not in changed and after.get(rel) != entry]
+    assert not lost, f"lost or changed: {lost}"
+
+
+def assert_tree_same(before: dict[str, tuple], root: Path) -> None:
+    """A refused command leaves the workspace exactly as it was: nothing lost, nothing added."""
+    after = tree(root)
+    assert after.keys() == before.keys(), sorted(set(after) ^ set(before))
+    assert_tree_kept(before, root)
+
+
+def _params_with(tmp_path: Path, old: str, new: str) -> Path:
+    text = PARAMS.read_text()
+    assert old in text
+    path = tmp_path / "p.yaml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+@pytest.mark.parametrize("suffix", ["/../../notes", "a/b", "..", "../x", "x/..", "_..", "\t"])
+def test_file_name_flags_cannot_hold_paths(suffix, ws, capsys):
+    (ws / "out").mkdir()
+    (ws / "notes.png").write_bytes(b"user file")
+    before = tree(ws)
+    code, _, err = cli(fmt([*UPS, "--input", "{ws}/photos", "--output", "{ws}/out/x", "--suffix", suffix], ws), capsys)
+    assert code == 2 and "--suffix" in err, err
+    assert_tree_same(before, ws)
+
+
+def test_name_guards_keep_paths_inside_the_output(tmp_path):
+    from replication.errors import UsageError
+    from replication.outputs import inside, name_part
+
+    assert name_part("_x4", "--suffix") == "_x4"
+    assert inside(tmp_path, "a_x4.png", "--suffix") == tmp_path / "a_x4.png"
+    for bad in ("../a.png", "a/b.png", "..", ""):
+        with pytest.raises(UsageError, match="--suffix"):
+            inside(tmp_path, bad, "--suffix")
+
+
+def _user_dir(ws: Path) -> Path:
+    user = ws / "userdir"
+    (user / "gt").mkdir(parents=True)
+    (user / "notes.txt").write_text("mine\n")
+    (user / "gt" / "holiday.png").write_bytes(b"my photo")
+    (user / "sub").mkdir()
+    (user / "sub" / "x.bin").write_bytes(b"\x00\x01")
+    return user
+
+
+OVERWRITE_RUNS = {
+    "synthesize": [*SYN, "--out-dir", "{ws}/userdir", "--gt-size", "32"],
+    "upscale": [*UPS, "--input", "{ws}/photos", "--output", "{ws}/userdir"],
+    "evaluate": [*EVAL, "--input", "{ws}/photos", "--out-images", "{ws}/userdir", "--out-metrics", "{ws}/m.csv"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(OVERWRITE_RUNS))
+def test_overwrite_replaces_only_the_commands_own_names(command, ws, capsys, monkeypatch):
+    monkeypatch.setenv("REPLICATION_MIRROR", str(ws / "no-mirror"))
+    user = _user_dir(ws)
+    (user / "a.png").write_bytes(b"an older a.png")  # a name upscale/evaluate write: replaced with consent
+    before = tree(ws)
+    code, _, err = cli(fmt(OVERWRITE_RUNS[command], ws), capsys)
+    assert code == 2 and "--overwrite" in err  # without consent: refused, nothing touched
+    assert_tree_same(before, ws)
+    code, _, err = cli(fmt([*OVERWRITE_RUNS[command], "--overwrite"], ws), capsys)
+    assert code == 0, err
+    replaced = ("userdir/a.png",) if command != "synthesize" else ()
+    assert_tree_kept(before, ws, changed=replaced)
+    assert not (user / ".replication-output").exists()  # still not ours: the next run needs consent again
+    assert not list(ws.glob(".userdir.*"))
+
+
+def test_own_folder_is_replaced_whole_so_no_stale_pairs_remain(ws, capsys):
+    argv = fmt([*SYN, "--out-dir", "{ws}/pairs", "--gt-size", "32"], ws)
+    assert cli([*argv[:-6], "--count", "3", *argv[-4:]], capsys)[0] == 0
+    assert len(list((ws / "pairs" / "lq").glob("*.png"))) == 3
+    assert cli([*argv[:-6], "--count", "1", *argv[-4:]], capsys)[0] == 0
+    assert sorted(p.name for p in (ws / "pairs" / "lq").iterdir()) == ["000000.png"]
+
+
+def test_writing_through_a_symlinked_params_file_keeps_the_link(tmp_path, capsys):
+    real = tmp_path / "real" / "params.yaml"
+    real.parent.mkdir()
+    real.write_text(PARAMS.read_text())
+    link = tmp_path / "params.yaml"
+    link.symlink_to(real)
+    before = tree(tmp_path)
+    code, _, err = cli(["params", "--params", link, "--switch", "study"], capsys)
+    assert code == 0, err
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert "\nprofile: study" in "\n" + real.read_text()
+    assert_tree_kept(before, tmp_path, changed=("real/params.yaml",))
+    assert not [p for p in tmp_path.rglob("*") if ".tmp." in p.name]
+
+
+def test_symlinked_output_file_is_written_through_and_broken_link_refused(ws, capsys):
+    target = ws / "mine" / "keep.png"
+    link = ws / "link.png"
+    link.symlink_to(target)
+    before = tree(ws)
+    code, _, err = cli(fmt([*UPS, "--input", "{ws}/photos/a.png", "--output", str(link), "--overwrite"], ws), capsys)
+    assert code == 0, err
+    assert link.is_symlink() and read_image(target).size == (400, 400)
+    assert_tree_kept(before, ws, changed=("mine/keep.png",))
+    broken = ws / "broken.png"
+    broken.symlink_to(ws / "nowhere" / "x.png")
+    before = tree(ws)
+    code, _, err = cli(fmt([*UPS, "--input", "{ws}/photos/a.png", "--output", str(broken), "--overwrite"], ws), capsys)
+    assert code in (1, 2) and "broken.png" in err
+    assert_tree_same(before, ws)
+
+
+NON_FINITE_PARAMS = {
+    "lr-nan": ("lr: 0.0002", "lr: .nan", "lr"),
+    "lr-inf": ("lr: 0.0002", "lr: .inf", "lr"),
+    "lr-minus-inf": ("lr: 0.0002", "lr: -.inf", "lr"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NON_FINITE_PARAMS))
+def test_params_floats_must_be_finite(case, tmp_path, capsys):
+    old, new, key = NON_FINITE_PARAMS[case]
+    path = _params_with(tmp_path, old, new)
+    before = tree(tmp_path)
+    code, _, err = cli(["params", "--params", path], capsys)
+    assert code == 1 and f".{key}: expected a finite number" in err and str(path) in err, err
+    assert_tree_same(before, tmp_path)
+
+
+def test_nan_in_a_float_list_is_refused_naming_the_item():
+    from replication.strict import ParamsError, convert
+
+    with pytest.raises(ParamsError, match=r"sigma\[0\]: expected a finite number"):
+        convert(tuple[float, float], [float("nan"), 3.0], "x.sigma")
+    assert convert(tuple[float, float], [1, 3.0], "x.sigma") == (1.0, 3.0)
+
+
+def _bad_weights(ws: Path, value: float) -> Path:
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    good = ws / "models" / "tiny.safetensors"
+    with safe_open(str(good), "pt") as fh:
+        meta = fh.metadata()
+    state = {k: v.clone().fill_(value) for k, v in load_file(str(good)).items()}
+    bad = ws / "models" / f"bad{value}.safetensors"
+    save_file(state, str(bad), metadata=meta)
+    return bad
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_at_load_and_import(value, ws, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setenv("REPLICATION_MIRROR", str(ws / "no-mirror"))
+    bad = _bad_weights(ws, value)
+    before = tree(ws)
+    code, _, err = cli(
+        fmt(["upscale", "--model", str(bad), "--input", "{ws}/photos", "--output", "{ws}/o"], ws), capsys
+    )
+    assert code == 1 and bad.name in err and "NaN or infinite" in err
+    argv = ["evaluate", "--params", PARAMS, "--model", bad, "--source", "official", "--name", "b", "--dataset", "d"]
+    argv += ["--metrics", "niqe", "--input", ws / "photos", "--out-images", ws / "sr", "--out-metrics", ws / "m.csv"]
+    code, _, err = cli(argv, capsys)
+    assert code == 1 and bad.name in err, err
+    pth = ws / "bad.pth"
+    from safetensors.torch import load_file
+
+    torch.save(load_file(str(bad)), pth)
+    before = tree(ws)
+    code, _, err = cli(
+        ["weights", "import-pth", "--pth", pth, "--arch", "srvgg", "--out", ws / "imp.safetensors"], capsys
+    )
+    assert code == 1 and "bad.pth" in err and "NaN or infinite" in err
+    assert_tree_same(before, ws)
+
+
+def test_non_finite_network_output_is_an_error_naming_the_model(ws):
+    import torch
+
+    from replication.archs.checkpoint import load_model
+    from replication.archs.infer import upscale_tensor
+
+    net = load_model(ws / "models" / "tiny.safetensors")
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(3e38)  # finite weights whose output overflows to inf
+    with pytest.raises(UserError, match=r"tiny\.safetensors: the network output holds"):
+        upscale_tensor(net, torch.rand(1, 3, 8, 8))
+
+
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims ``width`` x ``height`` but holds almost no data (a decompression bomb's
+    shape): the budget must refuse it from the header, without decoding."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)))
+    return path
+
+
+def test_pixel_budget_refuses_huge_inputs_and_outputs_before_work(ws, capsys, monkeypatch):
+    monkeypatch.setenv("REPLICATION_MIRROR", str(ws / "no-mirror"))
+    _png_header_only(ws / "photos" / "huge.png", 12000, 12000)
+    before = tree(ws)
+    for argv in (
+        [*UPS, "--input", "{ws}/photos/huge.png", "--output", "{ws}/o.png"],
+        [*UPS, "--input", "{ws}/photos/a.png", "--output", "{ws}/o.png", "--outscale", "1e6"],
+        [*UPS, "--input", "{ws}/photos/a.png", "--output", "{ws}/o.png", "--max-pixels", "10000"],
+    ):
+        code, _, err = cli(fmt(argv, ws), capsys)
+        assert code == 1 and "--max-pixels" in err and "megapixels" in err, err
+        assert "a.png" in err or "huge.png" in err
+    assert_tree_same(before, ws)
+    # folders: the good images are done, the huge one is reported with its size
+    code, _, err = cli(fmt([*MET, "--input", "{ws}/photos", "--output", "{ws}/s.csv"], ws), capsys)
+    assert code == 1 and "huge.png: 12000x12000" in err
+    assert {r["image"] for r in csv.DictReader((ws / "s.csv").open())} == {"a.png", "b.png"}
+    # the flag raises the budget (the header-only file then fails as truncated, not as too large)
+    code, _, err = cli(
+        fmt([*UPS, "--input", "{ws}/photos/a.png", "--output", "{ws}/ok.png", "--max-pixels", "1M"], ws), capsys
+    )
+    assert code == 0, err
+    assert_tree_kept(before, ws)
+
+
+def test_pixel_count_flag_values():
+    import argparse
+
+    from replication.argtypes import pixel_count
+
+    assert pixel_count("50M") == 50_000_000 and pixel_count("12000x12000") == 144_000_000
+    assert pixel_count("0") == 0 and pixel_count("1.5k") == 1500
+    for bad in ("-1", "lots", "nan", "inf"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            pixel_count(bad)
+
+
+def _interrupt_on(monkeypatch, module, name: str, at: int, exc: BaseException) -> None:
+    real = getattr(module, name)
+    calls = {"n": 0}
+
+    def wrapper(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == at:
+            raise exc
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+
+
+FOLDER_OUTPUTS = {
+    "upscale": ([*UPS, "--input", "{ws}/photos", "--output", "{ws}/out"], "out"),
+    "evaluate": ([*EVAL, "--input", "{ws}/photos", "--out-images", "{ws}/out", "--out-metrics", "{ws}/m.csv"], "out"),
+    "synthesize": ([*SYN, "--out-dir", "{ws}/out", "--gt-size", "32", "--count", "4"], "out"),
+}
+
+
+@pytest.mark.parametrize("command", sorted(FOLDER_OUTPUTS))
+def test_interrupted_folder_run_leaves_no_partial_output(command, ws, capsys, monkeypatch):
+    import replication.imageio as imageio
+
+    monkeypatch.setenv("REPLICATION_MIRROR", str(ws / "no-mirror"))
+    for i in range(3):
+        _png(ws / "photos" / f"c{i}.png", 64, 64, 30 + i)
+    argv, out = FOLDER_OUTPUTS[command]
+    if command == "evaluate":
+        import replication.evaluate.stage as stage
+
+        _interrupt_on(monkeypatch, stage, "write_image", 2, KeyboardInterrupt())
+    else:
+        _interrupt_on(monkeypatch, imageio, "write_image", 2, KeyboardInterrupt())
+        if command == "synthesize":
+            import replication.degrade.synthesize as synth
+
+            _interrupt_on(monkeypatch, synth, "write_image", 3, KeyboardInterrupt())
+    before = tree(ws)
+    code, _, err = cli(fmt(argv, ws), capsys)
+    assert code == 130 and "interrupted" in err
+    assert not (ws / out).exists() and not list(ws.glob(f".{out}.*"))
+    assert_tree_same(before, ws)
+
+
+class _FullDiskBuffer:
+    """What cv2.imencode returns, except that writing it fails as on a full disk."""
+
+    def tofile(self, path):
+        import errno
+
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+
+@pytest.mark.parametrize("command", sorted(FOLDER_OUTPUTS))
+def test_full_disk_mid_folder_names_the_output_and_leaves_nothing(command, ws, capsys, monkeypatch):
+    import replication.imageio as imageio
+
+    monkeypatch.setenv("REPLICATION_MIRROR", str(ws / "no-mirror"))
+    real = imageio.cv2.imencode
+    calls = {"n": 0}
+
+    def imencode(*args, **kwargs):
+        calls["n"] += 1
+        return (True, _FullDiskBuffer()) if calls["n"] >= 2 else real(*args, **kwargs)
+
+    monkeypatch.setattr(imageio.cv2, "imencode", imencode)
+    argv, out = FOLDER_OUTPUTS[command]
+    before = tree(ws)
+    code, _, err = cli(fmt(argv, ws), capsys)
+    assert code == 1 and "no space left on device" in err.lower()
+    assert str(ws / out) in err, err
+    assert not (ws / out).exists() and not list(ws.glob(f".{out}.*"))
+    assert_tree_same(before, ws)
+
+
+def test_full_disk_during_the_safetensors_write_is_a_clear_error(ws, capsys, monkeypatch):
+    import safetensors.torch
+    import torch
+    from safetensors.torch import load_file
+
+    pth = ws / "ok.pth"
+    torch.save(load_file(str(ws / "models" / "tiny.safetensors")), pth)
+
+    def full(*args, **kwargs):
+        raise RuntimeError(
+            'Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left on device" })'
+        )
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    out = ws / "models" / "imported.safetensors"
+    before = tree(ws)
+    code, _, err = cli(["weights", "import-pth", "--pth", pth, "--arch", "srvgg", "--out", out], capsys)
+    assert code == 1 and str(out) in err and "no space left on device" in err
+    assert_tree_same(before, ws)
+
+
+def test_full_disk_in_a_copy_names_the_file_being_written(capsys):
+    import errno
+    import types
+
+    from replication.cli import _run
+
+    def run(args):
+        raise OSError(errno.ENOSPC, "No space left on device", "/mirror/src.png", None, "/out/dst.png")
+
+    code, message = _run(types.SimpleNamespace(run=run), types.SimpleNamespace())
+    assert code == 1 and message == "/out/dst.png: no space left on device"
+
+
+def _exif_png(path: Path, orientation: int) -> Path:
+    from PIL import Image as PILImage
+
+    arr = np.zeros((20, 40, 3), np.uint8)
+    arr[:, :20] = 255  # left half white
+    im = PILImage.fromarray(arr)
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    im.save(path, exif=exif)
+    return path
+
+
+def test_exif_orientation_is_applied_on_read(tmp_path):
+    for suffix in (".png", ".jpg"):
+        img = read_image(_exif_png(tmp_path / f"rot{suffix}", 6))  # 6: rotate 90 degrees clockwise
+        assert img.size == (40, 20)
+        top = img.rgb[0, :, :10].mean().item()
+        assert top > 0.9  # the white left half is now on top
+
+
+def test_multi_frame_images_are_refused(ws, capsys):
+    from PIL import Image as PILImage
+
+    frames = [PILImage.new("RGB", (32, 32), (40 * i, 0, 0)) for i in range(3)]
+    frames[0].save(ws / "photos" / "anim.png", save_all=True, append_images=frames[1:])
+    frames[0].save(ws / "anim.gif", save_all=True, append_images=frames[1:])
+    for path in (ws / "photos" / "anim.png", ws / "anim.gif"):
+        with pytest.raises(ImageReadError, match=r"3 frames"):
+            read_image(path)
+    before = tree(ws)
+    code, _, err = cli(fmt([*UPS, "--input", "{ws}/photos", "--output", "{ws}/out"], ws), capsys)
+    assert code == 1 and "anim.png: holds 3 frames" in err
+    assert sorted(p.name for p in (ws / "out").glob("*.png")) == ["a.png", "b.png"]
+    assert_tree_kept(before, ws)
+
+
+def test_synthesize_refuses_gt_smaller_than_gt_size_unless_padding_is_asked(ws, capsys):
+    before = tree(ws)
+    argv = fmt([*SYN, "--out-dir", "{ws}/pairs", "--gt-size", "256"], ws)  # the GT images are 150 px
+    code, _, err = cli(argv, capsys)
+    assert code == 1 and "--gt-size 256" in err and "0.png (150x150)" in err and "--pad-small" in err
+    assert_tree_same(before, ws)
+    code, _, err = cli([*argv, "--pad-small"], capsys)
+    assert code == 0, err
+    assert json.loads((ws / "pairs" / "synthesis.json").read_text())["pad_small"] is True
+    assert_tree_kept(before, ws)
+
+
+def test_evaluate_finishes_the_good_images_when_one_fails_later(ws, capsys, monkeypatch):
+    monkeypatch.setenv("REPLICATION_MIRROR", str(ws / "no-mirror"))
+    _png(ws / "ref" / "a.png", 800, 800, 5)  # the x4 size; no reference for b.png
+    _png_header_only(ws / "photos" / "c.png", 9000, 9000)
+    before = tree(ws)
+    argv = [*EVAL[:-1], "psnr", "--input", "{ws}/photos", "--out-images", "{ws}/sr", "--out-metrics", "{ws}/m.csv"]
+    code, _, err = cli(fmt([*argv, "--reference", "{ws}/ref"], ws), capsys)
+    assert code == 1, err
+    assert "b.png: no reference image" in err and "c.png: 9000x9000" in err and "2 of 3" in err
+    assert {r["image"] for r in csv.DictReader((ws / "m.csv").open())} == {"a.png"}
+    assert_tree_kept(before, ws)
+
+
+def test_non_utf8_file_name_is_reported_not_a_traceback(ws, capsys, monkeypatch):
+    monkeypatch.setenv("REPLICATION_MIRROR", str(ws / "no-mirror"))
+    odd = ws / "photos" / os.fsdecode(b"caf\xe9.png")
+    try:
+        shutil.copy(ws / "photos" / "a.png", odd)
+    except (OSError, UnicodeEncodeError):
+        pytest.skip("this file system refuses names that are not UTF-8")
+    before = tree(ws)
+    code, _, err = cli(fmt([*MET, "--input", "{ws}/photos", "--output", "{ws}/s.csv"], ws), capsys)
+    assert code == 1 and "not valid UTF-8" in err and "caf" in err
+    assert {r["image"] for r in csv.DictReader((ws / "s.csv").open(encoding="utf-8"))} == {"a.png", "b.png"}
+    assert_tree_kept(before, ws)
+
+
+TRACEBACK_CASES = {
+    "empty-pth": (
+        ["weights", "import-pth", "--pth", "{ws}/empty.pth", "--arch", "srvgg", "--out", "{ws}/o.safetensors"],
+        1,
+        "empty.pth",
+    ),
+    "seed-beyond-64-bits": ([*SYN, "--out-dir", "{ws}/o", "--seed", str(2**64)], 2, "--seed"),
+    "negative-seed": ([*SYN, "--out-dir", "{ws}/o", "--seed", "-1"], 2, "--seed"),
+    "deep-yaml": (["params", "--params", "{ws}/deep.yaml"], 1, "deep.yaml"),
+    "deep-yaml-mapping": (["params", "--params", "{ws}/deepmap.yaml"], 1, "deepmap.yaml"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRACEBACK_CASES))
+def test_former_tracebacks_are_clear_errors(case, ws, capsys):
+    (ws / "empty.pth").write_bytes(b"")
+    (ws / "deep.yaml").write_text("a: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    (ws / "deepmap.yaml").write_text("a: " + "{b: " * 20_000 + "1" + "}" * 20_000 + "\n")
+    argv, expected, mention = TRACEBACK_CASES[case]
+    before = tree(ws)
+    code, _, err = cli(fmt(argv, ws), capsys)
+    assert code == expected and mention in err, err
+    assert_tree_same(before, ws)
+
+
+# --- the exit-status table of docs/cli.md, run against every command
+
+
+def _documented_statuses() -> dict[int, str]:
+    text = (ROOT / "docs" / "cli.md").read_text()
+    rows = [
+        line.split("|") for line in text.splitlines() if line.startswith("| ") and line.split("|")[1].strip().isdigit()
+    ]
+    return {int(r[1]): r[2] for r in rows}
+
+
+EVAL_ALL = ["evaluate-all", "--model", "bicubic", "--name", "x", "--source", "bicubic", "--out", "{ws}/ea"]
+
+# command -> (a usage error and the name it must mention, a runtime error and the name it must mention)
+EXIT_MATRIX = {
+    "params": (
+        ["params", "--params", "{params}", "--profile", "nope"],
+        "--profile",
+        ["params", "--params", "{ws}/no.yaml"],
+        "no.yaml",
+    ),
+    "datasets": (["datasets", "nope"], "nope", None, None),  # reads no file: it has no runtime failure
+    "download": (
+        ["download", "nope", "--root", "{ws}/dl"],
+        "nope",
+        ["download", "realsrset", "--root", "{ws}/dl", "--mirror", "{ws}/nomirror"],
+        "nomirror",
+    ),
+    "prepare": (
+        ["prepare", "--params", "{params}", "--raw", "{ws}/raw", "--out", "{ws}/p", "--workers", "0"],
+        "--workers",
+        ["prepare", "--params", "{params}", "--raw", "{ws}/noraw", "--out", "{ws}/p"],
+        "noraw",
+    ),
+    "synthesize": (
+        [*SYN, "--out-dir", "{ws}/o", "--variant", "nope"],
+        "--variant",
+        [*SYN[:4], "{ws}/nogt", "--out-dir", "{ws}/o", "--count", "1"],
+        "nogt",
+    ),
+    "weights": (
+        ["weights", "fetch", "nope", "--out", "{ws}/o.safetensors"],
+        "nope",
+        ["weights", "import-pth", "--pth", "{ws}/no.pth", "--out", "{ws}/o.safetensors"],
+        "no.pth",
+    ),
+    "upscale": (
+        [*UPS, "--inptu", "{ws}/photos", "--output", "{ws}/o"],
+        "--inptu",
+        ["upscale", "--model", "{ws}/no.safetensors", "--input", "{ws}/photos", "--output", "{ws}/o"],
+        "no.safetensors",
+    ),
+    "train": (
+        [
+            "train",
+            "--params",
+            "{params}",
+            "--variant",
+            "nope",
+            "--phase",
+            "net",
+            "--data",
+            "{ws}/raw",
+            "--out",
+            "{ws}/run",
+        ],
+        "--variant",
+        [
+            "train",
+            "--params",
+            "{params}",
+            "--variant",
+            "full",
+            "--phase",
+            "net",
+            "--data",
+            "{ws}/nodata",
+            "--out",
+            "{ws}/run",
+        ],
+        "nodata",
+    ),
+    "metrics": (
+        [*MET, "--input", "{ws}/photos", "--output", "{ws}/m.csv", "--metrics", "nope"],
+        "nope",
+        [*MET, "--input", "{ws}/nope", "--output", "{ws}/m.csv"],
+        "nope",
+    ),
+    "evaluate": (
+        [*EVAL, "--input", "{ws}/photos", "--out-images", "{ws}/sr", "--out-metrics", "{ws}/m.csv", "--threads", "0"],
+        "--threads",
+        [*EVAL, "--input", "{ws}/nope", "--out-images", "{ws}/sr", "--out-metrics", "{ws}/m.csv"],
+        "nope",
+    ),
+    "evaluate-all": (
+        [*EVAL_ALL, "--params", "{params}", "--profile", "nope"],
+        "--profile",
+        [*EVAL_ALL, "--params", "{ws}/no.yaml"],
+        "no.yaml",
+    ),
+    "report": (
+        ["report", "--params", "{params}", "--results", "{ws}/raw", "--out", "{ws}/rep", "--no-such-flag"],
+        "--no-such-flag",
+        ["report", "--params", "{params}", "--results", "{ws}/nores", "--out", "{ws}/rep"],
+        "nores",
+    ),
+    "check-metrics": (
+        ["check-metrics", "--expected", "{ws}/e.json", "--results", "{ws}/raw", "--tolerance", "-1"],
+        "--tolerance",
+        ["check-metrics", "--expected", "{ws}/no.json", "--results", "{ws}/file.txt"],
+        "file.txt",
+    ),
+}
+
+
+def test_exit_matrix_covers_every_command():
+    from replication.cli import COMMANDS, EXIT
+
+    assert set(EXIT_MATRIX) == set(COMMANDS)
+    assert _documented_statuses().keys() == set(EXIT.values())
+
+
+@pytest.mark.parametrize("command", sorted(EXIT_MATRIX))
+def test_every_command_follows_the_exit_status_table(command, ws, capsys, monkeypatch):
+    from replication.cli import EXIT
+
+    monkeypatch.setenv("REPLICATION_MIRROR", str(ws / "no-mirror"))
+    table = _documented_statuses()
+    usage, usage_name, runtime, runtime_name = EXIT_MATRIX[command]
+    before = tree(ws)
+    code, _, err = cli(fmt(usage, ws), capsys)
+    assert code == EXIT["usage"] and "usage error" in table[code] and usage_name in err, err
+    if runtime is not None:
+        code, _, err = cli(fmt(runtime, ws), capsys)
+        assert code == EXIT["failure"] and "runtime failure" in table[code] and runtime_name in err, err
+    assert_tree_same(before, ws)
+
+
+JSON_ERRORS = {
+    "check-metrics-bad-flag": [
+        "check-metrics",
+        "--json",
+        "--expected",
+        "{ws}/e.json",
+        "--results",
+        "{ws}",
+        "--tolerance",
+        "-1",
+    ],
+    "check-metrics-missing": ["check-metrics", "--json", "--expected", "{ws}/no.json", "--results", "{ws}/file.txt"],
+    "params-missing": ["params", "--json", "--params", "{ws}/no.yaml"],
+    "datasets-unknown": ["datasets", "--json", "nope"],
+    "weights-list-bad-params": ["weights", "list", "--json", "--params", "{ws}/file.txt"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(JSON_ERRORS))
+def test_json_always_prints_one_object(case, ws, capsys):
+    code, out, _ = cli(fmt(JSON_ERRORS[case], ws), capsys)
+    report = json.loads(out)  # exactly one JSON document on stdout
+    assert code in (1, 2) and report["status"] == "error" and report["exit_status"] == code and report["error"]
+
+
+def test_unknown_flag_is_named_even_when_a_required_flag_is_missing(ws, capsys):
+    code, _, err = cli(
+        fmt(["upscale", "--modle", "{ws}/models/tiny.safetensors", "--input", "x", "--output", "y"], ws), capsys
+    )
+    assert code == 2 and "unknown flag --modle" in err and "did you mean --model" in err
+    code, _, err = cli(["weights", "import-pth", "--pht", "x.pth", "--out", "o.safetensors"], capsys)
+    assert code == 2 and "--pht" in err
+
+
+def test_explicitly_requested_metric_undefined_everywhere_fails(ws, capsys, monkeypatch):
+    monkeypatch.setenv("REPLICATION_MIRROR", str(ws / "no-mirror"))
+    (ws / "tiny").mkdir()
+    for i in range(2):
+        _png(ws / "tiny" / f"{i}.png", 64, 64, i)  # smaller than two NIQE blocks of 96 px
+    code, _, err = cli(fmt([*MET, "--input", "{ws}/tiny", "--output", "{ws}/s.csv"], ws), capsys)
+    assert code == 1 and "niqe" in err and "undefined for every image" in err
+    assert (ws / "s.csv").is_file()  # the table is still written, with its NaN rows
+    for i in range(2):
+        _png(ws / "tinier" / f"{i}.png", 16, 16, i)  # its x4 output is still too small for NIQE
+    argv = [*EVAL, "--input", "{ws}/tinier", "--out-images", "{ws}/sr", "--out-metrics", "{ws}/m.csv"]
+    code, _, err = cli(fmt(argv, ws), capsys)
+    assert code == 1 and "undefined for every image" in err
+    code, _, err = cli(fmt([a for a in argv if a not in ("--metrics", "niqe")] + ["--overwrite"], ws), capsys)
+    assert "undefined for every image" not in err  # the profile's default metrics only warn
+
+
+def test_interrupted_evaluate_all_leaves_no_new_output_folder(ws, capsys, monkeypatch):
+    import replication.evaluate.stage as stage
+
+    monkeypatch.setenv("REPLICATION_MIRROR", str(ws / "no-mirror"))
+    assert cli(fmt([*SYN, "--out-dir", "{ws}/val", "--gt-size", "32"], ws), capsys)[0] == 0
+    _interrupt_on(monkeypatch, stage, "write_image", 2, KeyboardInterrupt())
+    before = tree(ws)
+    argv = ["evaluate-all", "--params", PARAMS, "--model", "bicubic", "--name", "b", "--source", "bicubic"]
+    code, _, err = cli([*argv, "--val", ws / "val", "--out", ws / "ea"], capsys)
+    assert code == 130 and "interrupted" in err
+    assert_tree_same(before, ws)
+
+
+SIZE_LIMITS = {
+    "count-beyond-limit": ([*SYN, "--out-dir", "{ws}/o", "--count", "99999999999"], 2, "--count"),
+    "batch-over-budget": (
+        [*SYN, "--out-dir", "{ws}/o", "--count", "100000", "--batch-size", "100000"],
+        1,
+        "--max-pixels",
+    ),
+    "gt-size-over-budget": (
+        [*SYN, "--out-dir", "{ws}/o", "--gt-size", "40000", "--scale", "4", "--pad-small"],
+        1,
+        "--max-pixels",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SIZE_LIMITS))
+def test_sizes_that_would_exhaust_memory_are_refused_up_front(case, ws, capsys):
+    argv, expected, mention = SIZE_LIMITS[case]
+    before = tree(ws)
+    code, _, err = cli(fmt(argv, ws), capsys)
+    assert code == expected and mention in err, err
+    assert_tree_same(before, ws)
+
+
+def test_expected_metrics_with_infinite_tolerance_or_nan_mean_is_refused(ws, capsys, monkeypatch):
+    monkeypatch.setenv("REPLICATION_MIRROR", str(ws / "no-mirror"))
+    argv = fmt([*EVAL, "--input", "{ws}/photos", "--out-images", "{ws}/sr", "--out-metrics", "{ws}/m.csv"], ws)
+    assert cli(argv, capsys)[0] == 0
+    expected = ws / "expected.json"
+    assert cli(["check-metrics", "--expected", expected, "--results", ws / "m.csv", "--write"], capsys)[0] == 0
+    good = json.loads(expected.read_text())
+    for change in ("tolerance", "mean"):
+        data = json.loads(json.dumps(good))
+        if change == "tolerance":
+            data["tolerance"]["abs"] = math.inf
+        else:
+            data["entries"][0]["mean"] = math.nan
+        expected.write_text(json.dumps(data))  # Python writes Infinity / NaN, which JSON parsers accept
+        before = tree(ws)
+        code, out, _ = cli(["check-metrics", "--expected", expected, "--results", ws / "m.csv", "--json"], capsys)
+        assert code == 1 and "expected.json" in json.loads(out)["error"]
+        assert_tree_same(before, ws)
+
+
+def test_params_json_prints_json_for_every_action(tmp_path, capsys):
+    path = tmp_path / "params.yaml"
+    path.write_text(PARAMS.read_text())
+    code, out, _ = cli(["params", "--params", path, "--get", "validation.count", "--json"], capsys)
+    assert code == 0 and isinstance(json.loads(out), int)
+    code, out, _ = cli(["params", "--params", path, "--switch", "study", "--json"], capsys)
+    assert code == 0 and json.loads(out)["profile"] == "study"
+    code, out, err = cli(["params", "--params", path, "--get", "no.such.key", "--json"], capsys)
+    assert code == 2 and json.loads(out)["exit_status"] == 2 and "--get" in err
+
+
+def test_deeply_nested_sidecar_json_is_reported_not_a_traceback(ws, capsys):
+    bare = _strip_embedded(ws / "models" / "tiny.safetensors")
+    bare.with_suffix(".json").write_text("[" * 100_000 + "]" * 100_000)
+    before = tree(ws)
+    code, _, err = cli(
+        fmt(["upscale", "--model", str(bare), "--input", "{ws}/photos/a.png", "--output", "{ws}/o.png"], ws), capsys
+    )
+    assert code == 1 and "bare.json" in err
+    assert_tree_same(before, ws)
+
+
+def test_full_disk_while_copying_from_the_mirror_names_the_output(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import replication.data.fetcher as fetcher
+
+    source = mirror_dir() / "datasets" / "set5"
+    if not source.is_dir():
+        pytest.skip("offline mirror not available")
+    mirror = tmp_path / "mirror"
+    shutil.copytree(source, mirror / "datasets" / "set5")
+
+    def full(src, dst, *args, **kwargs):
+        err = OSError(errno.ENOSPC, "No space left on device")
+        err.filename, err.filename2 = str(src), str(dst)  # as shutil.copyfile reports it: the source first
+        raise err
+
+    monkeypatch.setattr(fetcher.shutil, "copyfile", full)
+    before = tree(tmp_path)
+    code, _, err = cli(["download", "set5", "--root", tmp_path / "raw", "--mirror", mirror, "--no-progress"], capsys)
+    assert code == 1 and "no space left on device" in err and str(tmp_path / "raw") in err, err
+    assert str(mirror) not in err.split("error:")[-1]
+    assert_tree_kept(before, tmp_path)
+
+
+def test_rerun_into_own_folder_keeps_files_a_user_added(ws, capsys):
+    argv = fmt([*SYN, "--out-dir", "{ws}/pairs", "--gt-size", "32"], ws)
+    assert cli(argv, capsys)[0] == 0
+    (ws / "pairs" / "my-notes.txt").write_text("about these pairs\n")
+    before = tree(ws)
+    assert cli(argv, capsys)[0] == 0
+    ours = ("pairs/synthesis.json", "pairs/gt", "pairs/lq")
+    assert_tree_kept(before, ws, changed=tuple(r for r in before if r.startswith(ours)))
+    assert (ws / "pairs" / "my-notes.txt").read_text() == "about these pairs\n"

@@ -431,7 +431,7 @@ def test_registry_names_match_contracts():
 
 
 def test_unknown_dataset_is_a_clear_error(capsys):
-    assert main(["download", "div2k", "--root", "/nonexistent", "--mirror", ""]) == 1
+    assert main(["download", "div2k", "--root", "/nonexistent", "--mirror", ""]) == 2  # unknown name: usage
     err = capsys.readouterr().err
     assert "unknown dataset 'div2k'" in err and "div2k-train-hr" in err
 

@@ -140,6 +140,8 @@ def test_network_model_end_to_end(tmp_path, set14):
     ],
 )
 def test_bad_arguments_are_clear_errors(tmp_path, set14, capsys, model, source, message):
-    assert _evaluate(tmp_path, set14, model, source, ["--metrics", "niqe"]) == 1
+    # a wrong flag value is a usage error (2); a missing model file a runtime failure (1): docs/cli.md
+    expected = 1 if model.endswith(".safetensors") else 2
+    assert _evaluate(tmp_path, set14, model, source, ["--metrics", "niqe"]) == expected
     assert message in capsys.readouterr().err
     assert not (tmp_path / "m" / "set14.csv").exists()

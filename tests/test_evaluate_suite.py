@@ -169,8 +169,8 @@ def test_missing_extra_set_and_no_set_are_clear_errors(sets, model, capsys):
 
     args = ["--params", str(PARAMS), "--model", "bicubic", "--name", "bicubic", "--source", "bicubic"]
     code = main(["evaluate-all", *args, "--out", "out2"])
-    assert code == 1 and "nothing to evaluate" in capsys.readouterr().err
+    assert code == 2 and "nothing to evaluate" in capsys.readouterr().err
     bad = ["--params", str(PARAMS), "--model", model, "--name", "m", "--source", "bicubic", "--val", "val"]
-    assert main(["evaluate-all", *bad, "--out", "out3"]) == 1
+    assert main(["evaluate-all", *bad, "--out", "out3"]) == 2  # a flag value that does not fit: usage error
     assert "--model bicubic goes with --source bicubic" in capsys.readouterr().err
     assert not Path("out3").exists()

@@ -80,7 +80,9 @@ def test_bad_profile_is_an_error(tmp_path, raw):
     raw["profile"] = "huge"
     with pytest.raises(ParamsError, match=r"unknown profile 'huge'"):
         load_params(_write(tmp_path, raw))
-    with pytest.raises(ParamsError, match="unknown profile 'nope'"):
+    from replication.errors import UsageError
+
+    with pytest.raises(UsageError, match="--profile 'nope': unknown profile"):  # a flag value: exit 2
         load_params(ROOT / "params.yaml", profile="nope")
 
 
@@ -152,7 +154,7 @@ def test_switch_profile_is_one_command_and_round_trips(tmp_path):
     assert load_params(path) == load_params(ROOT / "params.yaml").__class__(
         **{**load_params(ROOT / "params.yaml").__dict__, "source": str(path)}
     )
-    assert main(["params", "--params", str(path), "--switch", "nope"]) == 1
+    assert main(["params", "--params", str(path), "--switch", "nope"]) == 2  # an unknown name: usage error
 
 
 def test_contracts_doc_lists_the_registries_as_they_are():

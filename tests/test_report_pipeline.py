@@ -142,7 +142,9 @@ def test_params_get_prints_shell_values(capsys):
         == 0
     )
     assert capsys.readouterr().out == "esrgan_df2kost vgg19_imagenet\n"
-    assert main(["params", "--params", str(ROOT / "params.yaml"), "--get", "validation.nope"]) == 1
+    assert (
+        main(["params", "--params", str(ROOT / "params.yaml"), "--get", "validation.nope"]) == 2
+    )  # an unknown key given to a flag: usage error
     assert "no key 'nope' under profiles.smoke.validation" in capsys.readouterr().err
 
 

@@ -269,7 +269,7 @@ def test_bad_inputs_fail_before_any_work(tmp_path, store_dir):
     params = tiny_params(tmp_path)
     out = tmp_path / "never"
     cases = [
-        ({"variant": "nope"}, "variants.nope"),
+        ({"variant": "nope"}, "--variant nope: unknown variant"),
         ({"data": tmp_path / "missing"}, "not a directory"),
         ({"init": str(tmp_path / "g.safetensors")}, "file not found"),
         ({"phase": "gan", "init": None}, "needs --init"),

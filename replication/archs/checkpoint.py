@@ -12,6 +12,7 @@ tries to run code is refused, never executed.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -30,6 +31,21 @@ SIDECAR_KEY = "replication"  # safetensors metadata key holding the sidecar JSON
 FORMAT_VERSION = 1
 # Wrapper keys of official checkpoints, in order of preference (BasicSR: EMA weights first).
 WRAPPER_KEYS = ("params_ema", "params", "state_dict")
+
+
+def check_finite_weights(state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Refuse weights holding NaN or infinite values, naming the file and the first tensors (a network
+    with them would turn every image into garbage, or into NaN that clamping hides)."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        more = f" (+{len(bad) - 3} more)" if len(bad) > 3 else ""
+        raise UserError(f"{source}: weights hold NaN or infinite values in {', '.join(bad[:3])}{more}; refusing them")
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name when the message is empty."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
@@ -64,6 +80,7 @@ def save_model(
         if value.is_floating_point():
             value = value.float()
         tensors[key] = value.contiguous().clone()
+    check_finite_weights(tensors, f"{path} ({source})")
     sidecar = {
         "format": FORMAT_VERSION,
         "arch": arch,
@@ -76,7 +93,14 @@ def save_model(
     }
     text = json.dumps(sidecar, indent=2, sort_keys=True)
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={SIDECAR_KEY: text})
+        try:
+            save_file(tensors, str(tmp), metadata={SIDECAR_KEY: text})
+        except OSError:
+            raise
+        except Exception as exc:  # safetensors reports I/O failures as its own error type
+            if "No space left" in str(exc) or "StorageFull" in str(exc):
+                raise OSError(errno.ENOSPC, "No space left on device", str(tmp)) from None
+            raise UserError(f"{path}: cannot write the safetensors file: {first_line(exc)}") from None
     write_text_atomic(sidecar_path(path), text + "\n")
     return path
 
@@ -129,8 +153,8 @@ def _description(text: str | None, where: str) -> tuple[dict | None, str | None]
         return None, None if "embedded" in where else f"{where}: unreadable"
     try:
         data = json.loads(text)
-    except ValueError as exc:
-        return None, f"{where}: broken JSON ({exc})"
+    except (ValueError, RecursionError) as exc:
+        return None, f"{where}: broken JSON ({first_line(exc)})"
     if not isinstance(data, dict):
         return None, f"{where}: expected a JSON object"
     if not isinstance(data.get("arch"), str) or not isinstance(data.get("hyperparameters"), dict):
@@ -153,9 +177,14 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> n
         net = build_arch(info["arch"], **info["hyperparameters"])
     except (KeyError, TypeError, ValueError) as exc:
         raise UserError(f"{path}: its description does not build a network ({exc})") from None
-    state = load_file(str(path), device="cpu")
+    try:
+        state = load_file(str(path), device="cpu")
+    except Exception as exc:  # safetensors raises its own error types for damaged files
+        raise UserError(f"{path}: cannot read the weights ({first_line(exc)})") from None
+    check_finite_weights(state, str(path))
     load_strict(net, state, str(path))
     net.checkpoint_info = info  # type: ignore[assignment]  # a plain attribute, not a submodule
+    net.source_path = str(path)  # type: ignore[assignment]  # named by errors about its output
     return net.to(device).eval()
 
 
@@ -206,10 +235,11 @@ def load_pth_with_key(path: str | os.PathLike, key: str | None = None) -> tuple[
     except pickle.UnpicklingError as exc:
         raise UserError(
             f"{path}: refused to load: the file holds pickled objects other than tensors and plain "
-            f"containers (torch.load weights_only=True). Details: {str(exc).splitlines()[0]}"
+            f"containers (torch.load weights_only=True). Details: {first_line(exc)}"
         ) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise UserError(f"{path}: cannot read as a PyTorch checkpoint: {str(exc).splitlines()[0]}") from None
+    except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError) as exc:
+        empty = " (the file is empty, 0 bytes)" if path.stat().st_size == 0 else ""
+        raise UserError(f"{path}: cannot read as a PyTorch checkpoint{empty}: {first_line(exc)}") from None
     return unwrap_state_dict(obj, key=key, source=str(path))
 
 
@@ -247,5 +277,11 @@ def load_state_dict_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
         if not path.is_file():
             raise UserError(f"{path}: file not found")
-        return load_file(str(path), device="cpu")
-    return load_pth_state_dict(path)
+        try:
+            state = load_file(str(path), device="cpu")
+        except Exception as exc:  # safetensors raises its own error types for damaged files
+            raise UserError(f"{path}: cannot read the weights ({first_line(exc)})") from None
+    else:
+        state = load_pth_state_dict(path)
+    check_finite_weights(state, str(path))
+    return state

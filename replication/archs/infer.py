@@ -11,7 +11,10 @@
   difference 0.21, PSNR 42.0 dB against untiled inference (benchmarks/bench_inference.py).
   Networks with whole-image statistics (``net.whole_image_only``, e.g. DAN's global pooling) have
   no finite receptive radius: tiling them is refused rather than silently changing the result.
-* Output is clamped to [0, 1] (the official tool clamps too) and returned as float32.
+* Output is clamped to [0, 1] (the official tool clamps too) and returned as float32. A network
+  output holding NaN or infinite values is an error naming the model (clamping would hide it).
+* The output size is checked against the pixel budget (:func:`replication.imageio.check_pixels`)
+  before anything runs, so ``--outscale 1e6`` fails at once instead of in the allocator.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from replication.errors import UserError
-from replication.imageio import Image, resize_lanczos, rgb_to_gray
+from replication.imageio import Image, check_pixels, resize_lanczos, rgb_to_gray
 
 
 def model_scale(net: nn.Module) -> int:
@@ -32,6 +35,21 @@ def model_scale(net: nn.Module) -> int:
     if scale is None:
         raise TypeError(f"{type(net).__name__} is not a super-resolution generator (no .scale)")
     return int(scale)
+
+
+def model_label(net: nn.Module) -> str:
+    """The model file a network was loaded from (``load_model`` records it), else its class name."""
+    return str(getattr(net, "source_path", None) or type(net).__name__)
+
+
+def _check_finite(net: nn.Module, out: torch.Tensor, dtype: torch.dtype | None) -> None:
+    if not bool(torch.isfinite(out).all()):
+        bad = int((~torch.isfinite(out)).sum())
+        hint = " (half precision can overflow: try without --half/--bf16)" if dtype is not None else ""
+        raise UserError(
+            f"{model_label(net)}: the network output holds {bad} NaN or infinite value(s){hint}; "
+            "its weights or this input are unusable, no output was written"
+        )
 
 
 def _input_multiple(net: nn.Module) -> int:
@@ -99,7 +117,9 @@ def upscale_tensor(
         else:
             tile, tile_pad = _round_up(tile, multiple), _round_up(tile_pad, multiple)
             out = _tiled(net, x, scale, tile, tile_pad, dtype, channels_last, progress)
-        out = out[..., : h * scale, : w * scale].clamp_(0, 1)
+        out = out[..., : h * scale, : w * scale]
+        _check_finite(net, out, dtype)
+        out = out.clamp_(0, 1)
     return out.contiguous()
 
 
@@ -172,6 +192,9 @@ def upscale_image(
         raise ValueError(f"alpha_mode must be 'network' or 'bilinear', got {alpha_mode!r}")
     scale = model_scale(net)
     h, w = image.size
+    check_pixels(w * scale, h * scale, "the network output")
+    if outscale is not None and outscale != scale:
+        check_pixels(max(int(w * outscale), 1), max(int(h * outscale), 1), f"the output at --outscale {outscale:g}")
     rgb = upscale_tensor(net, image.rgb, tile=tile, tile_pad=tile_pad, dtype=dtype, progress=progress).cpu()
     alpha = None
     if image.alpha is not None:

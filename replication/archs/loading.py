@@ -166,7 +166,7 @@ def spandrel_model(state: dict[str, torch.Tensor], source: str) -> nn.Module:
     """Hand tensors (already read safely) to spandrel; a clear error when it is absent or declines."""
     sample = ", ".join(sorted(state)[:4])
     try:
-        import spandrel  # type: ignore[import-not-found]  # optional extra
+        import spandrel  # type: ignore[import-untyped, import-not-found, unused-ignore]  # optional extra
     except ImportError:
         raise UserError(
             f"{source}: the key names ({sample}, ...) match none of our architectures (RRDBNet, SRVGGNetCompact, "

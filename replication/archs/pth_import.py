@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from replication.archs.checkpoint import load_pth_with_key, load_strict, save_model
+from replication.archs.checkpoint import check_finite_weights, load_pth_with_key, load_strict, save_model
 from replication.archs.registry import build_arch, detect_arch, hyperparameter_names, spec
 from replication.errors import UserError
 from replication.fsutil import sha256_file
@@ -38,6 +38,7 @@ def state_to_model(
     state: dict[str, torch.Tensor], arch: str, source: str, *, mirror: Path | None = None, **given: object
 ) -> tuple[torch.nn.Module, dict[str, object]]:
     """As :func:`pth_to_model`, for tensors already read (``source`` names them in messages)."""
+    check_finite_weights(state, source)
     if arch == "auto":
         arch = detect_arch(state, source)
     row = spec(arch)

@@ -9,13 +9,15 @@ or a weights-registry name, fetched once (mirror first) into the cache folder
 and 16-bit PNG inputs give the same kind of output. Into a folder, each output is named
 ``<stem>_<suffix>.<ext>`` as the official tool names them (:func:`output_file`); an image that fails
 is reported and the others still run (exit code 1 if any failed). Each output file is written
-atomically. Tiles of one large image show their own progress bar.
+atomically; a folder is built under a hidden partial name and published at the end (docs/cli.md).
+Tiles of one large image show their own progress bar.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import cast
 
@@ -75,19 +77,23 @@ def output_file(src: Path, folder: Path, suffix: str, ext: str, image=None) -> P
     """``<folder>/<stem>_<suffix>.<ext>`` (``<stem>.<ext>`` when ``suffix`` is empty), as the official tool
     names its outputs. ``ext`` auto keeps the input's extension. An ``image`` (the result) with alpha is
     written as png whatever ``ext`` says, as the official tool does; one with 16 bits too, unless tif."""
+    from replication.outputs import inside, name_part
+
     extension = src.suffix.lower().lstrip(".") if ext == "auto" else ext
     if image is not None and (image.alpha is not None or (image.bit_depth == 16 and extension not in ("tif", "tiff"))):
         extension = "png"
-    return folder / f"{src.stem}{'_' + suffix if suffix else ''}.{extension}"
+    # the one file-name guard (outputs.py): a suffix never leads outside the output folder
+    return inside(folder, f"{src.stem}{'_' + name_part(suffix, '--suffix') if suffix else ''}.{extension}", "--suffix")
 
 
 def _jobs(inp: Path, out: Path, args: argparse.Namespace) -> list[tuple[Path, Path, bool]]:
     """(source, target, named by output_file) triples, after the output safety checks (nothing is written yet)."""
     from replication.errors import UsageError, UserError
     from replication.imageio import IMAGE_SUFFIXES, list_images
-    from replication.outputs import check_output
+    from replication.outputs import check_output, name_part
 
     inputs = [("--input", inp), ("--model", Path(args.model))]
+    name_part(args.suffix, "--suffix")
     if inp.is_dir():
         if out.exists() and not out.is_dir():
             raise UsageError(f"--output {out}: --input is a folder, so --output must be a folder")
@@ -121,14 +127,11 @@ def _load(args: argparse.Namespace, device):
 
 def run(args: argparse.Namespace) -> int:
     import torch
-    from tqdm import tqdm
 
-    from replication.archs.infer import upscale_image
     from replication.archs.resolve import check_spec
     from replication.batch import BatchFailures
     from replication.errors import UserError
-    from replication.imageio import read_image, write_image
-    from replication.outputs import check_output
+    from replication.outputs import output_dir
 
     check_spec(args.model)  # a missing model before the output checks: the likelier mistake
     device = resolve_device(args.device)
@@ -139,14 +142,31 @@ def run(args: argparse.Namespace) -> int:
             f"{model_path}: {net.arch_name} uses whole-image statistics; tiling would change it (drop --tile)"
         )
     dtype = torch.float16 if args.half else torch.bfloat16 if args.bf16 else None
-    if Path(args.input).is_dir():  # checked in _jobs; created (and marked as ours) once the model loaded
-        from replication.outputs import prepare_output_dir
-
-        prepare_output_dir(args.output, "upscale")
     failures = BatchFailures("upscale")
+    # A folder is built under a hidden partial name and published by the --overwrite rule (outputs.py).
+    with output_dir(args.output, "upscale", accumulate=True) if Path(args.input).is_dir() else nullcontext() as tmp:
+        _upscale_jobs(net, jobs, tmp, args, dtype, failures)
+    done = len(jobs) - len(failures)
+    info = cast(dict, net.checkpoint_info)  # set by every loader
+    rounded = " (fp16-rounded official weights)" if info.get("fp16_rounded") else ""
+    print(f"upscaled {done}/{len(jobs)} image(s) with {model_path.name}{rounded} -> {args.output}")
+    return failures.finish(len(jobs))
+
+
+def _upscale_jobs(
+    net, jobs: list[tuple[Path, Path, bool]], tmp: Path | None, args: argparse.Namespace, dtype, failures
+) -> None:
+    from tqdm import tqdm
+
+    from replication.archs.infer import upscale_image
+    from replication.errors import UserError
+    from replication.imageio import read_image, write_image
+    from replication.outputs import check_output
+
     for src, dst, named in tqdm(
         jobs, desc="upscale", unit="img", disable=args.no_progress or len(jobs) < 2, file=sys.stderr
     ):
+        dst = dst if tmp is None else tmp / dst.name
         try:
             image = read_image(src)
             result = upscale_image(
@@ -161,17 +181,12 @@ def run(args: argparse.Namespace) -> int:
             )
             if named and (png := output_file(src, dst.parent, args.suffix, args.ext, result)) != dst:
                 # alpha / 16 bits are only known now: they turn a jpg name into png (checked like the first)
-                if not Path(args.input).is_dir():
+                if tmp is None:
                     inputs = [("--input", src)]
                     check_output(
                         png, command="upscale", flag="--output", kind="file", inputs=inputs, overwrite=args.overwrite
                     )
                 dst = png
             write_image(dst, result.rgb, alpha=result.alpha, bit_depth=result.bit_depth, gray=result.gray)
-        except (UserError, ValueError, OSError) as exc:
+        except (UserError, ValueError, OSError, RuntimeError) as exc:
             failures.add(exc, src)  # one bad image must not stop the batch
-    done = len(jobs) - len(failures)
-    info = cast(dict, net.checkpoint_info)  # set by every loader
-    rounded = " (fp16-rounded official weights)" if info.get("fp16_rounded") else ""
-    print(f"upscaled {done}/{len(jobs)} image(s) with {model_path.name}{rounded} -> {args.output}")
-    return failures.finish(len(jobs))

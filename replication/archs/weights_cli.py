@@ -193,14 +193,17 @@ def run(args: argparse.Namespace) -> int:
 
         inputs = [("--params", args.params), ("mirror", _mirror(args.params)), ("--manual", args.manual)]
         _check_out(args, inputs, registry_name=args.name)
-        path = fetch_weights(
-            args.name,
-            args.out,
-            mirror=_mirror(args.params),
-            source=args.source,
-            progress=not args.no_progress,
-            manual=args.manual,
-        )
+        from replication.fsutil import writing
+
+        with writing(args.out):  # a full disk names --out, not the mirror file being copied
+            path = fetch_weights(
+                args.name,
+                args.out,
+                mirror=_mirror(args.params),
+                source=args.source,
+                progress=not args.no_progress,
+                manual=args.manual,
+            )
         print(_describe_sidecar(path) if path.suffix == ".safetensors" else f"{path}: verified")
         return 0
     if args.action == "import-ncnn":

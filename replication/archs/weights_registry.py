@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from replication.errors import UserError
+from replication.errors import UsageError
 from replication.names import GENERATOR_ARCHS
 
 Availability = Literal["pth", "ncnn-mirror", "manual", "unavailable"]
@@ -426,7 +426,7 @@ REGISTRY: dict[str, WeightsEntry] = {e.name: e for e in ENTRIES}
 
 def get(name: str) -> WeightsEntry:
     if name not in REGISTRY:
-        raise UserError(f"unknown weights {name!r} (known: {', '.join(REGISTRY)})")
+        raise UsageError(f"unknown weights {name!r} (known: {', '.join(REGISTRY)})")
     return REGISTRY[name]
 
 

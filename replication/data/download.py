@@ -32,7 +32,7 @@ from replication.data.fetcher import (
     file_lock,
 )
 from replication.errors import UserError
-from replication.fsutil import atomic_dir, write_text_atomic
+from replication.fsutil import atomic_dir, write_text_atomic, writing
 
 _log = logging.getLogger("replication.download")
 
@@ -162,9 +162,10 @@ def _fetch_files(
         known_sha = f.sha256 or (rec.get("sha256") if isinstance(rec, dict) else None)
         sources = Sources(tuple(f.urls), mirror, (mirror_relpath(ds.name, f.path),), ds.manual or None)
         expected = Expected(sha256=known_sha, md5=f.md5, sha1=f.sha1, size=f.bytes)
-        path, digests, source = fetch_verified(
-            folder / f.path, sources, expected, policy=policy, progress=progress, force=force, session=session
-        )
+        with writing(folder / f.path):  # a full disk names the file being written, not the mirror's copy
+            path, digests, source = fetch_verified(
+                folder / f.path, sources, expected, policy=policy, progress=progress, force=force, session=session
+            )
         # Where the bytes came from (mirror, URL, already present) is logged, not recorded: the folder
         # is a DVC output, and equal files must give an equal marker on every machine.
         records[f.path] = {"sha256": digests["sha256"], "bytes": path.stat().st_size}

@@ -45,7 +45,7 @@ import numpy as np
 from replication.data.config import DataConfig
 from replication.data.subimages import ShardWriter
 from replication.errors import UserError
-from replication.fsutil import atomic_dir
+from replication.outputs import output_dir
 
 PNG_COMPRESSION = 3  # the reference's extract_subimages level; lossless, affects only size and speed
 INFO_JSON = "prepare.json"
@@ -144,7 +144,13 @@ def _run_jobs(jobs: list[_Job], workers: int) -> Iterator[list[tuple[str, bytes,
             yield _process(job)
         return
     # spawn: the parent may hold torch/OpenMP threads, which fork does not carry over safely.
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+    from replication.imageio import max_pixels, set_max_pixels
+
+    # spawned workers start from the default pixel budget: hand them this process's (--max-pixels)
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("spawn"), initializer=set_max_pixels, initargs=(max_pixels(),)
+    )
+    with pool:
         yield from pool.map(_process, jobs)
 
 
@@ -189,7 +195,7 @@ def prepare_subimages(
     workers = default_workers() if workers is None else workers
     per_set = dict.fromkeys(images, 0)
     out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
+    with output_dir(out_dir, "prepare") as tmp:
         os.chmod(tmp, 0o755)
         writer = ShardWriter(tmp, cfg.shard_size)
         try:

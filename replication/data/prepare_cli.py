@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from replication.argtypes import positive_int
-from replication.outputs import check_output, write_marker
+from replication.outputs import check_output
 from replication.params import load_params
 
 
@@ -27,7 +27,6 @@ def run(args: argparse.Namespace) -> int:
     params = load_params(args.params, args.profile)
     cfg = params.active.data
     summary = prepare_training_data(cfg, args.raw, args.out, workers=args.workers, progress=not args.no_progress)
-    write_marker(args.out, "prepare")  # the folder was just published whole; mark it as ours
     per_set = ", ".join(f"{k}: {v}" for k, v in summary.per_set.items())
     print(
         f"{summary.out_dir}: {summary.sub_images} sub-images from {summary.source_images} images "

@@ -29,7 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-from replication.errors import UserError
+from replication.errors import UsageError, UserError
 
 EXTRACT_DIR = "extracted"  # archives of set NAME are unpacked into <root>/NAME/extracted/
 MARKER = ".complete.json"  # written into <root>/NAME/ once every file is verified (and extracted)
@@ -435,7 +435,7 @@ def get(name: str) -> Dataset:
     """The registry entry ``name``; an unknown name is a :class:`UserError` listing the known ones."""
     table = datasets()
     if name not in table:
-        raise UserError(f"unknown dataset {name!r} (known: {', '.join(table)})")
+        raise UsageError(f"unknown dataset {name!r} (known: {', '.join(table)})")
     return table[name]
 
 

@@ -10,7 +10,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from replication.argtypes import positive_int
+from replication.argtypes import item_count, positive_int, seed
 from replication.degrade.preview import render_preview
 from replication.degrade.synthesize import SynthesisRequest, synthesize
 from replication.device import add_device_argument, resolve_device
@@ -27,8 +27,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gt-dir", type=Path, required=True, help="folder of GT images")
     parser.add_argument("--out-dir", type=Path, help="output folder (replaced atomically)")
     parser.add_argument("--overwrite", action="store_true", help="replace an --out-dir that is not an earlier output")
-    parser.add_argument("--count", type=positive_int, help="number of pairs to write")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--count", type=item_count, help="number of pairs to write (at most 10,000,000)")
+    parser.add_argument("--seed", type=seed, default=0, help="random seed, 0 .. 2**64-1 (default 0)")
     parser.add_argument("--variant", choices=DEGRADATION_VARIANTS, default="second_order")
     parser.add_argument("--scale", type=positive_int, default=None, help="default: the profile's scale")
     parser.add_argument(
@@ -47,6 +47,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--profile", default=None, help="override the active profile of --params")
     parser.add_argument("--preview", type=Path, default=None, help="write a grid of one GT through every variant")
+    parser.add_argument(
+        "--pad-small",
+        action="store_true",
+        help="accept GT images with a side shorter than --gt-size by reflect-padding them (default: refused)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         device=resolve_device(args.device),
         params_path=args.params,
         progress=not getattr(args, "no_progress", False),
+        pad_small=args.pad_small,
     )
     bad = synthesize(params, req)
     print(f"wrote {args.count} pairs to {args.out_dir}")

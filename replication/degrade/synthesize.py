@@ -24,10 +24,9 @@ from replication.degrade.config import DegradationConfig, check_gt_size
 from replication.degrade.crop import paired_random_crop, prepare_gt
 from replication.degrade.pipeline import Degrader
 from replication.errors import UsageError, UserError
-from replication.fsutil import atomic_dir
-from replication.imageio import read_image, write_image
+from replication.imageio import check_pixels, read_image, write_image
 from replication.names import DegradationVariant
-from replication.outputs import write_marker
+from replication.outputs import output_dir
 from replication.params import Params, fingerprint
 
 log = logging.getLogger("replication.synthesize")
@@ -51,6 +50,31 @@ class SynthesisRequest:
     device: torch.device
     params_path: Path  # recorded in synthesis.json
     progress: bool = True
+    pad_small: bool = False  # --pad-small: GT images smaller than gt_size are reflect-padded, not refused
+
+
+def check_gt_sizes(images: list[Path], gt_size: int, pad_small: bool) -> None:
+    """Refuse GT images with a side shorter than ``gt_size`` (read from the headers, before any work):
+    their patches would be mostly mirrored padding. ``--pad-small`` accepts them (reflect-101 padding,
+    as the reference pads every GT to its 400 px crop). Unreadable files are reported later, per file."""
+    if pad_small:
+        return
+    from PIL import Image as PILImage
+
+    small = []
+    for path in images:
+        try:
+            with PILImage.open(path) as im:
+                if min(im.size) < gt_size:
+                    small.append(f"{path.name} ({im.width}x{im.height})")
+        except (OSError, ValueError, PILImage.DecompressionBombError):
+            continue
+    if small:
+        more = f" and {len(small) - 5} more" if len(small) > 5 else ""
+        raise UserError(
+            f"--gt-dir: {len(small)} GT image(s) smaller than --gt-size {gt_size}: {', '.join(small[:5])}{more}; "
+            f"use a smaller --gt-size, remove them, or pass --pad-small to reflect-pad them"
+        )
 
 
 def source_order(n_images: int, count: int, generator: torch.Generator) -> list[int]:
@@ -100,7 +124,11 @@ def synthesize(params: Params, req: SynthesisRequest) -> dict[Path, str]:
     """Write ``req.count`` pairs to ``req.out_dir`` (replaced atomically); returns the unreadable GT files."""
     if req.gt_size % req.scale:
         raise UsageError(f"--gt-size {req.gt_size} must be divisible by --scale {req.scale} (the LQ is gt-size/scale)")
+    check_gt_sizes(req.images, req.gt_size, req.pad_small)
     cfg = crop_for(params.active.degradation, req.gt_size, req.scale)
+    # the pixel budget (--max-pixels) also bounds what one batch holds at once, before any work
+    batch = min(req.batch_size, req.count)
+    check_pixels(cfg.gt_crop * batch, cfg.gt_crop, f"--gt-size {req.gt_size} x --batch-size {batch} (GT crops at once)")
     try:
         check_gt_size(req.gt_size, cfg.gt_crop, req.scale, "--gt-size")
     except ValueError as exc:
@@ -110,7 +138,7 @@ def synthesize(params: Params, req: SynthesisRequest) -> dict[Path, str]:
     sources = source_order(len(req.images), req.count, generator)
     reader = GtSources(req.images)
     bar = tqdm(total=req.count, unit="pair", desc=req.variant, disable=not req.progress)
-    with atomic_dir(req.out_dir) as tmp, bar:
+    with output_dir(req.out_dir, "synthesize") as tmp, bar:
         for start in range(0, req.count, req.batch_size):
             crops = []
             for k in range(start, min(start + req.batch_size, req.count)):
@@ -131,6 +159,7 @@ def synthesize(params: Params, req: SynthesisRequest) -> dict[Path, str]:
             "gt_crop": cfg.gt_crop,
             "count": req.count,
             "batch_size": req.batch_size,
+            **({"pad_small": True} if req.pad_small else {}),
             "device": str(req.device),
             "profile": params.profile,
             "params": str(req.params_path),
@@ -138,5 +167,4 @@ def synthesize(params: Params, req: SynthesisRequest) -> dict[Path, str]:
             "sources": [req.images[i].name for i in sources],
         }
         (tmp / "synthesis.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        write_marker(tmp, "synthesize")
     return reader.bad

@@ -24,16 +24,20 @@ and write tidy metric rows.
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 import torch
 
 from replication.device import add_device_argument, describe, resolve_device
-from replication.errors import UserError
-from replication.evaluate.runner import add_metric_resource_args, per_metric, summary_lines
+from replication.errors import UsageError
+from replication.evaluate.registry import parse_metric_list
+from replication.evaluate.runner import add_metric_resource_args, all_undefined, per_metric, summary_lines
 from replication.evaluate.stage import EvalRequest, evaluate
 from replication.outputs import check_evaluate_outputs
 from replication.params import load_params
+
+log = logging.getLogger("replication")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,10 +72,15 @@ def add_compute_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def apply_threads(args: argparse.Namespace) -> None:
-    """``--threads``: checked, then set for this process only (the CLI owns it)."""
+    """``--threads`` (and ``--tile``, ``--max-images``): checked as usage errors, then the threads are
+    set for this process only (the CLI owns it). Plain ``int`` flags checked here rather than
+    ``replication.argtypes`` types: the evaluation stages of dvc.yaml do not depend on that module."""
+    for flag, value, least in (("--threads", args.threads, 1), ("--tile", args.tile, 0)):
+        if value is not None and value < least:
+            raise UsageError(f"{flag} must be >= {least}, got {value}")
+    if getattr(args, "max_images", None) is not None and args.max_images < 0:
+        raise UsageError(f"--max-images must be >= 0 (0 = all), got {args.max_images}")
     if args.threads is not None:
-        if args.threads < 1:
-            raise UserError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
 
 
@@ -124,4 +133,9 @@ def run(args: argparse.Namespace) -> int:
         print("metric time per image: " + ", ".join(f"{k} {v / n:.2f} s" for k, v in done.metric_seconds.items()))
     for line in summary_lines(per_metric(done.scores), done.unavailable):
         print(line)
-    return done.failures.finish(len(done.images))
+    status = done.failures.finish(len(done.images))
+    # metrics named on the command line (not the profile's defaults) must give at least one value
+    undefined = all_undefined(per_metric(done.scores), parse_metric_list(args.metrics)) if args.metrics else []
+    if undefined:
+        log.error(f"evaluate: --metrics {', '.join(undefined)}: undefined for every image (see the warnings above)")
+    return 1 if status or undefined else 0

@@ -28,6 +28,7 @@ from replication.errors import UserError
 from replication.evaluate.registry import parse_metric_list
 from replication.evaluate.runner import (
     add_metric_resource_args,
+    all_undefined,
     mirror_from,
     per_metric,
     score_folder,
@@ -114,4 +115,7 @@ def run(args: argparse.Namespace) -> int:
     status = failures.finish(len(images))
     if unavailable:  # every metric here was asked for: a missing one is a failure, not a footnote
         log.error(f"metrics: unavailable: {', '.join(unavailable)} (see the lines above for the file each needs)")
-    return 1 if status or unavailable else 0
+    undefined = all_undefined(per_metric(scores), names)
+    if undefined:
+        log.error(f"metrics: --metrics {', '.join(undefined)}: undefined for every image (see the warnings above)")
+    return 1 if status or unavailable or undefined else 0

@@ -229,21 +229,21 @@ if tuple(METRICS) != METRIC_NAMES:
 
 def get_metric(name: str) -> MetricSpec:
     """The spec of ``name``; a ``UserError`` lists the known names otherwise."""
-    from replication.errors import UserError
+    from replication.errors import UsageError
 
     try:
         return METRICS[name]
     except KeyError:
-        raise UserError(f"unknown metric {name!r} (known: {', '.join(METRICS)})") from None
+        raise UsageError(f"unknown metric {name!r} (known: {', '.join(METRICS)})") from None
 
 
 def parse_metric_list(text: str) -> list[str]:
     """``"niqe,brisque"`` -> ``["niqe", "brisque"]``, validated, duplicates removed, order kept."""
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
-        from replication.errors import UserError
+        from replication.errors import UsageError
 
-        raise UserError("--metrics: give at least one metric name")
+        raise UsageError("--metrics: give at least one metric name")
     for n in names:
         get_metric(n)
     return list(dict.fromkeys(names))

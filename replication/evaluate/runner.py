@@ -80,6 +80,15 @@ def find_reference(ref_dir: Path, image: Path) -> Path:
     return matches[0]
 
 
+def utf8_name(path: Path) -> str:
+    """The file name, refused (naming it) when it is not valid UTF-8: it goes into a UTF-8 CSV."""
+    try:
+        path.name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError(f"{str(path)!a}: the file name is not valid UTF-8; rename the file") from None
+    return path.name
+
+
 def read_rgb(path: Path):
     """RGB (1, 3, H, W) float32 in [0, 1] of an image file (alpha ignored), with a clear error."""
     try:
@@ -160,10 +169,11 @@ def score_folder(
     pairs = list(zip(images, names, strict=True))
     for path, name in tqdm(pairs, desc="metrics", unit="img", file=sys.stderr, disable=not scorers or not progress):
         try:
+            utf8_name(Path(name))
             sr = read_rgb(path)
             ref = read_rgb(find_reference(reference, path)) if reference is not None else None
             values = score_image(scorers, sr, ref, name, on_undefined=on_undefined, seconds=seconds)
-        except UserError as exc:
+        except (UserError, ValueError, RuntimeError) as exc:
             if failures is None:
                 raise
             failures.add(exc, path)
@@ -181,6 +191,12 @@ def tidy_rows(
         for s in scores
         for name, value in s.values.items()
     ]
+
+
+def all_undefined(values: Mapping[str, Sequence[float]], asked: Sequence[str]) -> list[str]:
+    """The metrics of ``asked`` that were computed but have no finite value at all (e.g. NIQE on
+    images smaller than two 96 px blocks): asked for explicitly, that is a failure, not a summary line."""
+    return [n for n in asked if n in values and values[n] and not np.isfinite(np.asarray(values[n], float)).any()]
 
 
 def per_metric(scores: Sequence[ImageScores]) -> dict[str, list[float]]:

@@ -21,16 +21,16 @@ from tqdm import tqdm
 
 from replication.artifacts.metrics_table import TidyRow, write_tidy_csv
 from replication.batch import BatchFailures
-from replication.errors import UserError
+from replication.errors import UsageError, UserError
 from replication.evaluate.bicubic import bicubic_upscale
 from replication.evaluate.config import check_external_name
 from replication.evaluate.registry import parse_metric_list
-from replication.evaluate.runner import ImageScores, score_folder, select_images, tidy_rows
+from replication.evaluate.runner import ImageScores, score_folder, select_images, tidy_rows, utf8_name
 from replication.evaluate.scorers import MetricResources, Scorer, build_scorers
 from replication.fsutil import sha256_file, write_text_atomic
 from replication.imageio import Image, read_image, write_image
 from replication.names import EXTERNAL_SOURCE, FIXED_SOURCES, RETRAINED_PREFIX
-from replication.outputs import prepare_output_dir
+from replication.outputs import output_dir
 from replication.params import Params, fingerprint
 
 Upscaler = Callable[[Image], Image]
@@ -72,16 +72,16 @@ def check_source(source: str, model: str, profiles: list[str], name: str = "", v
     that no other model of the report has (:func:`replication.evaluate.config.check_external_name`)."""
     match = re.fullmatch(re.escape(RETRAINED_PREFIX) + r"(.+)", source)
     if source not in FIXED_SOURCES and not match:
-        raise UserError(f"--source {source!r}: expected one of {', '.join(FIXED_SOURCES)} or retrained-<profile>")
+        raise UsageError(f"--source {source!r}: expected one of {', '.join(FIXED_SOURCES)} or retrained-<profile>")
     if match and match.group(1) not in profiles:
-        raise UserError(f"--source {source!r}: unknown profile {match.group(1)!r} (known: {', '.join(profiles)})")
+        raise UsageError(f"--source {source!r}: unknown profile {match.group(1)!r} (known: {', '.join(profiles)})")
     if (model == "bicubic") != (source == "bicubic"):
-        raise UserError("--model bicubic goes with --source bicubic (and only with it)")
+        raise UsageError("--model bicubic goes with --source bicubic (and only with it)")
     if source == EXTERNAL_SOURCE:
         try:
             check_external_name(name, variants)
         except ValueError as exc:
-            raise UserError(f"--name: {exc}") from None
+            raise UsageError(f"--name: {exc}") from None
 
 
 def make_upscaler(model: str, scale: int, tile: int, device: torch.device | str = "cpu") -> tuple[Upscaler, dict]:
@@ -159,24 +159,26 @@ def _check_inputs(images: list[Path], req: EvalRequest, tile: int) -> None:
 def _upscale_all(
     images: list[Path], upscale: Upscaler, req: EvalRequest, failures: BatchFailures
 ) -> tuple[list[Path], list[Path], dict[str, float]]:
-    """Write every SR image as ``<out_images>/<stem>.png``; an unreadable input is reported and skipped.
+    """Write every SR image as ``<out_images>/<stem>.png``; an input that fails (unreadable, over the pixel
+    budget, a non-finite network output) is reported and skipped. The folder is built under a hidden
+    partial name and published when every image is done (nothing stays there after Ctrl-C).
     Returns the inputs done, the files written and the seconds per image."""
-    prepare_output_dir(req.out_images, "evaluate")
     done, written, seconds = [], [], {}
     bar = tqdm(images, desc=f"{req.name} on {req.dataset}", unit="img", file=sys.stderr, disable=not req.progress)
-    for path in bar:
-        try:
-            lq = read_image(path)
-        except UserError as exc:
-            failures.add(exc, path)
-            continue
-        start = time.perf_counter()
-        sr = upscale(lq)
-        seconds[path.name] = time.perf_counter() - start
-        out_path = req.out_images / f"{path.stem}.png"
-        write_image(out_path, sr.rgb, alpha=sr.alpha, bit_depth=sr.bit_depth, gray=sr.gray)
-        done.append(path)
-        written.append(out_path)
+    with output_dir(req.out_images, "evaluate", accumulate=True) as tmp:
+        for path in bar:
+            try:
+                utf8_name(path)
+                lq = read_image(path)
+                start = time.perf_counter()
+                sr = upscale(lq)
+                seconds[path.name] = time.perf_counter() - start
+                write_image(tmp / f"{path.stem}.png", sr.rgb, alpha=sr.alpha, bit_depth=sr.bit_depth, gray=sr.gray)
+            except (UserError, ValueError, OSError, RuntimeError) as exc:
+                failures.add(exc, path)
+                continue
+            done.append(path)
+            written.append(req.out_images / f"{path.stem}.png")
     return done, written, seconds
 
 
@@ -207,7 +209,13 @@ def evaluate(params: Params, req: EvalRequest, tools: EvalTools | None = None) -
     metric_seconds: dict[str, float] = {}
     # Scored under the input's name: the SR file is <stem>.png whatever the input's format.
     scores = score_folder(
-        written, scorers, req.reference, seconds=metric_seconds, names=[p.name for p in done], progress=req.progress
+        written,
+        scorers,
+        req.reference,
+        seconds=metric_seconds,
+        names=[p.name for p in done],
+        failures=failures,
+        progress=req.progress,
     )
     rows: list[TidyRow] = tidy_rows(scores, req.name, req.source, params.profile, req.dataset, subset)
     write_tidy_csv(rows, req.out_metrics)

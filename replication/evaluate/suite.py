@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from replication.artifacts.layout import extra_validation_dataset, validation_dataset
-from replication.errors import UserError
+from replication.errors import UsageError, UserError
 from replication.evaluate.stage import EvalOutcome, EvalRequest, EvalTools, check_source, evaluate
 from replication.params import Params
 
@@ -49,7 +49,7 @@ class SuiteRequest:
 def plan(params: Params, req: SuiteRequest) -> list[EvalRequest]:
     """The evaluations of ``req``, one per set, in a fixed order (test sets, validation, extra sets)."""
     if req.test_root is None and req.val is None and req.val_extra is None:
-        raise UserError("nothing to evaluate: give --test-root, --val and/or --val-extra")
+        raise UsageError("nothing to evaluate: give --test-root, --val and/or --val-extra")
     check_source(req.source, req.model, list(params.profiles), req.name, params.variants)
     from replication.data.registry import image_dir
 

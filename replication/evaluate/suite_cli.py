@@ -20,7 +20,7 @@ from replication.device import resolve_device
 from replication.evaluate.evaluate_cli import add_compute_arguments, add_model_arguments, apply_threads
 from replication.evaluate.runner import per_metric, summary_lines
 from replication.evaluate.suite import SuiteRequest, evaluate_all, plan
-from replication.outputs import check_output, write_marker
+from replication.outputs import check_output, filled_in_place
 from replication.params import load_params
 
 COMMAND = "evaluate-all"
@@ -57,10 +57,10 @@ def run(args: argparse.Namespace) -> int:
         progress=not getattr(args, "no_progress", False),
     )
     plan(params, req)  # every input folder checked before the first image is written
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_marker(args.out, COMMAND)
     status = 0
-    for job, done in evaluate_all(params, req):
+    with filled_in_place(args.out, COMMAND):  # a new --out is removed again if the run stops half-way
+        results = evaluate_all(params, req)
+    for job, done in results:
         total = sum(done.upscale_seconds.values())
         print(f"{args.name} on {job.dataset}: {len(done.images)} images ({done.subset}), upscaling {total:.1f} s")
         for line in summary_lines(per_metric(done.scores), done.unavailable):

@@ -72,8 +72,8 @@ def _tolerance(data: object, where: str) -> Tolerance:
         tol = Tolerance(abs=float(data["abs"]), rel=float(data["rel"]))
     except (TypeError, ValueError):
         raise UserError(f"{where}: abs and rel must be numbers, got {data!r}") from None
-    if tol.abs < 0 or tol.rel < 0:
-        raise UserError(f"{where}: tolerances must be >= 0, got {data!r}")
+    if not (0 <= tol.abs < math.inf and 0 <= tol.rel < math.inf):  # NaN/inf would pass every change
+        raise UserError(f"{where}: tolerances must be finite and >= 0, got {data!r}")
     return tol
 
 
@@ -86,6 +86,8 @@ def load_expected(path: str | os.PathLike) -> Expected:
         raise UserError(f"{path}: expected-metrics file not found") from None
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: invalid JSON: {exc}") from None
+    except (UnicodeDecodeError, RecursionError, IsADirectoryError) as exc:
+        raise UserError(f"{path}: not a readable expected-metrics JSON file ({type(exc).__name__})") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a JSON object at the top level")
     allowed = {"schema", "profile", "note", "tolerance", "metric_tolerance", "entries"}
@@ -110,8 +112,8 @@ def load_expected(path: str | os.PathLike) -> Expected:
         if not isinstance(entry["lower_better"], bool) or not isinstance(entry["n"], int):
             raise UserError(f"{where}: lower_better must be true/false and n an integer")
         mean = entry["mean"]
-        if mean is not None and not isinstance(mean, (int, float)):
-            raise UserError(f"{where}: mean must be a number or null, got {mean!r}")
+        if mean is not None and (not isinstance(mean, (int, float)) or not math.isfinite(mean)):
+            raise UserError(f"{where}: mean must be a finite number or null, got {mean!r}")
         rows.append({**entry, "mean": math.nan if mean is None else float(mean)})
     entries = pd.DataFrame(rows, columns=[*ENTRY_KEY, "lower_better", "n", "mean"])
     if entries.duplicated(subset=list(ENTRY_KEY)).any():

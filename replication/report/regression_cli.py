@@ -13,6 +13,7 @@ import json
 import math
 from pathlib import Path
 
+from replication.argtypes import nonneg_float
 from replication.artifacts.metrics_table import read_tidy
 from replication.report.regression import (
     DEFAULT_ABS,
@@ -38,13 +39,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--tolerance",
-        type=float,
+        type=nonneg_float,
         default=None,
         help="absolute tolerance on each mean, overriding the file's (with --rel-tolerance)",
     )
     parser.add_argument(
         "--rel-tolerance",
-        type=float,
+        type=nonneg_float,
         default=None,
         help="relative tolerance (fraction of |expected|), overriding the file's",
     )
@@ -106,7 +107,10 @@ def run(args: argparse.Namespace) -> int:
             previous.metric_tolerance if previous else None,
         )
         write_expected(args.expected, content)
-        print(f"{args.expected}: wrote {len(content['entries'])} expected means (profile {content['profile']})")
+        if args.json:  # --json: stdout is always one JSON object
+            print(json.dumps({"status": "written", "expected": str(args.expected), "entries": len(content["entries"])}))
+        else:
+            print(f"{args.expected}: wrote {len(content['entries'])} expected means (profile {content['profile']})")
         return 0
     expected = load_expected(args.expected)
     table = compare(expected, tidy, _override(args))

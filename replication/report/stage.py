@@ -26,7 +26,7 @@ from replication.artifacts.layout import eval_images, extra_validation_dataset
 from replication.artifacts.metrics_table import read_tidy, summarise
 from replication.errors import UserError
 from replication.fsutil import atomic_open, write_text_atomic
-from replication.outputs import prepare_output_dir
+from replication.outputs import output_dir
 from replication.params import Params
 from replication.report import paper_table
 from replication.report.claims import claims_csv_text
@@ -276,15 +276,17 @@ def report(params: Params, paths: ReportPaths) -> int:
         claims_reference=definition.reference,
     )
     doc = build_report(inputs)
-    prepare_output_dir(paths.out, "report")
-    written = write_markdown(doc, paths.out / "report.md")
-    write_text_atomic(paths.out / "report.html", to_html(doc))
-    write_text_atomic(paths.out / "summary.csv", summary.to_csv(index=False, float_format="%.6g"))
-    write_text_atomic(paths.out / "metrics.json", json.dumps(metrics_json(summary), indent=1, sort_keys=True) + "\n")
-    headline = headline_json(summary, params, paths.val_name)
-    write_text_atomic(paths.out / "headline.json", json.dumps(headline, indent=1, sort_keys=True) + "\n")
-    write_text_atomic(paths.out / "curves.tsv", curves_tsv(curves))
-    write_text_atomic(paths.out / "claims.csv", claims_csv_text(claims))
-    with atomic_open(paths.out / "tidy.csv.gz") as fh:
-        fh.write(tidy_gzip_bytes(tidy))
+    # Built beside --out and merged into it when complete: an interrupted run leaves no partial report,
+    # and the other files of a shared folder are kept (outputs.output_dir).
+    with output_dir(paths.out, "report", accumulate=True) as tmp:
+        written = write_markdown(doc, tmp / "report.md")
+        write_text_atomic(tmp / "report.html", to_html(doc))
+        write_text_atomic(tmp / "summary.csv", summary.to_csv(index=False, float_format="%.6g"))
+        write_text_atomic(tmp / "metrics.json", json.dumps(metrics_json(summary), indent=1, sort_keys=True) + "\n")
+        headline = headline_json(summary, params, paths.val_name)
+        write_text_atomic(tmp / "headline.json", json.dumps(headline, indent=1, sort_keys=True) + "\n")
+        write_text_atomic(tmp / "curves.tsv", curves_tsv(curves))
+        write_text_atomic(tmp / "claims.csv", claims_csv_text(claims))
+        with atomic_open(tmp / "tidy.csv.gz") as fh:
+            fh.write(tidy_gzip_bytes(tidy))
     return len(written) - 1

@@ -126,10 +126,10 @@ def table1(
     for model in external_models(summary):  # the paper has no value for them: `— / ours`
         cells = []
         for d in datasets:
-            ours = niqe.loc[(model, d)] if (model, d) in niqe.index else None
-            if isinstance(ours, pd.DataFrame):
-                ours = ours.iloc[0]
-            cells.append(f"— / {_fmt(ours['mean']) if ours is not None else '—'}")
+            hit = niqe.loc[(model, d)] if (model, d) in niqe.index else None
+            if isinstance(hit, pd.DataFrame):
+                hit = hit.iloc[0]
+            cells.append(f"— / {_fmt(hit['mean']) if hit is not None else '—'}")
         note = notes.mark(f"`{model}`: your model (`--source external`); the paper has no column for it")
         rows.append((external_label(model), f"`{model}`", EXTERNAL_SOURCE, *cells, note))
     caption = (

@@ -89,13 +89,18 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from replication.errors import UserError
+    from replication.errors import UsageError
     from replication.outputs import check_output
     from replication.train.loop import RunOptions, train
 
+    # Plain int flags checked here as usage errors (the train stages of dvc.yaml do not depend on argtypes).
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads must be >= 1, got {args.threads}")
+    if args.seed is not None and not 0 <= args.seed < 2**64:
+        raise UsageError(f"--seed must be an integer from 0 to 2**64-1, got {args.seed}")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise UsageError(f"--max-steps must be positive, got {args.max_steps}")
     if args.threads is not None:
-        if args.threads < 1:
-            raise UserError(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)  # this process only: the CLI owns it
     # The run folder is resumed (its checkpoints persist between DVC runs), so only the path rules
     # apply: it must not be, contain or lie inside what training reads.

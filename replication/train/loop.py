@@ -27,7 +27,7 @@ from replication.archs.registry import build_arch
 from replication.data.subimages import SubImageStore
 from replication.degrade.config import check_gt_size
 from replication.degrade.crop import prepare_gt
-from replication.errors import UserError
+from replication.errors import UsageError, UserError
 from replication.fsutil import sha256_file, write_text_atomic
 from replication.names import Phase
 from replication.params import Params, Profile, fingerprint, load_params
@@ -125,6 +125,8 @@ def preflight(opts: RunOptions) -> Plan:
     """Validate params, variant, data, init weights and VGG weights; raise UserError on any problem."""
     params = load_params(opts.params_path, opts.profile)
     profile = params.active
+    if opts.variant not in params.variants:  # a flag value, not the file: a usage error
+        raise UsageError(f"--variant {opts.variant}: unknown variant (known: {', '.join(params.variants)})")
     variant = params.variant(opts.variant)
     cfg = profile.train_net if opts.phase == "net" else profile.train_gan
     section = f"profiles.{params.profile}.train_{opts.phase}"
@@ -134,11 +136,11 @@ def preflight(opts: RunOptions) -> Plan:
         raise UserError(str(exc)) from None
     seed = profile.seeds[0] if opts.seed is None else opts.seed
     if seed not in profile.seeds:
-        raise UserError(
+        raise UsageError(
             f"--seed {seed}: not one of profiles.{params.profile}.seeds ({', '.join(map(str, profile.seeds))})"
         )
     if opts.max_steps is not None and opts.max_steps <= 0:
-        raise UserError(f"--max-steps must be positive, got {opts.max_steps}")
+        raise UsageError(f"--max-steps must be positive, got {opts.max_steps}")
     if opts.device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is available")
     from replication.degrade.pipeline import Degrader
