@@ -53,7 +53,7 @@ class Profile:
     data: DataConfig
     degradation: DegradationConfig
     network: NetworkConfig
-    launch: LaunchConfig  # training processes per node and nodes (replication train --launch)
+    launch: LaunchConfig  # training processes per node and nodes (python -m replication.train.launch)
     train_net: PhaseConfig
     train_gan: PhaseConfig
     evaluate: EvalConfig

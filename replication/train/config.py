@@ -33,7 +33,7 @@ class PhaseConfig:
     batch_size: int  # per process and micro-batch
     # Micro-batches per optimizer step and process (gradient accumulation): the step's total batch is
     # processes x batch_size x accumulation (the paper: 48). Pool, EMA, D/G order and lr schedule stay
-    # once per optimizer step (docs/training.md "One optimizer step").
+    # once per optimizer step (docs/reference-notes.md §7).
     accumulation: int
     gt_size: int  # GT patch size (LQ patch = gt_size / scale)
     lr: float
@@ -95,7 +95,7 @@ class PhaseConfig:
 
 @dataclass(frozen=True)
 class LaunchConfig:
-    """How many training processes a profile's training stages start (``replication train --launch``).
+    """How many training processes a profile's training stages start (``python -m replication.train.launch``).
 
     One process runs plain ``python``; more run under ``torchrun`` (one per GPU). Which node this is
     and where the nodes meet are per machine, so they come from the environment

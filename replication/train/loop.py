@@ -10,7 +10,8 @@ reference's order (docs/reference-notes.md §1, §7).
 One optimizer step trains ``processes x accumulation`` micro-batches of ``batch_size``. Micro-batch
 ``k = rank * accumulation + a`` is a *stream* with its own sampler shard, data generator, degradation
 generator and training-pair pool (what one GPU of the reference owns), so the step's total batch and
-its randomness are the same however it is split between processes and accumulation (docs/training.md).
+its randomness are the same however it is split between processes and accumulation
+(docs/pipeline.md, "Training on 1 to N GPUs").
 """
 
 from __future__ import annotations
@@ -392,7 +393,7 @@ def gan_step(t: Trainer, gt: torch.Tensor | Sequence[torch.Tensor]) -> dict[str,
     for sharpened-GT variants, else gt.
     D: BCE(D(gt), real) + BCE(D(sr.detach()), fake), the two gradients accumulated, unweighted.
     With accumulation every micro-batch back-propagates its share of G's loss before G's one step,
-    then every micro-batch's real, then every fake, before D's one step (docs/training.md).
+    then every micro-batch's real, then every fake, before D's one step (docs/reference-notes.md §7).
     """
     cfg = t.cfg
     d, d_train, opt_d, sched_d = t.gan_parts()
