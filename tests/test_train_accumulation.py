@@ -180,6 +180,17 @@ def test_launch_command():
     assert launch.train_args(["--", "replication", "train", "--x"]) == ["--x"]
 
 
+def test_launcher_bad_input(tmp_path, capsys):
+    from replication.train import launch
+
+    assert launch.main(["replication", "evaluate"]) == 2  # usage error: not a training command
+    assert launch.main(["replication", "train", "--params", str(tmp_path / "missing.yaml")]) == 1
+    assert "missing.yaml" in capsys.readouterr().err
+    if torch.cuda.device_count() < 2:  # more processes than GPUs: said before torchrun starts them
+        with pytest.raises(UserError, match=r"profiles.paper.launch.nproc_per_node is 2 .*accumulation"):
+            launch._check_gpus(LaunchConfig(2, 1), "cuda", "profiles.paper.launch")
+
+
 def test_dvc_repro_trains_a_stage_with_two_processes(tmp_path, store_dir):  # noqa: F811
     """The smoke training stage of the real dvc.yaml, under `dvc repro`, with launch.nproc_per_node 2 (gloo)."""
     repo = tmp_path / "repo"
@@ -237,3 +248,22 @@ def test_bench_reader_runs_at_tiny_size():
     rows = [line.split() for line in proc.stdout.splitlines() if line.split()[:1] in (["0"], ["1"])]
     assert [r[0] for r in rows] == ["0", "1"] and all(r[3].endswith("%") for r in rows)
     assert "load average at start" in proc.stdout and "load average at end" in proc.stdout
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_defaults_channels_last_and_pinned_read_ahead(tmp_path, store_dir):  # noqa: F811
+    from replication.archs.checkpoint import read_sidecar
+    from replication.train import distributed
+    from replication.train.loop import build_trainer, preflight
+
+    params = tiny_params(tmp_path, accumulation=2, iters=2)
+    opts = options(params, store_dir, tmp_path / "probe", device="cuda", read_workers=2)
+    t = build_trainer(preflight(opts), opts, distributed.setup("cuda"))
+    try:
+        assert t.channels_last and all(s.reader.next().is_pinned() for s in t.streams)
+    finally:
+        t.close()
+    model = train(options(params, store_dir, tmp_path / "run", device="cuda"))
+    extra = read_sidecar(model)["extra"]
+    assert extra["channels_last"] is True and extra["accumulation"] == 2

@@ -105,12 +105,18 @@ def resolve(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     from replication.strict import ParamsError
 
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        cmd = resolve(sys.argv[1:] if argv is None else argv, os.environ)
+        train_args(argv)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2  # a usage error (docs/cli.md)
+    try:
+        cmd = resolve(argv, os.environ)
     except (UserError, ParamsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"launch: {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
+        return 1  # as `replication` does for a user error (docs/cli.md)
+    print(f"launch: {' '.join(['python', *cmd[1:]])}", file=sys.stderr, flush=True)
     os.execv(cmd[0], cmd)
     return 0  # not reached
 
