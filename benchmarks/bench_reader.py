@@ -3,8 +3,8 @@
     python benchmarks/bench_reader.py [--quick] [--profile smoke|study] [--phase net|gan] [--steps N]
                                       [--workers 0,1,2] [--batch N] [--threads N] [--device cpu|cuda]
 
-Builds the trainer as ``replication train`` does, on sub-images of 400 px cut from mirror photos (the
-profiles' ``data.crop_size``), and runs whole training steps. Per row (one reader worker count, all
+Builds the trainer as ``replication train`` does, on sub-images cut from six mirror photos as the
+profile's ``data:`` section cuts them (400 px), and runs whole training steps. Per row (one reader worker count, all
 rows in one run, side by side): seconds per step, the seconds the loop waits for its GT batches, and
 that wait as a share of the step. With 0 workers the wait is the whole read (PNG decode, flip, crop,
 stack) in line with the step, the trainer before the read-ahead reader; with workers the read of the
@@ -30,23 +30,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def make_store(out: Path, crop: int, photos: int) -> Path:
-    from replication.data.config import DataConfig
+def make_store(out: Path, profile: str, photos: int, crop: int | None = None) -> Path:
+    """Sub-images of ``photos`` mirror photos, cut as ``profile``'s ``data:`` section cuts them
+    (``crop``: a smaller crop size and step, for --quick); no multi-scale copies."""
+    import dataclasses
+
     from replication.data.prepare import prepare_subimages
     from replication.params import load_params
 
-    src = load_params(ROOT / "params.yaml").mirror_dir() / "datasets" / "sample-hr-cc0"
+    params = load_params(ROOT / "params.yaml")
+    src = params.mirror_dir() / "datasets" / "sample-hr-cc0"
     files = sorted(src.glob("*.png"))[:photos]
-    cfg = DataConfig(
-        train_sets=("t",),
-        multiscale_sets=(),
-        multiscale_factors=(0.5,),
-        multiscale_shortest_edge=0,
-        crop_size=crop,
-        crop_step=crop,
-        thresh_size=0,
-        shard_size=1000,
-    )
+    cfg = dataclasses.replace(params.profiles[profile].data, train_sets=("t",), multiscale_sets=())
+    if crop:
+        cfg = dataclasses.replace(cfg, crop_size=crop, crop_step=crop)
     prepare_subimages({"t": files}, {"t": src}, cfg, out, workers=1, progress=False)
     return out
 
@@ -164,7 +161,7 @@ def main() -> None:
     workers = [int(w) for w in args.workers.split(",")]
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        data = make_store(tmp / "prepared", crop=200 if args.quick else 400, photos=2 if args.quick else 6)
+        data = make_store(tmp / "prepared", profile, photos=2 if args.quick else 6, crop=200 if args.quick else None)
         params = write_params(tmp, profile, args.batch)
         print(
             f"profile {profile} ({args.phase}), device {args.device}, {torch.get_num_threads()} threads, "
