@@ -61,7 +61,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--channels-last",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="channels-last memory format (default: on CUDA, not on the CPU, where it changes nothing but speed)",
+        help="channels-last memory format (default: on with CUDA; off on the CPU, which keeps CPU results as they were)",
     )
     parser.add_argument(
         "--read-workers",

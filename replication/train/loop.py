@@ -275,9 +275,8 @@ class Trainer:
     opt_d: torch.optim.Optimizer | None = None
     sched_d: torch.optim.lr_scheduler.LRScheduler | None = None
     perceptual: PerceptualLoss | None = None
-    last_batch: tuple[torch.Tensor, torch.Tensor] | None = (
-        None  # (lq, loss target) of the last step's first micro-batch
-    )
+    # (lq, loss target) of the last step's first micro-batch, for samples
+    last_batch: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @property
     def synth(self) -> Synthesizer:
@@ -749,6 +748,7 @@ def _run(
     sections: dict,
     scale_dev: list[str],
 ) -> Path | None:
+    """Resume, then step, log, sample and checkpoint, then publish (the caller stops the readers)."""
     cfg = plan.cfg
     out = Path(opts.out)
     ckpt_dir = out / "checkpoints"
@@ -853,7 +853,7 @@ def _run_info(plan: Plan, opts: RunOptions, info: distributed.DistInfo, fp: str,
     """The run's description: logged as DVCLive params and stored in the published model's sidecar.
     ``scale_dev``: departures from the paper's batch/precision (replication.train.guard)."""
     acc = plan.cfg.accumulation
-    info_ = {
+    described = {
         "variant": opts.variant,
         "phase": opts.phase,
         "profile": plan.params.profile,
@@ -874,8 +874,8 @@ def _run_info(plan: Plan, opts: RunOptions, info: distributed.DistInfo, fp: str,
         "perceptual_vgg": ("imagenet" if plan.vgg_path else "untrained") if opts.phase == "gan" else "n/a",
     }
     if acc != 1:  # absent = 1: the metadata of runs without accumulation stays as it was
-        info_["accumulation"] = acc
-    return info_
+        described["accumulation"] = acc
+    return described
 
 
 def _finite_losses(
