@@ -38,7 +38,7 @@ from replication.report.config import (
     expected_pipeline_lists,
 )
 from replication.strict import ParamsError, from_dict, load_yaml, to_dict
-from replication.train.config import PhaseConfig, VariantConfig
+from replication.train.config import LaunchConfig, PhaseConfig, VariantConfig
 
 DEFAULT_PARAMS = Path("params.yaml")
 MIRROR_ENV = "REPLICATION_MIRROR"
@@ -54,6 +54,7 @@ class Profile:
     data: DataConfig
     degradation: DegradationConfig
     network: NetworkConfig
+    launch: LaunchConfig  # training processes per node and nodes (python -m replication.train.launch)
     train_net: PhaseConfig
     train_gan: PhaseConfig
     evaluate: EvalConfig

@@ -2,10 +2,12 @@
 
     replication train --params params.yaml --variant full --seed 0 --phase net --data data/prepared/train \\
         --out runs/full-s0/net [--init FILE.safetensors|NAME|scratch] [--device auto|cpu|cuda] [--amp none|bf16] \\
-        [--channels-last] [--compile] [--on-mismatch restart|fail] [--max-steps N] [--allow-deviation]
+        [--[no-]channels-last] [--compile] [--on-mismatch restart|fail] [--max-steps N] [--allow-deviation] \\
+        [--read-workers N]
 
-Several GPUs: ``torchrun --nproc_per_node=4 -m replication train ... --device cuda`` (``batch_size``
-is per process). A run resumes from ``OUT/checkpoints`` automatically.
+Several GPUs: ``python -m replication.train.launch replication train ...`` starts the profile's
+``launch.nproc_per_node`` processes under ``torchrun`` (what dvc.yaml runs); ``batch_size`` is per
+process and micro-batch (``accumulation``). A run resumes from ``OUT/checkpoints`` automatically.
 """
 
 from __future__ import annotations
@@ -55,7 +57,19 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="bf16 autocast or none (default: the phase's `precision` in params.yaml)",
     )
-    parser.add_argument("--channels-last", action="store_true", help="channels-last memory format (GPU)")
+    parser.add_argument(
+        "--channels-last",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="channels-last memory format (default: on with CUDA; off on the CPU, which keeps CPU results as they were)",
+    )
+    parser.add_argument(
+        "--read-workers",
+        type=int,
+        default=None,
+        help="threads that read and decode the next GT batches while a step runs (0: read in line; the "
+        "batches are the same bytes either way; default: 4 per process on CUDA, 1 on the CPU)",
+    )
     parser.add_argument("--compile", action="store_true", help="torch.compile the generator and discriminator")
     parser.add_argument(
         "--on-mismatch",
@@ -126,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         seed=args.seed,
         allow_deviation=args.allow_deviation,
+        read_workers=(4 if device.type == "cuda" else 1) if args.read_workers is None else args.read_workers,
     )
     train(opts)
     return 0

@@ -30,7 +30,11 @@ BOOKKEEPING_FIELDS = ("iters", "ckpt_every", "keep_checkpoints", "log_every", "s
 @dataclass(frozen=True)
 class PhaseConfig:
     iters: int
-    batch_size: int  # per process
+    batch_size: int  # per process and micro-batch
+    # Micro-batches per optimizer step and process (gradient accumulation): the step's total batch is
+    # processes x batch_size x accumulation (the paper: 48). Pool, EMA, D/G order and lr schedule stay
+    # once per optimizer step (docs/reference-notes.md §7).
+    accumulation: int
     gt_size: int  # GT patch size (LQ patch = gt_size / scale)
     lr: float
     betas: tuple[float, float]
@@ -59,7 +63,16 @@ class PhaseConfig:
     precision: Literal["fp32", "bf16", "bf16_if_native"]
 
     def validate(self) -> None:
-        positive = ("iters", "batch_size", "gt_size", "ckpt_every", "keep_checkpoints", "log_every", "sample_every")
+        positive = (
+            "iters",
+            "batch_size",
+            "accumulation",
+            "gt_size",
+            "ckpt_every",
+            "keep_checkpoints",
+            "log_every",
+            "sample_every",
+        )
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -78,6 +91,28 @@ class PhaseConfig:
             )
         if self.perceptual_weight > 0 and not self.perceptual_layers:
             raise ValueError("perceptual_layers is empty but perceptual_weight > 0")
+
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    """How many training processes a profile's training stages start (``python -m replication.train.launch``).
+
+    One process runs plain ``python``; more run under ``torchrun`` (one per GPU). Which node this is
+    and where the nodes meet are per machine, so they come from the environment
+    (``REPLICATION_NODE_RANK``, ``REPLICATION_MASTER``: replication.train.launch).
+    """
+
+    nproc_per_node: int  # processes (GPUs) per machine
+    nnodes: int  # machines
+
+    def validate(self) -> None:
+        for name in ("nproc_per_node", "nnodes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def world_size(self) -> int:
+        return self.nproc_per_node * self.nnodes
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,16 @@
 
 Read top to bottom: :func:`train` checks everything up front (:func:`preflight`), builds the nets,
 optimisers and generators, resumes from the newest valid checkpoint, then repeats
-``gt batch -> net_step | gan_step -> log / sample / checkpoint`` and finally publishes the EMA
+``gt batches -> net_step | gan_step -> log / sample / checkpoint`` and finally publishes the EMA
 generator as ``OUT/model.safetensors``. Each phase's step is one function that does the whole
-iteration (synthesis on the training device, pool, forward, losses, updates, EMA), following the
+optimizer step (synthesis on the training device, pool, forward, losses, updates, EMA), following the
 reference's order (docs/reference-notes.md §1, §7).
+
+One optimizer step trains ``processes x accumulation`` micro-batches of ``batch_size``. Micro-batch
+``k = rank * accumulation + a`` is a *stream* with its own sampler shard, data generator, degradation
+generator and training-pair pool (what one GPU of the reference owns), so the step's total batch and
+its randomness are the same however it is split between processes and accumulation
+(docs/pipeline.md, "Training on 1 to N GPUs").
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import hashlib
 import json
 import math
 import sys
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
@@ -26,7 +34,6 @@ from replication.archs.checkpoint import load_strict, save_model
 from replication.archs.registry import build_arch
 from replication.data.subimages import SubImageStore
 from replication.degrade.config import check_gt_size
-from replication.degrade.crop import prepare_gt
 from replication.errors import UsageError, UserError
 from replication.fsutil import sha256_file, write_text_atomic
 from replication.names import Phase
@@ -39,6 +46,7 @@ from replication.train.guard import check_paper_scale, paper_scale_deviations
 from replication.train.logging import TrainLogger, sample_grid
 from replication.train.losses import PerceptualLoss, gan_loss, l1_loss
 from replication.train.precision import resolve_amp
+from replication.train.reader import GTReader, decode_pool
 from replication.train.sampler import EpochSampler, derive_seed
 from replication.train.synthesis import Synthesizer
 
@@ -64,12 +72,13 @@ class RunOptions:
     vgg_weights: Path
     device: str = "cpu"
     amp: Literal["none", "bf16"] | None = None  # None: the phase's `precision`
-    channels_last: bool = False
+    channels_last: bool | None = None  # None: on CUDA yes, on the CPU no (the CPU bytes stay as they were)
     compile: bool = False
     on_mismatch: Literal["restart", "fail"] = "restart"
     max_steps: int | None = None
     seed: int | None = None  # one of the profile's seeds; None: the first
     allow_deviation: bool = False  # real_scale profile trained off the paper's batch/precision (recorded)
+    read_workers: int = 1  # threads decoding the next GT batches during the step (0: read in line)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,6 +98,7 @@ class Plan:
     init_sha256: str | None
     vgg_path: Path | None  # None: untrained extractor (declared deviation) or the net phase
     amp: Literal["none", "bf16"]  # resolved: --amp, else the phase's precision on this hardware
+    channels_last: bool  # resolved: --channels-last / --no-channels-last, else CUDA only
     deviations: tuple[str, ...]
     store: SubImageStore
 
@@ -141,6 +151,8 @@ def preflight(opts: RunOptions) -> Plan:
         )
     if opts.max_steps is not None and opts.max_steps <= 0:
         raise UsageError(f"--max-steps must be positive, got {opts.max_steps}")
+    if opts.read_workers < 0:
+        raise UsageError(f"--read-workers must be >= 0, got {opts.read_workers}")
     if opts.device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is available")
     from replication.degrade.pipeline import Degrader
@@ -196,6 +208,7 @@ def preflight(opts: RunOptions) -> Plan:
         init_sha256=sha256_file(init_path) if init_path else None,
         vgg_path=vgg_path,
         amp=resolve_amp(opts.amp, cfg.precision, opts.device),
+        channels_last=opts.device == "cuda" if opts.channels_last is None else opts.channels_last,
         deviations=tuple(deviations),
         store=store,
     )
@@ -203,9 +216,12 @@ def preflight(opts: RunOptions) -> Plan:
 
 def fingerprint_sections(plan: Plan, opts: RunOptions, world_size: int) -> dict[str, str]:
     """Per-section hashes of everything that changes the training trajectory (bookkeeping excluded)."""
-    phase_cfg = {k: v for k, v in to_dict(plan.cfg).items() if k not in BOOKKEEPING_FIELDS}
+    # accumulation has its own section, present only when > 1: runs made before it existed (always 1)
+    # keep their fingerprints, so their checkpoints still resume.
+    skip = {*BOOKKEEPING_FIELDS, "accumulation"}
+    phase_cfg = {k: v for k, v in to_dict(plan.cfg).items() if k not in skip}
     variant = {k: v for k, v in to_dict(plan.variant).items() if k != "description"}
-    return {
+    sections = {
         "phase": fingerprint(opts.phase),
         "scale_seed": fingerprint({"scale": plan.profile.scale, "seed": plan.seed}),
         "degradation": fingerprint(plan.profile.degradation),
@@ -218,10 +234,27 @@ def fingerprint_sections(plan: Plan, opts: RunOptions, world_size: int) -> dict[
         "world_size": fingerprint(world_size),
         "amp": fingerprint(plan.amp),
     }
+    if plan.cfg.accumulation != 1:
+        sections["accumulation"] = fingerprint(plan.cfg.accumulation)
+    return sections
 
 
 # ---------------------------------------------------------------------------------------------
 # What one process trains with
+
+
+@dataclass
+class Stream:
+    """One micro-batch of every optimizer step: what one GPU of the reference owns for itself.
+
+    Its index ``k = rank * accumulation + a`` (of ``processes x accumulation``) seeds its degradation
+    generator, training-pair pool and data generator and picks its sampler shard, so the k-th
+    micro-batch is the same whether process k trains it or process 0 accumulates it.
+    """
+
+    index: int
+    synth: Synthesizer
+    reader: GTReader
 
 
 @dataclass
@@ -237,18 +270,27 @@ class Trainer:
     ema: EMA
     opt_g: torch.optim.Optimizer
     sched_g: torch.optim.lr_scheduler.LRScheduler
-    synth: Synthesizer
-    gen_data: torch.Generator  # GT crops / flips
-    sampler: EpochSampler
-    store: SubImageStore
-    gt_crop: int
-    hflip: bool
+    streams: list[Stream]  # this process's micro-batches, in accumulation order
+    decode_pool: ThreadPoolExecutor | None = None  # shared by the streams' readers
     d: nn.Module | None = None
     d_train: nn.Module | None = None
     opt_d: torch.optim.Optimizer | None = None
     sched_d: torch.optim.lr_scheduler.LRScheduler | None = None
     perceptual: PerceptualLoss | None = None
-    last_batch: tuple[torch.Tensor, torch.Tensor] | None = None  # (lq, loss target) of the last step, for samples
+    # (lq, loss target) of the last step's first micro-batch, for samples
+    last_batch: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    @property
+    def synth(self) -> Synthesizer:
+        """The first micro-batch's synthesizer (the only one without accumulation)."""
+        return self.streams[0].synth
+
+    def close(self) -> None:
+        """Stop the background readers."""
+        for stream in self.streams:
+            stream.reader.close()
+        if self.decode_pool is not None:
+            self.decode_pool.shutdown(wait=True, cancel_futures=True)
 
     def gan_parts(
         self,
@@ -267,87 +309,154 @@ class Trainer:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
 
+def next_gt_batches(t: Trainer) -> list[torch.Tensor]:
+    """One (B, 3, gt_crop, gt_crop) GT batch per micro-batch, on the training device (read ahead)."""
+    return [s.reader.next().to(t.device, non_blocking=True) for s in t.streams]
+
+
 def next_gt_batch(t: Trainer) -> torch.Tensor:
-    """(B, 3, gt_crop, gt_crop) on the training device: sampled sub-images, flipped and cropped."""
-    images = [prepare_gt(t.store.read(i), t.gt_crop, t.hflip, t.gen_data) for i in t.sampler.take(t.cfg.batch_size)]
-    return torch.stack(images).to(t.device, non_blocking=True)
+    """The GT batch of a trainer without accumulation (one micro-batch per step)."""
+    if len(t.streams) != 1:
+        raise ValueError(f"this trainer accumulates {len(t.streams)} micro-batches: use next_gt_batches")
+    return next_gt_batches(t)[0]
 
 
-def net_step(t: Trainer, gt: torch.Tensor) -> dict[str, torch.Tensor]:
-    """One Real-ESRNet iteration: synthesise, pool, L1 against the (USM-sharpened) GT, Adam, EMA."""
-    with torch.no_grad():
-        lq, target = t.synth.net_pair(gt)
-    lq, target = t.to_format(lq), t.to_format(target)
+def _micro_batches(t: Trainer, gt: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    gts = [gt] if isinstance(gt, torch.Tensor) else list(gt)
+    if len(gts) != len(t.streams):
+        raise ValueError(f"{len(gts)} GT batches for {len(t.streams)} micro-batches")
+    return gts
+
+
+def _sync_unless_last(module: nn.Module, last: bool):
+    """Under DDP, all-reduce gradients only in the step's last backward through ``module``."""
+    return contextlib.nullcontext() if last else distributed.no_sync(module)
+
+
+def _share(loss: torch.Tensor, n: int) -> torch.Tensor:
+    """A micro-batch's part of the step's loss: the mean over all micro-batches, as one big batch."""
+    return loss if n == 1 else loss / n
+
+
+def _mean_losses(per_micro: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    if len(per_micro) == 1:
+        return per_micro[0]
+    return {k: torch.stack([m[k] for m in per_micro]).mean() for k in per_micro[0]}
+
+
+@contextlib.contextmanager
+def _power_iteration(d: nn.Module, advance: bool) -> Iterator[None]:
+    """Spectral norm's power iteration runs at each training forward of D. Per optimizer step the
+    reference advances it once per D call on every GPU (all GPUs hold the same vectors), so the
+    micro-batches after the first use the vectors as they are (``advance=False``)."""
+    if advance:
+        yield
+        return
+    paused = [m for m in d.modules() if hasattr(m, "weight_orig") and m.training]
+    for m in paused:  # only the normalised convolutions: BatchNorm keeps training mode
+        m.training = False
+    try:
+        yield
+    finally:
+        for m in paused:
+            m.training = True
+
+
+def net_step(t: Trainer, gt: torch.Tensor | Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """One Real-ESRNet optimizer step: per micro-batch synthesise, pool, L1 against the (USM-sharpened)
+    GT and back-propagate its share; then one Adam step, one schedule step, one EMA update."""
+    gts = _micro_batches(t, gt)
+    n = len(gts)
     t.opt_g.zero_grad(set_to_none=True)
-    with t.autocast():
-        sr = t.g_train(lq)
-    l_pix = t.cfg.l1_weight * l1_loss(sr.float(), target)
-    l_pix.backward()
+    losses = []
+    for a, (stream, gt_a) in enumerate(zip(t.streams, gts, strict=True)):
+        with torch.no_grad():
+            lq, target = stream.synth.net_pair(gt_a)
+        lq, target = t.to_format(lq), t.to_format(target)
+        with _sync_unless_last(t.g_train, a == n - 1):
+            with t.autocast():
+                sr = t.g_train(lq)
+            l_pix = t.cfg.l1_weight * l1_loss(sr.float(), target)
+            _share(l_pix, n).backward()
+        losses.append({"l_g_pix": l_pix.detach()})
+        if a == 0:
+            t.last_batch = (lq, target)
     t.opt_g.step()
     t.sched_g.step()
     t.ema.update(t.g)
-    t.last_batch = (lq, target)
-    return {"l_g_pix": l_pix.detach()}
+    return _mean_losses(losses)
 
 
-def gan_step(t: Trainer, gt: torch.Tensor) -> dict[str, torch.Tensor]:
-    """One Real-ESRGAN iteration (reference order): G step with D frozen, then D step, then EMA.
+def gan_step(t: Trainer, gt: torch.Tensor | Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """One Real-ESRGAN optimizer step (reference order): G step with D frozen, then D step, then EMA.
 
     G: L1(sr, target) + perceptual(sr, target) + gan_weight * BCE(D(sr), real); target = gt_usm
     for sharpened-GT variants, else gt.
     D: BCE(D(gt), real) + BCE(D(sr.detach()), fake), the two gradients accumulated, unweighted.
+    With accumulation every micro-batch back-propagates its share of G's loss before G's one step,
+    then every micro-batch's real, then every fake, before D's one step (docs/reference-notes.md §7).
     """
     cfg = t.cfg
     d, d_train, opt_d, sched_d = t.gan_parts()
-    with torch.no_grad():
-        lq, gt, target = t.synth.gan_triplet(gt)
-    lq, gt, target = t.to_format(lq), t.to_format(gt), t.to_format(target)
-    l1_target = percep_target = target  # USM(gt) or gt: the variant's sharpened_gt
-    real = target if cfg.gan_gt_usm else gt
+    gts = _micro_batches(t, gt)
+    n = len(gts)
 
     # Generator. D's parameters are frozen; under DDP the plain D module is called so that its
     # (unused) gradient buckets are not armed. Its spectral-norm vectors still advance, as in the reference.
     d_plain = unwrap(d)
     d_plain.requires_grad_(False)
     t.opt_g.zero_grad(set_to_none=True)
-    with t.autocast():
-        sr = t.g_train(lq)
-        fake_logits_g = d_plain(sr)
-    sr32 = sr.float()
-    l_pix = cfg.l1_weight * l1_loss(sr32, l1_target)
-    with t.autocast():
-        l_percep = cfg.perceptual_weight * t.perceptual(sr, percep_target) if t.perceptual else sr32.new_zeros(())
-    l_gan = cfg.gan_weight * gan_loss(fake_logits_g.float(), True)
-    (l_pix + l_percep + l_gan).backward()
+    for_d: list[tuple[torch.Tensor, torch.Tensor]] = []  # (D's real input, sr detached) per micro-batch
+    g_losses = []
+    for a, (stream, gt_a) in enumerate(zip(t.streams, gts, strict=True)):
+        with torch.no_grad():
+            lq, gt_crop, target = stream.synth.gan_triplet(gt_a)
+        lq, gt_crop, target = t.to_format(lq), t.to_format(gt_crop), t.to_format(target)
+        l1_target = percep_target = target  # USM(gt) or gt: the variant's sharpened_gt
+        with _sync_unless_last(t.g_train, a == n - 1), _power_iteration(d_plain, a == 0):
+            with t.autocast():
+                sr = t.g_train(lq)
+                fake_logits_g = d_plain(sr)
+            sr32 = sr.float()
+            l_pix = cfg.l1_weight * l1_loss(sr32, l1_target)
+            with t.autocast():
+                l_percep = (
+                    cfg.perceptual_weight * t.perceptual(sr, percep_target) if t.perceptual else sr32.new_zeros(())
+                )
+            l_gan = cfg.gan_weight * gan_loss(fake_logits_g.float(), True)
+            _share(l_pix + l_percep + l_gan, n).backward()
+        for_d.append((target if cfg.gan_gt_usm else gt_crop, sr.detach()))
+        g_losses.append({"l_g_pix": l_pix.detach(), "l_g_percep": l_percep.detach(), "l_g_gan": l_gan.detach()})
+        if a == 0:
+            t.last_batch = (lq, l1_target)
     t.opt_g.step()
 
-    # Discriminator: real then fake, gradients summed before one step (DDP syncs once).
+    # Discriminator: real then fake, gradients summed before one step (DDP syncs once, at the last fake).
     d_plain.requires_grad_(True)
     opt_d.zero_grad(set_to_none=True)
-    with distributed.no_sync(d_train):
-        with t.autocast():
-            real_logits = d_train(real)
-        l_d_real = gan_loss(real_logits.float(), True)
-        l_d_real.backward()
-    with t.autocast():
-        fake_logits = d_train(sr.detach().clone())
-    l_d_fake = gan_loss(fake_logits.float(), False)
-    l_d_fake.backward()
+    d_losses: list[dict[str, torch.Tensor]] = [{} for _ in for_d]
+    for a, (real, _) in enumerate(for_d):
+        with distributed.no_sync(d_train), _power_iteration(d_plain, a == 0):
+            with t.autocast():
+                real_logits = d_train(real)
+            l_d_real = gan_loss(real_logits.float(), True)
+            _share(l_d_real, n).backward()
+        d_losses[a].update(l_d_real=l_d_real.detach(), out_d_real=real_logits.detach().float().mean())
+    for a, (_, sr_detached) in enumerate(for_d):
+        with _sync_unless_last(d_train, a == n - 1), _power_iteration(d_plain, a == 0):
+            with t.autocast():
+                fake_logits = d_train(sr_detached.clone())
+            l_d_fake = gan_loss(fake_logits.float(), False)
+            _share(l_d_fake, n).backward()
+        d_losses[a].update(l_d_fake=l_d_fake.detach(), out_d_fake=fake_logits.detach().float().mean())
     opt_d.step()
 
     t.sched_g.step()
     sched_d.step()
     t.ema.update(t.g)
-    t.last_batch = (lq, l1_target)
-    return {
-        "l_g_pix": l_pix.detach(),
-        "l_g_percep": l_percep.detach(),
-        "l_g_gan": l_gan.detach(),
-        "l_d_real": l_d_real.detach(),
-        "l_d_fake": l_d_fake.detach(),
-        "out_d_real": real_logits.detach().float().mean(),
-        "out_d_fake": fake_logits.detach().float().mean(),
-    }
+    losses = [{**g, **dl} for g, dl in zip(g_losses, d_losses, strict=True)]
+    order = ("l_g_pix", "l_g_percep", "l_g_gan", "l_d_real", "l_d_fake", "out_d_real", "out_d_fake")
+    return dict(sorted(_mean_losses(losses).items(), key=lambda kv: order.index(kv[0])))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -374,7 +483,7 @@ def build_trainer(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> T
         load_strict(g, init_state, str(plan.init_path))
     g = g.to(device)
     ema = EMA(g, cfg.ema_decay)  # reference: EMA starts from the pretrained params_ema = our model file
-    fmt = torch.channels_last if opts.channels_last else torch.contiguous_format
+    fmt = torch.channels_last if plan.channels_last else torch.contiguous_format
     g = g.to(memory_format=fmt)
     ema.model.to(memory_format=fmt)
     opt_g = torch.optim.Adam(g.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=0.0)
@@ -383,36 +492,51 @@ def build_trainer(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> T
     if opts.compile:
         g_train = cast(nn.Module, torch.compile(g_train))
     store = plan.store
-    if len(store) < info.world_size:
-        raise UserError(f"--data {opts.data}: {len(store)} sub-images cannot be shared by {info.world_size} processes")
-    synth = Synthesizer(
-        profile.degradation,
-        plan.variant.degradation,
-        profile.scale,
-        cfg.gt_size,
-        device,
-        seed=_seeded(seed, info.rank, "degradation"),
-        pool_seed=_seeded(seed, info.rank, "pool"),
-        sharpened_gt=plan.variant.sharpened_gt,
-    )
+    micro = info.world_size * cfg.accumulation  # micro-batches per optimizer step, over all processes
+    if len(store) < micro:
+        raise UserError(
+            f"--data {opts.data}: {len(store)} sub-images cannot be shared by {micro} micro-batches "
+            f"({info.world_size} process(es) x accumulation {cfg.accumulation})"
+        )
+    pool = decode_pool(opts.read_workers)
+    streams = []
+    for a in range(cfg.accumulation):
+        k = info.rank * cfg.accumulation + a  # with accumulation 1: the rank, as before accumulation existed
+        synth = Synthesizer(
+            profile.degradation,
+            plan.variant.degradation,
+            profile.scale,
+            cfg.gt_size,
+            device,
+            seed=_seeded(seed, k, "degradation"),
+            pool_seed=_seeded(seed, k, "pool"),
+            sharpened_gt=plan.variant.sharpened_gt,
+        )
+        reader = GTReader(
+            store,
+            EpochSampler(len(store), seed, k, micro),
+            torch.Generator().manual_seed(_seeded(seed, k, "data")),  # GT crops / flips
+            cfg.batch_size,
+            profile.degradation.gt_crop,
+            profile.degradation.hflip,
+            decode_pool=pool,
+            pin_memory=device.type == "cuda",
+        )
+        streams.append(Stream(index=k, synth=synth, reader=reader))
     t = Trainer(
         phase=opts.phase,
         cfg=cfg,
         scale=profile.scale,
         device=device,
         amp_dtype=torch.bfloat16 if plan.amp == "bf16" else None,
-        channels_last=opts.channels_last,
+        channels_last=plan.channels_last,
         g=g,
         g_train=g_train,
         ema=ema,
         opt_g=opt_g,
         sched_g=sched_g,
-        synth=synth,
-        gen_data=torch.Generator().manual_seed(_seeded(seed, info.rank, "data")),
-        sampler=EpochSampler(len(store), seed, info.rank, info.world_size),
-        store=store,
-        gt_crop=profile.degradation.gt_crop,
-        hflip=profile.degradation.hflip,
+        streams=streams,
+        decode_pool=pool,
     )
     if opts.phase == "gan":
         _add_discriminator(t, plan, opts, info, fmt)
@@ -478,17 +602,21 @@ def shared_state(t: Trainer) -> dict:
 
 
 def local_state(t: Trainer, log_window: dict) -> dict:
-    """What this rank owns: pool, every RNG stream it draws from, data position, log accumulators."""
-    rng = {"data": t.gen_data.get_state(), **t.synth.rng_states()}
-    if t.device.type == "cuda":
-        rng["cuda_default"] = torch.cuda.get_rng_state(t.device)
-    return {
-        "pool": t.synth.pool.state_dict(),
-        "rng": rng,
-        "sampler": t.sampler.state_dict(),
-        "log_window": log_window,
-        "weights_sha256": weights_digest(t),
-    }
+    """What this rank owns: per micro-batch stream its pool, RNG streams and data position (as consumed
+    by the loop, not as read ahead); the log accumulators.
+
+    One stream (no accumulation) keeps the layout checkpoints had before accumulation existed:
+    ``pool``, ``rng``, ``sampler`` at the top; several are a list under ``streams``.
+    """
+    streams = []
+    for stream in t.streams:
+        sampler_state, data_state = stream.reader.state()
+        rng = {"data": data_state, **stream.synth.rng_states()}
+        streams.append({"pool": stream.synth.pool.state_dict(), "rng": rng, "sampler": sampler_state})
+    if t.device.type == "cuda":  # one per process: kept with the first stream
+        streams[0]["rng"]["cuda_default"] = torch.cuda.get_rng_state(t.device)
+    own = streams[0] if len(streams) == 1 else {"streams": streams}
+    return {**own, "log_window": log_window, "weights_sha256": weights_digest(t)}
 
 
 def weights_digest(t: Trainer) -> str:
@@ -519,17 +647,21 @@ def restore(t: Trainer, loaded: state.Loaded) -> dict:
         unwrap(d).load_state_dict(sh["d"])
         opt_d.load_state_dict(sh["opt_d"])
         sched_d.load_state_dict(sh["sched_d"])
-    pool = dict(lo["pool"])
-    for key in ("lq", "gt"):
-        if pool.get(key) is not None:
-            pool[key] = pool[key].to(t.device)
-    t.synth.pool.load_state_dict(pool)
-    rng = dict(lo["rng"])
-    t.gen_data.set_state(rng.pop("data"))
-    if "cuda_default" in rng:
-        torch.cuda.set_rng_state(rng.pop("cuda_default"), t.device)
-    t.synth.load_rng_states(rng)
-    t.sampler.load_state_dict(lo["sampler"])
+    saved = lo.get("streams", [lo])
+    if len(saved) != len(t.streams):  # the fingerprint (accumulation section) rules this out
+        raise state.CheckpointError(f"{loaded.path}: {len(saved)} micro-batch streams, this run has {len(t.streams)}")
+    for stream, st in zip(t.streams, saved, strict=True):
+        pool = dict(st["pool"])
+        for key in ("lq", "gt"):
+            if pool.get(key) is not None:
+                pool[key] = pool[key].to(t.device)
+        stream.synth.pool.load_state_dict(pool)
+        rng = dict(st["rng"])
+        data_state = rng.pop("data")
+        if "cuda_default" in rng:
+            torch.cuda.set_rng_state(rng.pop("cuda_default"), t.device)
+        stream.synth.load_rng_states(rng)
+        stream.reader.load_state(st["sampler"], data_state)
     return dict(lo["log_window"])
 
 
@@ -594,7 +726,6 @@ def train(opts: RunOptions) -> Path | None:
 
 
 def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | None:
-    cfg = plan.cfg
     out = Path(opts.out)
     ckpt_dir = out / "checkpoints"
     sections = fingerprint_sections(plan, opts, info.world_size)
@@ -603,6 +734,26 @@ def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | N
 
     chosen = _chosen_checkpoint(info, out, ckpt_dir, fp, sections, opts.on_mismatch)
     t = build_trainer(plan, opts, info)
+    try:
+        return _run(t, plan, opts, info, chosen, fp, sections, scale_dev)
+    finally:
+        t.close()
+
+
+def _run(
+    t: Trainer,
+    plan: Plan,
+    opts: RunOptions,
+    info: distributed.DistInfo,
+    chosen: str | None,
+    fp: str,
+    sections: dict,
+    scale_dev: list[str],
+) -> Path | None:
+    """Resume, then step, log, sample and checkpoint, then publish (the caller stops the readers)."""
+    cfg = plan.cfg
+    out = Path(opts.out)
+    ckpt_dir = out / "checkpoints"
     start = 0
     window: dict = {}
     if chosen is not None:
@@ -634,7 +785,7 @@ def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | N
     run_info = _run_info(plan, opts, info, fp, scale_dev)
     log.params({k: ("; ".join(v) or "none") if isinstance(v, list) else v for k, v in run_info.items()})
     if info.is_main:
-        record_session(out, start, info, opts, plan.amp)
+        record_session(out, start, info, opts, plan.amp, plan.channels_last)
     if chosen:
         log.message(f"resuming {title} from {chosen} (step {start})")
     for note in run_info["deviations"]:
@@ -645,8 +796,8 @@ def _train(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> Path | N
     count = int(window.get("count", 0))
     try:
         for step in range(start + 1, last + 1):
-            gt = next_gt_batch(t)
-            current = _finite_losses(step_fn(t, gt), info, step, f"{title} {opts.variant}", ckpt_dir)
+            gts = next_gt_batches(t)
+            current = _finite_losses(step_fn(t, gts), info, step, f"{title} {opts.variant}", ckpt_dir)
             for n, v in current.items():
                 sums[n] = sums.get(n, 0.0) + v
             count += 1
@@ -686,7 +837,11 @@ def _chosen_checkpoint(
 def _paper_scale(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> list[str]:
     """The paper-scale guard (replication.train.guard): refuse, or return the allowed deviations."""
     scale_dev = paper_scale_deviations(
-        real_scale=plan.profile.real_scale, world_size=info.world_size, batch_size=plan.cfg.batch_size, amp=plan.amp
+        real_scale=plan.profile.real_scale,
+        world_size=info.world_size,
+        batch_size=plan.cfg.batch_size,
+        amp=plan.amp,
+        accumulation=plan.cfg.accumulation,
     )
     check_paper_scale(scale_dev, opts.allow_deviation, plan.params.profile)
     if plan.profile.real_scale and plan.amp == "none" and info.device.type == "cuda":
@@ -699,7 +854,8 @@ def _paper_scale(plan: Plan, opts: RunOptions, info: distributed.DistInfo) -> li
 def _run_info(plan: Plan, opts: RunOptions, info: distributed.DistInfo, fp: str, scale_dev: list[str]) -> dict:
     """The run's description: logged as DVCLive params and stored in the published model's sidecar.
     ``scale_dev``: departures from the paper's batch/precision (replication.train.guard)."""
-    return {
+    acc = plan.cfg.accumulation
+    described = {
         "variant": opts.variant,
         "phase": opts.phase,
         "profile": plan.params.profile,
@@ -708,10 +864,10 @@ def _run_info(plan: Plan, opts: RunOptions, info: distributed.DistInfo, fp: str,
         "deviations": [*plan.deviations, *scale_dev],
         "paper_scale_deviations": scale_dev,
         "world_size": info.world_size,
-        "total_batch": info.world_size * plan.cfg.batch_size,
+        "total_batch": info.world_size * plan.cfg.batch_size * acc,
         "amp": plan.amp,
         "precision": plan.cfg.precision if opts.amp is None else f"--amp {opts.amp}",
-        "channels_last": opts.channels_last,
+        "channels_last": plan.channels_last,
         "compile": opts.compile,
         "init": str(plan.init_path) if plan.init_path else "scratch",
         "init_sha256": plan.init_sha256,
@@ -719,6 +875,9 @@ def _run_info(plan: Plan, opts: RunOptions, info: distributed.DistInfo, fp: str,
         # what the perceptual loss really used: "imagenet", "untrained" or "n/a" (Real-ESRNet)
         "perceptual_vgg": ("imagenet" if plan.vgg_path else "untrained") if opts.phase == "gan" else "n/a",
     }
+    if acc != 1:  # absent = 1: the metadata of runs without accumulation stays as it was
+        described["accumulation"] = acc
+    return described
 
 
 def _finite_losses(
@@ -765,7 +924,12 @@ PROVENANCE = "provenance.json"
 
 
 def record_session(
-    out: Path, start_step: int, info: distributed.DistInfo, opts: RunOptions, amp: str | None = None
+    out: Path,
+    start_step: int,
+    info: distributed.DistInfo,
+    opts: RunOptions,
+    amp: str | None = None,
+    channels_last: bool | None = None,
 ) -> None:
     """Append this session (start step, device, world size, precision) to ``OUT/provenance.json``.
 
@@ -784,7 +948,8 @@ def record_session(
             sessions = []
     # amp: the resolved precision (--amp, else the phase's `precision`); opts.amp when not given
     entry = {"start_step": start_step, "world_size": info.world_size, "amp": amp or opts.amp}
-    entry.update(channels_last=opts.channels_last, compile=opts.compile, **describe(info.device))
+    cl = opts.channels_last if channels_last is None else channels_last
+    entry.update(channels_last=cl, compile=opts.compile, **describe(info.device))
     sessions.append(entry)
     write_text_atomic(path, json.dumps({"sessions": sessions}, indent=1) + "\n")
 
@@ -798,4 +963,4 @@ def write_sample(t: Trainer, log: TrainLogger, step: int) -> None:
     log.image(step, sample_grid(lq[:4], sr, target[:4]))
 
 
-__all__ = ["RunOptions", "TrainingDiverged", "gan_step", "net_step", "preflight", "train"]
+__all__ = ["RunOptions", "TrainingDiverged", "gan_step", "net_step", "next_gt_batches", "preflight", "train"]
