@@ -205,7 +205,8 @@ def main() -> None:
     limits = measure(args.device, args.seconds, rrdb=True, tiny=args.tiny)
     print(limits.line())
     for name in ("fp32", "bf16"):
-        print(f"{name}: RRDBNet's layer shapes reach {limits.rrdb[name] / limits.conv[name]:.1%} of the 3x3 conv limit")
+        share = describe_fraction(limits.rrdb[name], limits.conv[name])
+        print(f"{name}: RRDBNet's layer shapes reach {share} of the 3x3 conv limit")
 
 
 __all__ = [
