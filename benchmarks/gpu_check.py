@@ -776,6 +776,7 @@ def main() -> int:
             print("error: no CUDA device (use --dry-run to check the script on the CPU)", file=sys.stderr)
             return 2
         device = torch.device(args.device)
+        device = torch.device(device.type, 0 if device.index is None else device.index)
     skip = set(filter(None, args.skip.split(",")))
     out_dir = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
