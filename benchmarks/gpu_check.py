@@ -693,6 +693,10 @@ def markdown(results: dict) -> str:
             )
         else:
             lines.append(f"- {r['mode']}: {r['status']}")
+    net_official = next((r for r in off.get("rows", []) if r["phase"] == "net"), None)
+    if net_official and comp.get("step_s"):
+        ratio = net_official["official_fp32_step_s"] / comp["step_s"]
+        lines.append(f"- compiled ({comp['best_mode']}) vs the official fp32 Real-ESRNet step: {ratio:.2f}x")
     lines.append("")
     inf = results.get("inference", {})
     if inf.get("rows"):

@@ -4,10 +4,10 @@ Two limits, both measured now on this machine:
 
 * ``conv``: the best 3x3 convolution over a few channel counts up to 256 (:data:`CONV_SHAPES`), what
   the hardware and library allow for this kind of layer at all;
-* ``rrdb``: RRDBNet's own layers (:data:`rrdb_layers`): the trunk's 64 -> 64 convolution and the five
-  convolutions of a residual dense block (64, 96, 128, 160, 192 input channels -> 32 growth channels,
-  then 224 -> 64), 3x3 on 64x64 maps (the LR side of a 256 px GT patch) at batch 12, weighted by
-  their FLOPs as the network runs them: the rate its convolutions can reach at these shapes. A
+* ``rrdb``: RRDBNet's own layers (:func:`rrdb_layers`): the five convolutions of a residual dense
+  block (64, 96, 128, 160 input channels -> 32 growth channels, then 192 -> 64) and the 64 -> 64
+  convolution, 3x3 on 64x64 maps (the LR side of a 256 px GT patch) at batch 12, weighted by how
+  often the network runs each: the rate its convolutions can reach at these shapes. A
   training step at 5% of ``conv`` but 40% of ``rrdb`` is limited by the architecture's narrow layers,
   not by the implementation.
 
@@ -37,11 +37,14 @@ CONV_SHAPES = ((8, 32, 64), (8, 64, 64), (4, 128, 64), (2, 256, 64))
 RRDB_BATCH, RRDB_SIDE, RRDB_FEAT, RRDB_GROW = 12, 64, 64, 32
 
 
-def rrdb_layers(feat: int = RRDB_FEAT, grow: int = RRDB_GROW) -> tuple[tuple[int, int], ...]:
-    """(in, out) channels of RRDBNet's 3x3 convolutions: one residual dense block (five convolutions,
-    each seeing every earlier output) and the trunk convolution; 23 RRDBs x 3 blocks repeat them."""
-    dense = (*tuple((feat + i * grow, grow) for i in range(4)), (feat + 4 * grow, feat))
-    return (*dense, (feat, feat))
+def rrdb_layers(feat: int = RRDB_FEAT, grow: int = RRDB_GROW, blocks: int = 23) -> tuple[tuple[int, int, int], ...]:
+    """(in, out, count) of RRDBNet's 3x3 convolutions, counted in units of one convolution on the LR
+    map: the five of a residual dense block (each sees every earlier output), 3 per RRDB x ``blocks``;
+    and feat -> feat, which the network runs once on the LR map (trunk), and on maps of 4x and 16x the
+    area (the two x2 up-sampling convolutions and the HR convolution: 4 + 16 + 16). The 3-channel
+    first and last convolutions (under 1% of the FLOPs) are left out."""
+    dense = (*((feat + i * grow, grow, 3 * blocks) for i in range(4)), (feat + 4 * grow, feat, 3 * blocks))
+    return (*dense, (feat, feat, 1 + 4 + 16 + 16))
 
 
 @dataclass(frozen=True)
@@ -125,15 +128,17 @@ def rrdb_rate(
     feat: int = RRDB_FEAT,
     grow: int = RRDB_GROW,
 ) -> float:
-    """FLOP/s of RRDBNet's convolutions at their own shapes: total FLOPs of :func:`rrdb_layers` over
-    the total time of running each once (so layers weigh by their FLOPs), in the better layout."""
+    """FLOP/s of RRDBNet's convolutions at their own shapes: the network's convolution FLOPs over the
+    time they take, each layer shape timed on its own and weighted by how often the network runs it
+    (:func:`rrdb_layers`), in the better layout. The feat -> feat convolutions are timed on the LR map
+    (their larger maps only run faster per FLOP, so this errs low)."""
     device = torch.device(device)
     layers = rrdb_layers(feat, grow)
     best = 0.0
     for cl in (False, True):
         flops = total = 0.0
-        for cin, cout in layers:
-            f = 2.0 * batch * cin * cout * 9 * side * side
+        for cin, cout, count in layers:
+            f = 2.0 * batch * cin * cout * 9 * side * side * count
             flops += f
             total += f / conv_rate(device, dtype, (batch, cin, side), cl, seconds / len(layers), cout)
         best = max(best, flops / total)

@@ -77,8 +77,11 @@ def test_yardstick_tiny(tmp_path):
         import yardstick
     finally:
         sys.path.remove(str(BENCH))
-    # RRDBNet's convolutions: a dense block (growth 32 on 64 features) and the trunk.
-    assert yardstick.rrdb_layers() == ((64, 32), (96, 32), (128, 32), (160, 32), (192, 64), (64, 64))
+    # RRDBNet's convolutions: a dense block (growth 32 on 64 features; 3 per RRDB x 23) and 64 -> 64
+    # (trunk, two up-sampling convolutions and the HR one, in units of the LR map's area).
+    assert yardstick.rrdb_layers() == (
+        (64, 32, 69), (96, 32, 69), (128, 32, 69), (160, 32, 69), (192, 64, 69), (64, 64, 37)
+    )  # fmt: skip
     out = run([str(BENCH / "yardstick.py"), "--tiny", "--seconds", "0.05", "--threads", "1"], tmp_path)
     assert "at RRDBNet's layer shapes (batch 2, 8x8 maps, 8 features, 4 growth)" in out
     fractions = re.findall(r"(fp32|bf16): RRDBNet's layer shapes reach ([\d.]+)% ", out)
