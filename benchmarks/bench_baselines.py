@@ -3,6 +3,10 @@
     PYTHONPATH=$PWD python3 benchmarks/bench_baselines.py --pca MIRROR/weights/dan/pca_matrix.pth [--device cuda]
         [--sizes 128,256] [--tiled-width 1024] [--json out.json]
 
+The CPU test runs every path at tiny sizes: ``--sizes 16 --agree-size 16 --agree --tiled-width 48
+--tiled-height 32 --tile 32`` (``--agree`` forces the device-vs-CPU comparison, which on the CPU
+compares the CPU with itself: the code path, not a finding).
+
 Random weights (the official checkpoints are not available offline): the numbers are about cost
 and numerical agreement, not image quality. GPU convolutions run with TF32 off unless --tf32.
 """
@@ -66,6 +70,9 @@ def main() -> None:
     ap.add_argument("--sizes", default="64")
     ap.add_argument("--agree-size", type=int, default=32, help="LR side for the CPU/GPU comparison")
     ap.add_argument("--tiled-width", type=int, default=0, help="LR width of the CDC tiling check (0: skip)")
+    ap.add_argument("--tiled-height", type=int, default=160, help="LR height of the CDC tiling check")
+    ap.add_argument("--tile", type=int, default=256, help="tile side of the CDC tiling check")
+    ap.add_argument("--agree", action="store_true", help="compare with the CPU even when --device is cpu")
     ap.add_argument("--tf32", action="store_true")
     ap.add_argument("--json")
     args = ap.parse_args()
@@ -83,7 +90,7 @@ def main() -> None:
             report[f"{name}_{side}px_s"] = round(sec, 4)
             report[f"{name}_{side}px_peak_gib"] = round(peak, 2)
             print(f"{name} {side}x{side}: {sec:.3f} s/forward, peak {peak:.2f} GiB", flush=True)
-        if dev != "cpu":
+        if dev != "cpu" or args.agree:
             x = _image(args.agree_size, args.agree_size + 16, 2)
             with torch.inference_mode():
                 on_dev = net(x.to(dev)).cpu()
@@ -95,14 +102,14 @@ def main() -> None:
             print(f"{name}: CPU vs {dev} max abs diff {diff:.3g}", flush=True)
     if args.tiled_width:
         net = nets["cdc"]
-        x = _image(160, args.tiled_width, 3).to(dev)
+        x = _image(args.tiled_height, args.tiled_width, 3).to(dev)
         whole = upscale_tensor(net, x, channels_last=False)
         radius = net.receptive_radius
         for pad in (radius, 64):
-            tiled = upscale_tensor(net, x, tile=256, tile_pad=pad, channels_last=False)
+            tiled = upscale_tensor(net, x, tile=args.tile, tile_pad=pad, channels_last=False)
             diff = float((whole - tiled).abs().max())
-            report[f"cdc_tile256_pad{pad}_maxabs"] = diff
-            print(f"cdc whole vs tile 256 pad {pad}: max abs diff {diff:.3g}", flush=True)
+            report[f"cdc_tile{args.tile}_pad{pad}_maxabs"] = diff
+            print(f"cdc whole vs tile {args.tile} pad {pad}: max abs diff {diff:.3g}", flush=True)
         report["cdc_whole_std"] = float(whole.std())
     print(json.dumps(report, indent=1))
     if args.json:

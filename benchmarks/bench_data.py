@@ -1,11 +1,13 @@
 """Data preparation and sub-image reading speed, measured side by side (ratios), on mirror photos.
 
-    python benchmarks/bench_data.py [--quick] [--mirror DIR]
+    python benchmarks/bench_data.py [--quick] [--tiny] [--mirror DIR]
 
 Rows: ``prepare`` with 1 process vs all cores (the process pool's speed-up), and reading every
 sub-image through ``SubImageStore`` (tar shards, one ``pread`` each) vs the same PNGs as loose files
 (``imageio.read_image``), plus the store's start-up from ``index.tsv`` vs scanning the tar headers. Timings depend on the load
 of the machine: run it when the machine is otherwise idle, and compare ratios, not seconds.
+``--tiny``: 2 images, 400 px crops with no overlap and no multi-scale copies: every row in seconds,
+for the CPU test (its figures mean nothing).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def _time(fn) -> tuple[float, object, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="4 images, smaller crops")
+    ap.add_argument("--tiny", action="store_true", help="2 images, no overlap, no multi-scale copies")
     ap.add_argument("--mirror", default=None, help="mirror folder (default: from params.yaml / $REPLICATION_MIRROR)")
     args = ap.parse_args()
     from replication.data.subimages import SubImageStore
@@ -49,15 +52,15 @@ def main() -> None:
     mirror = Path(args.mirror) if args.mirror else load_params("params.yaml").mirror_dir()
     folder = mirror / "datasets" / "sample-hr-cc0"
     files = sorted(folder.glob("*.png"))
-    if args.quick:
-        files = files[:4]
+    if args.quick or args.tiny:
+        files = files[: 2 if args.tiny else 4]
     cfg = DataConfig(
         train_sets=("sample-hr-cc0",),
-        multiscale_sets=("sample-hr-cc0",),
+        multiscale_sets=() if args.tiny else ("sample-hr-cc0",),
         multiscale_factors=(0.75, 0.5, 1 / 3),
-        multiscale_shortest_edge=400,
+        multiscale_shortest_edge=0 if args.tiny else 400,
         crop_size=200 if args.quick else 400,
-        crop_step=100 if args.quick else 200,
+        crop_step=100 if args.quick else 400 if args.tiny else 200,
         thresh_size=0,
         shard_size=1000,
     )

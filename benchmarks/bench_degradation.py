@@ -23,7 +23,10 @@ sampling and element-wise work are not counted, so the fraction is small by natu
 ``--compare`` adds per-component checks on identical inputs (kernels, filter2D, USM, DiffJPEG: max
 abs diff) and LQ statistics of ours vs official over several batches.
 
-Usage: python benchmarks/bench_degradation.py [--quick] [--official DIR] [--compare] [--threads N]
+``--tiny``: one setting (batch 2, GT 64, from the same 400 px crops), one timed batch, a short
+yardstick, and with ``--compare`` two batches of 2: every path in seconds, for the CPU test.
+
+Usage: python benchmarks/bench_degradation.py [--quick] [--tiny] [--official DIR] [--compare] [--threads N]
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ from replication.imageio import list_images, read_image
 from replication.params import load_params
 
 SETTINGS = {"paper": {"batch": 12, "gt_size": 256}, "gt128": {"batch": 8, "gt_size": 128}}
+TINY_SETTINGS = {"tiny": {"batch": 2, "gt_size": 64}}
 GT_CROP = 400
 SCALE = 4
 
@@ -194,13 +198,13 @@ def synthesis_flops(ours: OurStep, gt: torch.Tensor) -> float:
 
 def time_settings(args, cfg, off, limits: yardstick.Limits) -> None:
     device = torch.device(args.device)
-    n_batches = 2 if args.quick else args.batches
+    n_batches = 1 if args.tiny else 2 if args.quick else args.batches
     print(f"\n# throughput: x{SCALE}, GT crop {GT_CROP}, second_order, device {device}, "
           f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} (machine shared)")  # fmt: skip
     header = f"{'setting':8} {'batch':>5} {'gt':>4} {'ours s/batch':>13} {'ours pairs/s':>13} "
     header += f"{'official s/batch':>17} {'official pairs/s':>17} {'speed-up':>9} {'of conv limit':>14}"
     print(header)
-    for name, s in SETTINGS.items():
+    for name, s in (TINY_SETTINGS if args.tiny else SETTINGS).items():
         gts = load_gt_crops(s["batch"] * (n_batches + 1), seed=1)
         ours = OurStep(cfg, s["batch"], s["gt_size"], device, seed=0)
         official = OfficialStep(off, cfg, s["batch"], s["gt_size"], seed=0) if off else None
@@ -317,8 +321,8 @@ def lq_statistics(lq: torch.Tensor, gt: torch.Tensor) -> dict[str, torch.Tensor]
 
 
 def compare_distributions(args, cfg, off) -> None:
-    n_batches = 3 if args.quick else args.compare_batches
-    batch, gt_size = 12, 256
+    n_batches = 2 if args.tiny else 3 if args.quick else args.compare_batches
+    batch, gt_size = (2, 64) if args.tiny else (12, 256)
     gts = load_gt_crops(batch * n_batches, seed=2)
     ours = OurStep(cfg, batch, gt_size, torch.device("cpu"), seed=1)
     official = OfficialStep(off, cfg, batch, gt_size, seed=1)
@@ -349,6 +353,7 @@ def compare_distributions(args, cfg, off) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="2 timed batches per setting")
+    parser.add_argument("--tiny", action="store_true", help="batch 2, GT 64, 1 timed batch: the CPU test")
     parser.add_argument("--batches", type=int, default=5, help="timed batches per setting (median reported)")
     parser.add_argument(
         "--official", type=Path, default=None, help=f"official code folder (default: ${official_code.ENV})"
@@ -365,10 +370,11 @@ def main() -> int:
     print(f"official code: {off.version} (measured side by side)" if off else f"official code: not measured: {why}")
     if args.compare and off is None:
         parser.error("--compare needs the official code (--official DIR)")
-    limits = yardstick.measure(args.device, quick=args.quick)
+    secs = 0.05 if args.tiny else 0.6
+    limits = yardstick.measure(args.device, secs, quick=args.quick, tiny=args.tiny)
     print(limits.line())
     time_settings(args, cfg, off, limits)
-    after = yardstick.measure(args.device, quick=True)
+    after = yardstick.measure(args.device, secs, quick=True, tiny=args.tiny)
     print(f"after the runs: {after.line()} (rows used the limit measured before them)")
     if args.compare:
         compare_components(off)

@@ -1,7 +1,7 @@
 """Inference speed of RRDBNet ×4 (RealESRGAN_x4plus size) on this machine, side by side.
 
-    python benchmarks/bench_inference.py [--quick] [--size 128] [--repeats 3] [--threads N] [--json out.json]
-        [--official DIR]
+    python benchmarks/bench_inference.py [--quick] [--tiny] [--size 128] [--repeats 3] [--threads N]
+        [--tile 64] [--tile-pad 10] [--json out.json] [--official DIR]
 
 Measures, in one run and interleaved (so background load hits every variant alike):
   * the CPU's 3x3-convolution limit through oneDNN, fp32 and bf16 (benchmarks/yardstick.py; the
@@ -16,6 +16,8 @@ Measures, in one run and interleaved (so background load hits every variant alik
     crop when the CPU lacks native bf16, where bf16 is an order of magnitude slower).
 The weights are the official x4plus ncnn copy when the mirror has it (PSNR depends on real
 weights), otherwise a seeded random init (reported). Minimum over repeats is reported.
+``--tiny``: a 24x24 input, tiles of 16 (pad 4), one repeat and a short yardstick: every path in
+seconds, for the CPU test (its figures mean nothing).
 """
 
 from __future__ import annotations
@@ -118,6 +120,9 @@ def time_variants(variants: dict, repeats: int, warmup: bool = True) -> tuple[di
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="64×64 input, 1 repeat")
+    ap.add_argument("--tiny", action="store_true", help="24×24 input, tiles of 16, 1 repeat, short yardstick")
+    ap.add_argument("--tile", type=int, default=64, help="tile side of the tiled row (default 64)")
+    ap.add_argument("--tile-pad", type=int, default=10, help="tile overlap of the tiled row (default 10)")
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: leave the default)")
@@ -132,6 +137,9 @@ def main() -> int:
     args = ap.parse_args()
     if args.quick:
         args.size, args.repeats = 64, 1
+    if args.tiny:
+        args.size, args.repeats, args.tile, args.tile_pad = 24, 1, 16, 4
+    secs = 0.05 if args.tiny else 0.6
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -151,7 +159,7 @@ def main() -> int:
         with torch.inference_mode(), torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
             return off_net(inp).float().clamp_(0, 1)
 
-    limits = yardstick.measure("cpu", quick=args.quick)
+    limits = yardstick.measure("cpu", secs, quick=args.quick, tiny=args.tiny)
     net_bf16 = build_arch("rrdbnet", **net.hyperparameters).eval()
     net_bf16.load_state_dict(net.state_dict())
     net_bf16 = net_bf16.to(torch.bfloat16)
@@ -167,12 +175,13 @@ def main() -> int:
         finally:
             torch.set_num_threads(saved)
 
+    tiled_name = f"fp32 tiled {args.tile} pad {args.tile_pad}"
     variants = {
         "fp32 NCHW": lambda: upscale_tensor(net, x, channels_last=False),
         "fp32 (default: NHWC input)": lambda: upscale_tensor(net, x),
         "fp32 NHWC input+weights": lambda: upscale_tensor(net_cl, x),
         "fp32 default, 1 thread": one_thread,
-        "fp32 tiled 64 pad 10": lambda: upscale_tensor(net, x, tile=64, tile_pad=10),
+        tiled_name: lambda: upscale_tensor(net, x, tile=args.tile, tile_pad=args.tile_pad),
     }
     if off_net is not None:
         variants["official fp32 (NCHW)"] = lambda: official(x)
@@ -192,13 +201,13 @@ def main() -> int:
     btimes, bouts = time_variants(bf16_variants, args.repeats if fast else 1, warmup=fast)
 
     # the limit again after the runs: the machine is shared, keep the better (less disturbed) value
-    after = yardstick.measure("cpu", quick=True)
+    after = yardstick.measure("cpu", secs, quick=True, tiny=args.tiny)
     peak = {k: max(limits.conv[k], after.conv[k]) / 1e9 for k in ("fp32", "bf16")}
     saved_threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    peak1 = yardstick.measure("cpu", quick=True).conv["fp32"] / 1e9
+    peak1 = yardstick.measure("cpu", secs, quick=True, tiny=args.tiny).conv["fp32"] / 1e9
     torch.set_num_threads(saved_threads)
-    recompute = tile_recompute_fraction(args.size, args.size, 64, 10)
+    recompute = tile_recompute_fraction(args.size, args.size, args.tile, args.tile_pad)
     rows = []
     for grp_times, grp_outs, size in ((times, outputs, args.size), (btimes, bouts, bf16_size)):
         ref_name = next(iter(grp_times))
@@ -229,7 +238,8 @@ def main() -> int:
     print(limits.line())
     print(
         f"yardstick used (best of before/after): 3x3 conv fp32 {peak['fp32']:.1f}, bf16 {peak['bf16']:.1f} GFLOP/s "
-        f"(fp32 {peak1:.1f} with 1 thread, for 1-thread rows); tiled recompute (tile 64, pad 10): {recompute:.1%}"
+        f"(fp32 {peak1:.1f} with 1 thread, for 1-thread rows); tiled recompute (tile {args.tile}, pad "
+        f"{args.tile_pad}): {recompute:.1%}"
     )
     print(
         f"{'variant':30} {'s':>7} {'out MP/s':>9} {'GFLOP/s':>8} {'of conv limit':>14} {'vs first':>8} "
@@ -250,7 +260,7 @@ def main() -> int:
         )
     else:
         print("side by side: official code not measured (no ratio)")
-    tiled = times["fp32 tiled 64 pad 10"] / times["fp32 (default: NHWC input)"]
+    tiled = times[tiled_name] / times["fp32 (default: NHWC input)"]
     print(f"tiled/untiled (default path) time {tiled:.3f} vs 1 + recompute {1 + recompute:.3f}")
     if args.json:
         Path(args.json).write_text(

@@ -1,6 +1,6 @@
 """NIQE speed: our vectorised implementation vs the loop-over-blocks references, side by side.
 
-    python benchmarks/bench_niqe.py [--quick] [--repeats 5] [--basicsr-path DIR] [--mirror DIR]
+    python benchmarks/bench_niqe.py [--quick] [--tiny] [--repeats 5] [--basicsr-path DIR] [--mirror DIR]
 
 Images: a 512x512 crop of a mirror photo and a 2040x1356 (DIV2K-sized) MATLAB-bicubic resize of
 it. Implementations, timed in interleaved rounds (background load hits each alike), median and
@@ -14,7 +14,8 @@ minimum of the rounds after one warm-up call:
   torchvision >= 0.17, installed here for the duration of the run only).
 
 Each row also gives the NIQE value, so the speed comparison is between equal results. Timings
-depend on the machine's load: compare ratios, and say if the machine was shared.
+depend on the machine's load: compare ratios, and say if the machine was shared. ``--tiny``: a
+192x192 crop, one round: every implementation's path in seconds, for the CPU test.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def _pyiqa_niqe(mirror: Path) -> Callable[[torch.Tensor], float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="512x512 only, 3 rounds")
+    ap.add_argument("--tiny", action="store_true", help="192x192 only, 1 round")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--basicsr-path", type=Path, help="unpacked BasicSR source tree (contains basicsr/)")
     ap.add_argument("--mirror", type=Path, help="mirror folder (default: from params.yaml / $REPLICATION_MIRROR)")
@@ -84,14 +86,15 @@ def main() -> None:
         raise SystemExit("no mirror: pass --mirror")
     model = load_pristine_model(mirror / "metrics" / "niqe_pris_params.npz")
     photo = read_image(mirror / "datasets" / "sample-hr-cc0" / "airplane.png").rgb
-    images = {"512x512": photo[..., 300:812, 400:912].contiguous()}
-    if not args.quick:
+    side = 192 if args.tiny else 512
+    images = {f"{side}x{side}": photo[..., 300 : 300 + side, 400 : 400 + side].contiguous()}
+    if not (args.quick or args.tiny):
         big = imresize(photo.double(), 1.0)  # copy in float64 for the resize below
         h, w = big.shape[-2:]
         images["2040x1356"] = imresize(big, max(2040 / w, 1356 / h))[..., :1356, :2040].clamp(0, 1).float()
     # 8-bit pixels, as in a saved SR image (and what every implementation below receives).
     images = {k: (v * 255).round() / 255 for k, v in images.items()}
-    repeats = 3 if args.quick else args.repeats
+    repeats = 1 if args.tiny else 3 if args.quick else args.repeats
 
     impls: dict[str, Callable[[torch.Tensor], float]] = {
         "ours f32": lambda rgb: niqe(rgb, model),

@@ -15,8 +15,12 @@ pool rule, kernels drawn outside the timed step as its data loader does) is meas
 when the official code is importable (benchmarks/official.py); otherwise "not measured", no ratio.
 
 A short same-seed run in fp32 and in bf16 (smoke size) reports bf16's effect on the loss curve.
-``--quick``: smoke size only and a smaller matmul. Timings depend on the machine's load: the load
-average is printed; compare ratios within one run.
+``--quick``: smoke size only and a smaller matmul. ``--tiny``: every path of the script (both sizes,
+the official step when present, the loss curves, the yardstick including RRDBNet's layer shapes)
+with the paper profile's network shrunk to one 8-feature RRDB at batch 2, GT 32, in seconds, so a CPU
+test keeps it from rotting (its figures mean nothing). The yardstick's limit at RRDBNet's own layer
+shapes (benchmarks/yardstick.py) is printed beside the 256-channel one, with each row's fraction of
+both. Timings depend on the machine's load: the load average is printed; compare ratios within one run.
 """
 
 from __future__ import annotations
@@ -30,7 +34,6 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -38,7 +41,15 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import official as official_code
 import yardstick
-from gpu_check import build, sync  # one trainer builder for both benchmarks
+from trainbench import TINY_GT_CROP, build, sync, time_official, write_params  # shared with gpu_check.py
+
+
+def params_for(tmp: Path, size: str, tiny: bool) -> Path:
+    """The params file of one size: ``smoke`` (its own nets, batch 4, GT 64) or ``paper`` (batch 4, GT
+    256; with ``tiny`` a 1-block RRDBNet, batch 2, GT 32, so a CPU test runs this path in seconds)."""
+    if size == "smoke":
+        return write_params(tmp, "smoke", batch_size=4, gt_size=64, tiny=False)
+    return write_params(tmp, "paper", batch_size=2 if tiny else 4, gt_size=32 if tiny else 256, tiny=tiny)
 
 
 def make_store(out: Path, crop: int) -> Path:
@@ -60,35 +71,6 @@ def make_store(out: Path, crop: int) -> Path:
     )
     prepare_subimages({"t": files}, {"t": src}, cfg, out, workers=1, progress=False)
     return out
-
-
-def write_params(tmp: Path, size: str) -> Path:
-    """params.yaml with the profile for ``size`` active, batch 4, untrained VGG (weights do not change speed)."""
-    from replication.params import Profile
-    from replication.report.config import expected_pipeline_lists
-    from replication.strict import from_dict, to_dict
-    from replication.train.config import VariantConfig
-
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["profile"] = "smoke" if size == "smoke" else "paper"
-    raw["mirror"] = ""
-    prof = raw["profiles"][raw["profile"]]
-    prof["network"]["net_init"] = "scratch"
-    for phase in ("train_net", "train_gan"):
-        prof[phase].update(
-            batch_size=4,
-            gt_size=64 if size == "smoke" else 256,
-            vgg_weights="untrained",
-            iters=10**6,
-            ckpt_every=10**6,
-            log_every=10**6,
-            sample_every=10**6,
-        )
-    variants = {k: from_dict(VariantConfig, v) for k, v in raw["variants"].items()}
-    raw["pipeline"] = to_dict(expected_pipeline_lists(from_dict(Profile, prof), variants))
-    path = tmp / f"params_{size}.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
 
 
 def time_steps(t, phase: str, steps: int) -> dict:
@@ -122,94 +104,10 @@ def time_steps(t, phase: str, steps: int) -> dict:
         step_fn(t, gt)
     sync(t.device)
     total = (time.perf_counter() - t0) / steps
+    data_synth = (data + spent["synth"]) / steps  # before the FLOP-counting step below adds its synthesis
     with FlopCounterMode(display=False) as counter:
         step_fn(t, next_gt_batch(t))
-    return {"sec": total, "data_synth": (data + spent["synth"]) / steps, "flops": counter.get_total_flops()}
-
-
-def build_official(off, params: Path, phase: str, tmp: Path):
-    """The official Real-ESRNet / Real-ESRGAN model on the CPU, built from our paper-profile values.
-
-    Its constructors move DiffJPEG/USM and the pool to CUDA; on the CPU we run the same base-class
-    constructors and give it CPU copies, and substitute our pool (the same rule) for its CUDA queue.
-    The VGG19 of the perceptual loss is untrained (speed does not depend on the weights).
-    """
-    import basicsr.archs.vgg_arch as vgg_arch
-    import torchvision
-    from basicsr.models.sr_model import SRModel
-    from basicsr.models.srgan_model import SRGANModel
-    from bench_degradation import official_opt
-
-    from replication.degrade.pool import TrainingPairPool
-    from replication.params import load_params
-
-    profile = load_params(params).active
-    cfg, net = profile.degradation, profile.network
-    train_cfg = profile.train_net if phase == "net" else profile.train_gan
-    vgg_path = tmp / "vgg19_untrained.pth"
-    if not vgg_path.exists():
-        torch.save(torchvision.models.vgg19().state_dict(), vgg_path)
-    vgg_arch.VGG_PRETRAIN_PATH = str(vgg_path)
-    adam = dict(type="Adam", lr=train_cfg.lr, weight_decay=0, betas=list(train_cfg.betas))
-    train = dict(
-        ema_decay=train_cfg.ema_decay,
-        optim_g=dict(adam),
-        scheduler=dict(type="MultiStepLR", milestones=list(train_cfg.lr_milestones), gamma=train_cfg.lr_gamma),
-        pixel_opt=dict(type="L1Loss", loss_weight=train_cfg.l1_weight, reduction="mean"),
-    )
-    if phase == "gan":
-        train.update(
-            optim_d=dict(adam),
-            perceptual_opt=dict(
-                type="PerceptualLoss", layer_weights=dict(train_cfg.perceptual_layers), vgg_type="vgg19",
-                use_input_norm=True, perceptual_weight=train_cfg.perceptual_weight, style_weight=0,
-                range_norm=False, criterion="l1",
-            ),
-            gan_opt=dict(type="GANLoss", gan_type="vanilla", real_label_val=1.0, fake_label_val=0.0,
-                         loss_weight=train_cfg.gan_weight),
-            net_d_iters=1, net_d_init_iters=0,
-        )  # fmt: skip
-    opt = dict(
-        official_opt(cfg, train_cfg.gt_size),
-        num_gpu=0, dist=False, is_train=True, rank=0, world_size=1, path={}, queue_size=cfg.pool_size,
-        network_g=dict(type="RRDBNet", num_in_ch=3, num_out_ch=3, num_feat=net.num_feat, num_block=net.num_block,
-                       num_grow_ch=net.num_grow_ch),
-        network_d=dict(type="UNetDiscriminatorSN", num_in_ch=3, num_feat=net.disc_num_feat, skip_connection=True),
-        train=train,
-    )  # fmt: skip
-    if phase == "net":
-        opt["gt_usm"] = train_cfg.l1_gt_usm  # Real-ESRNet's option: sharpen the GT it trains on
-    cls = off.NetModel if phase == "net" else off.Model
-    model = cls.__new__(cls)
-    (SRModel if phase == "net" else SRGANModel).__init__(model, opt)
-    model.jpeger = off.DiffJPEG(differentiable=False)
-    model.usm_sharpener = off.USMSharp()
-    model.queue_size = cfg.pool_size
-    pool = TrainingPairPool(cfg.pool_size, seed=0)
-
-    def dequeue_and_enqueue():
-        model.lq, model.gt = pool(model.lq, model.gt)
-
-    model._dequeue_and_enqueue = dequeue_and_enqueue
-    return model, cfg
-
-
-def time_official(off, params: Path, phase: str, t, steps: int, tmp: Path) -> float:
-    """Seconds per official training step (fp32) on GT batches read by our trainer ``t``."""
-    from bench_degradation import official_kernels
-
-    from replication.train.loop import next_gt_batch
-
-    model, cfg = build_official(off, params, phase, tmp)
-    spent = 0.0
-    for it in range(steps + 1):  # the first step warms up
-        data = {"gt": next_gt_batch(t), **official_kernels(off, cfg, t.cfg.batch_size)}
-        t0 = time.perf_counter()
-        model.feed_data(data)
-        model.optimize_parameters(it + 1)
-        if it:
-            spent += time.perf_counter() - t0
-    return spent / steps
+    return {"sec": total, "data_synth": data_synth, "flops": counter.get_total_flops()}
 
 
 def loss_curves(params: Path, data: Path, device: str, steps: int) -> dict[str, list[float]]:
@@ -225,8 +123,9 @@ def loss_curves(params: Path, data: Path, device: str, steps: int) -> dict[str, 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smoke size only, small matmul, short curves")
+    ap.add_argument("--tiny", action="store_true", help="every path at tiny sizes, in seconds (the CPU test)")
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--steps", type=int, help="timed steps per row (default: 3 smoke / 2 paper; --quick 2)")
+    ap.add_argument("--steps", type=int, help="timed steps per row (default: 3 smoke / 2 paper; --quick 2; --tiny 1)")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: PyTorch's choice)")
     ap.add_argument("--curve-steps", type=int, help="steps of the fp32-vs-bf16 loss curves (default 40; --quick 10)")
     ap.add_argument("--sizes", default=None, help="comma list of smoke,paper (default: both; --quick: smoke)")
@@ -248,10 +147,11 @@ def main() -> None:
     device = torch.device(args.device)
     sizes = args.sizes.split(",") if args.sizes else (["smoke"] if args.quick else ["smoke", "paper"])
     print(f"device {device}, {torch.get_num_threads()} threads, load average at start {os.getloadavg()}")
-    limits = yardstick.measure(device, quick=args.quick)
+    secs = 0.05 if args.tiny else 0.6
+    limits = yardstick.measure(device, secs, quick=args.quick, rrdb=True, tiny=args.tiny)
     print(limits.line())
     peak = dict(limits.conv)
-    off, why = official_code.load(args.official) if device.type == "cpu" else (None, "CPU only")
+    off, why = official_code.load(args.official)
     print(f"official code: {off.version} (measured side by side)" if off else f"official code: not measured: {why}")
     official_sec: dict[str, float] = {}
     wanted = set(args.precisions.split(","))
@@ -274,10 +174,13 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        stores = {size: make_store(tmp / f"store_{size}", 128 if size == "smoke" else 400) for size in sizes}
+        stores = {
+            size: make_store(tmp / f"store_{size}", TINY_GT_CROP if size == "smoke" or args.tiny else 400)
+            for size in sizes
+        }
         for size in sizes:
-            params = write_params(tmp, size)
-            steps = args.steps or (2 if args.quick else (3 if size == "smoke" else 2))
+            params = params_for(tmp, size, args.tiny)
+            steps = args.steps or (1 if args.tiny else 2 if args.quick else (3 if size == "smoke" else 2))
             for phase in args.phases.split(","):
                 for label, amp, cl in precisions:
                     torch.manual_seed(0)  # nothing here should read it; belt and braces for fair warm-ups
@@ -298,31 +201,39 @@ def main() -> None:
                     del t
         curves = None
         if "bf16" in wanted:
-            curve_steps = args.curve_steps or (10 if args.quick else 40)
-            curves = loss_curves(write_params(tmp, "smoke"), make_store(tmp / "curve", 128), args.device, curve_steps)
+            curve_steps = args.curve_steps or (2 if args.tiny else 10 if args.quick else 40)
+            curves = loss_curves(
+                params_for(tmp, "smoke", False), make_store(tmp / "curve", TINY_GT_CROP), args.device, curve_steps
+            )
 
     print(f"\nload average at end {os.getloadavg()} (the machine is shared: compare ratios within this run)\n")
     # The limit again after the runs: on a shared machine the load moves; the better value is the limit.
-    after = yardstick.measure(device, quick=True)
+    after = yardstick.measure(device, secs, quick=True, rrdb=True, tiny=args.tiny)
     peak = {k: max(peak[k], after.conv[k]) for k in peak}
+    rrdb = {k: max(limits.rrdb[k], after.rrdb[k]) for k in limits.rrdb}
     print(
-        f"conv limit used (best of before/after): fp32 {peak['fp32'] / 1e9:.1f}, bf16 {peak['bf16'] / 1e9:.1f} GFLOP/s"
+        f"conv limit used (best of before/after): fp32 {peak['fp32'] / 1e9:.1f}, bf16 {peak['bf16'] / 1e9:.1f} GFLOP/s; "
+        f"at RRDBNet's layer shapes ({limits.rrdb_shape}): fp32 {rrdb['fp32'] / 1e9:.1f}, bf16 {rrdb['bf16'] / 1e9:.1f}"
     )
     print(
-        "| size | phase | precision | s/iter | data+synthesis | GFLOP/step | of conv limit | vs first row "
-        "| official fp32 s/iter | vs official |"
+        "| size | phase | precision | s/iter | data+synthesis | GFLOP/step | of conv limit | of RRDB-shape limit "
+        "| vs first row | official fp32 s/iter | vs official |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     base = {(s, p): sec for s, p, lab, sec, *_ in rows if lab == rows[0][2]}
     for size, phase, label, sec, ds, _, flops in rows:
-        frac = yardstick.fraction(flops / sec, peak["bf16" if "bf16" in label else "fp32"])
+        key = "bf16" if "bf16" in label else "fp32"
+        frac = yardstick.fraction(flops / sec, peak[key])
+        # Real-ESRNet's step is the generator's (RRDBNet at the paper size); the GAN step's FLOPs are mostly
+        # VGG19's and the U-Net's wide convolutions, for which the 256-channel limit is the yardstick.
+        rrdb_frac = yardstick.describe_fraction(flops / sec, rrdb[key]) if (size, phase) == ("paper", "net") else "-"
         if size == "paper" and phase in official_sec:
             official = f"{official_sec[phase]:.3f} | {official_sec[phase] / sec:.2f}x"
         else:
             official = "not measured | -" if size == "paper" else "- | -"
         print(
             f"| {size} | {phase} | {label} | {sec:.3f} | {ds / sec:.0%} | {flops / 1e9:.1f} | "
-            f"{yardstick.describe_fraction(frac, 1.0)} | {base[(size, phase)] / sec:.2f}x | {official} |"
+            f"{yardstick.describe_fraction(frac, 1.0)} | {rrdb_frac} | {base[(size, phase)] / sec:.2f}x | {official} |"
         )
     if curves is None:
         return

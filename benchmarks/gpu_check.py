@@ -1,26 +1,37 @@
 """One prepared check of the CUDA path, sized to fit in about 8 minutes on one H100/H200-class GPU.
 
-    python benchmarks/gpu_check.py [--out DIR] [--budget SECONDS] [--dry-run]
+    python benchmarks/gpu_check.py [--out DIR] [--budget SECONDS] [--official DIR] [--tiny] [--device cpu]
+        [--dry-run] [--skip SECTION,...] [--compile-backend inductor|aot_eager]
 
 Run it through ``benchmarks/gpu_check.sh`` (which sets the environment). Sections, each time-boxed
 (a section that would not fit in what is left of ``--budget`` is skipped and reported as skipped):
 
 1. ``limits``: the GPU's measured convolution limit, a large 3x3 convolution through cuDNN in bf16
    and in fp32 (cuDNN's default, TF32 allowed, which is what fp32 training uses; and strict fp32),
-   NCHW and channels-last, the best layout taken; plus a bf16 matrix product for reference.
+   NCHW and channels-last, the best layout taken; plus a bf16 matrix product for reference; and the
+   limit at RRDBNet's own layer shapes (benchmarks/yardstick.py: 64 features, 32 growth channels,
+   64x64 maps, batch 12), so a step's fraction can be read against what the architecture allows.
 2. ``tests``: ``pytest -m gpu`` on the CUDA tests (tests/test_gpu.py, tests/test_degrade_pipeline.py).
 3. ``train``: paper-size steps (RRDBNet 64x23, batch 12, GT 256 / LR 64; U-Net D and VGG19
    perceptual loss in the GAN phase) for fp32, bf16 autocast and bf16 channels-last. GT batches
    are read before timing; synthesis on the GPU, and reading the GT batch, are timed separately
    and reported as fractions of the step. FLOPs are counted with ``torch.utils.flop_counter``.
 4. ``inference``: RRDBNet x4 whole-image inference to 512 and 1024 px outputs, MP/s.
-5. ``compile``: the best training configuration under ``torch.compile`` (Real-ESRNet), in a
+5. ``official``: the official BasicSR/Real-ESRGAN training step (fp32, ``feed_data`` +
+   ``optimize_parameters``) of both phases on the same device, same batches, when the official code
+   folder is there (``--official DIR`` or ``$REPLICATION_OFFICIAL``; benchmarks/official.py, and
+   docs/performance.md for carrying it to a machine without network); else "not measured".
+6. ``compile``: the best training configuration under ``torch.compile`` (Real-ESRNet), in a
    child process with a time limit (compilation can take minutes).
-6. ``projection``: wall time of the paper's 1000k + 400k iterations on 4 such GPUs (batch 12 each).
+7. ``projection``: wall time of the paper's 1000k + 400k iterations (total batch 48) on 1, 4 and 8
+   such GPUs.
 
 Results: ``OUT/gpu_check.json`` (everything) and ``OUT/gpu_check.md`` (tables); a summary is printed
-last. ``--dry-run``: the same code on the CPU with tiny networks and sizes, in seconds, so that a CPU
-unit test keeps this script from rotting (its figures mean nothing).
+last. ``--tiny``: the same code with tiny networks and sizes (the paper profile, a 1-block RRDBNet
+with 8 features, batch 2, GT 32), in seconds; with ``--device cpu`` and ``--compile-backend
+aot_eager`` (TorchDynamo and AOTAutograd without code generation) a CPU unit test runs every section
+so that this script cannot rot (its figures mean nothing). ``--dry-run`` is short for ``--tiny
+--device cpu --compile-backend aot_eager``.
 """
 
 from __future__ import annotations
@@ -42,11 +53,18 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (str(ROOT), str(ROOT / "benchmarks")):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+import official as official_code
+import yardstick
+from trainbench import TINY_GT_CROP, build, sync, time_official, write_params
 
 PAPER_ITERS = {"net": 1_000_000, "gan": 400_000}  # Real-ESRNet then Real-ESRGAN (paper, §4.1)
 PAPER_GPUS = 4
+PAPER_TOTAL_BATCH = 48
+PROJECTED_GPUS = (1, 4, 8)
 PRECISIONS = (  # label, amp, channels_last
     ("fp32", "none", False),
     ("bf16", "bf16", False),
@@ -56,11 +74,6 @@ PRECISIONS = (  # label, amp, channels_last
 
 # ---------------------------------------------------------------------------------------------
 # Small helpers
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def seconds_per_call(fn: Callable[[], object], device: torch.device, min_seconds: float, warmup: int = 2) -> float:
@@ -137,9 +150,9 @@ def matmul_rate(device: torch.device, dtype: torch.dtype, n: int, seconds: float
     return 2.0 * n**3 / seconds_per_call(lambda: a @ b, device, seconds)
 
 
-def section_limits(device: torch.device, dry: bool) -> dict:
-    size = (2, 16, 32) if dry else (32, 256, 128)  # 626 GFLOP per conv on the GPU
-    secs = 0.05 if dry else 1.5
+def section_limits(device: torch.device, tiny: bool) -> dict:
+    size = (2, 16, 32) if tiny else (32, 256, 128)  # 626 GFLOP per conv on the GPU
+    secs = 0.05 if tiny else 1.5
     out: dict = {"conv_shape_nchw": [size[0], size[1], size[2], size[2]], "kernel": "3x3, stride 1, padding 1"}
     rates = {}
     tf32_before = torch.backends.cudnn.allow_tf32
@@ -160,11 +173,24 @@ def section_limits(device: torch.device, dry: bool) -> dict:
     out["limit_tflops"] = {
         label: max(rates[f"{label}_nchw"], rates[f"{label}_nhwc"]) / 1e12 for label in ("bf16", "fp32", "fp32_strict")
     }
-    n = 256 if dry else 8192
+    n = 256 if tiny else 8192
     mm = matmul_rate(device, torch.bfloat16, n, secs)
     out["matmul_bf16_tflops"] = round(mm / 1e12, 3)
     out["matmul_n"] = n
     print(f"  matmul bf16 {n}^3: {mm / 1e12:.1f} TFLOP/s; conv limits {out['limit_tflops']} TFLOP/s", flush=True)
+    # RRDBNet's own layer shapes, TF32 as cuDNN's default (what fp32 training uses).
+    batch, side, feat, grow = (2, 8, 8, 4) if tiny else (12, 64, 64, 32)
+    out["rrdb_shape"] = f"batch {batch}, {side}x{side} maps, {feat} features, {grow} growth"
+    out["rrdb_limit_tflops"] = {
+        label: yardstick.rrdb_rate(device, dtype, secs * 2, batch, side, feat, grow) / 1e12
+        for label, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32))
+    }
+    for label, rate in out["rrdb_limit_tflops"].items():
+        print(
+            f"  at RRDBNet's layer shapes ({out['rrdb_shape']}) {label}: {rate:.2f} TFLOP/s, "
+            f"{rate / out['limit_tflops'][label]:.1%} of the {label} conv limit",
+            flush=True,
+        )
     return out
 
 
@@ -251,67 +277,6 @@ def make_store(tmp: Path, crop: int, count: int = 6) -> Path:
     return out
 
 
-def write_params(tmp: Path, dry: bool) -> Path:
-    """params.yaml: the paper profile (batch 12, GT 256), or a tiny smoke profile for --dry-run.
-
-    The VGG19 of the perceptual loss is left untrained (its weights do not change the speed) and
-    the generator starts from scratch, so nothing has to be downloaded.
-    """
-    import yaml
-
-    from replication.params import Profile
-    from replication.report.config import expected_pipeline_lists
-    from replication.strict import from_dict, to_dict
-    from replication.train.config import VariantConfig
-
-    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["profile"] = "smoke" if dry else "paper"
-    raw["mirror"] = ""
-    prof = raw["profiles"][raw["profile"]]
-    prof["network"]["net_init"] = "scratch"
-    if dry:  # the paper's generator (RRDBNet), tiny
-        prof["network"] = dict(
-            arch="rrdbnet", num_feat=8, num_block=1, num_grow_ch=4, disc_num_feat=8, net_init="scratch"
-        )
-    for phase in ("train_net", "train_gan"):
-        prof[phase].update(
-            batch_size=2 if dry else 12,
-            gt_size=32 if dry else 256,
-            vgg_weights="untrained",
-            iters=10**7,
-            ckpt_every=10**7,
-            log_every=10**7,
-            sample_every=10**7,
-        )
-    variants = {k: from_dict(VariantConfig, v) for k, v in raw["variants"].items()}
-    raw["pipeline"] = to_dict(expected_pipeline_lists(from_dict(Profile, prof), variants))
-    path = tmp / "params.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    return path
-
-
-def build(params: Path, data: Path, phase: str, device: str, amp: str, channels_last: bool, compile_: bool = False):
-    from replication.train import distributed
-    from replication.train.loop import RunOptions, build_trainer, preflight
-
-    opts = RunOptions(
-        params_path=params,
-        profile=None,
-        variant="full",
-        phase=phase,
-        data=data,
-        out=params.parent / "run",
-        init="scratch",
-        models_dir=params.parent,
-        vgg_weights=params,
-        device=device,
-        amp=amp,
-        channels_last=channels_last,
-        compile=compile_,
-    )
-    return build_trainer(preflight(opts), opts, distributed.setup(device))
-
-
 def time_trainer(t, phase: str, steps: int, warmup: int, flops: bool) -> dict:
     """Seconds per training step with the GT batches already on the device; synthesis and GT reading
     timed on their own; FLOPs of one step (and of its synthesis alone) when ``flops``."""
@@ -353,19 +318,19 @@ def time_trainer(t, phase: str, steps: int, warmup: int, flops: bool) -> dict:
     return out
 
 
-def section_train(device: torch.device, tmp: Path, dry: bool, budget: Budget, limits: dict) -> dict:
-    params = write_params(tmp, dry)
-    crop = 128 if dry else 400  # the profile's degradation.gt_crop
+def section_train(device: torch.device, tmp: Path, tiny: bool, budget: Budget, limits: dict) -> dict:
+    params = write_params(tmp, "paper", batch_size=2 if tiny else 12, gt_size=32 if tiny else 256, tiny=tiny)
+    crop = TINY_GT_CROP if tiny else 400  # the profile's degradation.gt_crop
     t0 = time.monotonic()
     store = make_store(tmp, crop)
     print(f"  training store of {crop}px sub-images made in {time.monotonic() - t0:.1f} s", flush=True)
-    steps, warmup = (2, 1) if dry else (10, 3)
+    steps, warmup = (2, 1) if tiny else (10, 3)
     rows = []
     flops: dict[str, dict] = {}
     for phase in ("net", "gan"):
         for label, amp, cl in PRECISIONS:
             # keep about 40 s for the inference section and the projection after this one
-            if budget.left() < (3 if dry else 70):
+            if budget.left() < (3 if tiny else 70):
                 rows.append({"phase": phase, "precision": label, "status": "skipped: budget"})
                 print(f"  {phase} {label}: skipped (budget)", flush=True)
                 continue
@@ -388,6 +353,7 @@ def section_train(device: torch.device, tmp: Path, dry: bool, budget: Budget, li
                 flush=True,
             )
     limit = limits.get("limit_tflops", {})
+    rrdb_limit = limits.get("rrdb_limit_tflops", {})
     for row in rows:
         if "step_s" not in row or row["phase"] not in flops:
             continue
@@ -400,9 +366,15 @@ def section_train(device: torch.device, tmp: Path, dry: bool, budget: Budget, li
         if key in limit:
             row["fraction_of_conv_limit"] = row["achieved_tflops"] / limit[key]
             row["limit_used"] = key
+        # Real-ESRNet's step is RRDBNet's; the GAN step's FLOPs are mostly VGG19's and the U-Net's wide
+        # convolutions, for which the 256-channel limit is the yardstick.
+        if key in rrdb_limit and row["phase"] == "net":
+            row["fraction_of_rrdb_limit"] = row["achieved_tflops"] / rrdb_limit[key]
     out = {"rows": rows, "params": "paper profile, batch 12, GT 256 (LR 64), untrained VGG19, scratch init"}
-    if dry:
-        out["params"] = "dry run: tiny nets, batch 2, GT 32"
+    if tiny:
+        out["params"] = (
+            "tiny: paper profile with a 1-block RRDBNet (8 features), batch 2, GT 32 from 128 px crops, pool 4"
+        )
     out["store"] = str(store)
     out["params_path"] = str(params)
     return out
@@ -413,8 +385,13 @@ def child_step(args: argparse.Namespace) -> None:
 
     ``whole``: the trainer's own ``--compile`` (the whole generator). ``regional``: each RRDB block
     compiled on its own; the 23 blocks are one module class with one input shape, so PyTorch compiles
-    one block's graph and reuses it (much shorter compilation). ``none``: eager (the dry run).
+    one block's graph and reuses it (much shorter compilation). ``none``: eager. A backend other than
+    inductor (``aot_eager`` in the CPU test) applies to both, the trainer's own compile included.
     """
+    if args.compile_backend != "inductor":
+        import functools
+
+        torch.compile = functools.partial(torch.compile, backend=args.compile_backend)
     device = torch.device(args.device)
     t0 = time.monotonic()
     t = build(
@@ -424,7 +401,7 @@ def child_step(args: argparse.Namespace) -> None:
     if args.compile_mode == "regional":
         for block in t.g.body:
             block.compile()
-    steps, warmup = (2, 1) if args.dry_run else (10, 3)
+    steps, warmup = (2, 1) if args.tiny else (10, 3)
     from replication.train.loop import gan_step, net_step, next_gt_batch
 
     step_fn = net_step if args.phase == "net" else gan_step
@@ -443,11 +420,13 @@ def child_step(args: argparse.Namespace) -> None:
     print("CHILD_RESULT " + json.dumps(result), flush=True)
 
 
-def run_child(mode: str, best: dict, train: dict, device: torch.device, dry: bool, timeout: float, log: Path) -> dict:
+def run_child(
+    mode: str, best: dict, train: dict, device: torch.device, args: argparse.Namespace, timeout: float, log: Path
+) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child-step", "--device", device.type]
     cmd += ["--params", train["params_path"], "--store", train["store"], "--phase", "net", "--amp", best["amp"]]
     cmd += ["--compile-mode", mode] + (["--channels-last"] if best["channels_last"] else [])
-    cmd += ["--dry-run"] if dry else []
+    cmd += ["--compile-backend", args.compile_backend] + (["--tiny"] if args.tiny else [])
     with open(log, "w", encoding="utf-8") as fh:
         try:
             proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=fh, text=True, timeout=timeout)
@@ -456,7 +435,7 @@ def run_child(mode: str, best: dict, train: dict, device: torch.device, dry: boo
     found = [ln for ln in proc.stdout.splitlines() if ln.startswith("CHILD_RESULT ")]
     if proc.returncode != 0 or not found:
         return {"mode": mode, "status": f"error: child exit code {proc.returncode} (see {log.name})"}
-    res = {"mode": mode, "status": "ok", **json.loads(found[-1].split(" ", 1)[1])}
+    res = {"mode": mode, "status": "ok", "backend": args.compile_backend, **json.loads(found[-1].split(" ", 1)[1])}
     res["eager_step_s"] = best["step_s"]
     res["speedup"] = round(best["step_s"] / res["step_s"], 3)
     print(
@@ -467,20 +446,19 @@ def run_child(mode: str, best: dict, train: dict, device: torch.device, dry: boo
     return res
 
 
-def section_compile(device: torch.device, train: dict, dry: bool, budget: Budget, out_dir: Path) -> dict:
-    """Regional compilation first (quick to compile), then the whole generator if time is left.
-    The dry run runs the child eagerly (compiling on the CPU takes minutes): plumbing only."""
+def section_compile(device: torch.device, train: dict, args: argparse.Namespace, budget: Budget, out_dir: Path) -> dict:
+    """Regional compilation first (quick to compile), then the whole generator if time is left."""
     rows = [r for r in train.get("rows", []) if r.get("phase") == "net" and "step_s" in r]
     if not rows:
         return {"status": "skipped: no Real-ESRNet rows to compare with"}
     best = min(rows, key=lambda r: r["step_s"])
     runs = []
-    for mode, needs in (("none", 0),) if dry else (("regional", 60), ("whole", 120)):
-        left = budget.left() - (3 if dry else 20)
+    for mode, needs in (("regional", 0), ("whole", 0)) if args.tiny else (("regional", 60), ("whole", 120)):
+        left = budget.left() - (3 if args.tiny else 20)
         if left < needs:
             runs.append({"mode": mode, "status": f"skipped: {left:.0f} s left"})
             continue
-        runs.append(run_child(mode, best, train, device, dry, max(10.0, left), out_dir / f"compile_{mode}.log"))
+        runs.append(run_child(mode, best, train, device, args, max(10.0, left), out_dir / f"compile_{mode}.log"))
     ok = [r for r in runs if r["status"] == "ok"]
     out: dict = {"config": f"net {best['precision']}", "runs": runs}
     if ok:
@@ -496,20 +474,20 @@ def section_compile(device: torch.device, train: dict, dry: bool, budget: Budget
 # 4. Inference
 
 
-def section_inference(device: torch.device, dry: bool, limits: dict) -> dict:
+def section_inference(device: torch.device, tiny: bool, limits: dict) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     from replication.archs.infer import upscale_tensor
     from replication.archs.registry import build_arch
 
-    feat, blocks, grow = (8, 1, 4) if dry else (64, 23, 32)
+    feat, blocks, grow = (8, 1, 4) if tiny else (64, 23, 32)
     net = build_arch(
         "rrdbnet", num_in_ch=3, num_out_ch=3, scale=4, num_feat=feat, num_block=blocks, num_grow_ch=grow, seed=0
     )
     net = net.to(device).eval()
     rows = []
     limit = limits.get("limit_tflops", {})
-    for out_px in (64, 128) if dry else (512, 1024):
+    for out_px in (64, 128) if tiny else (512, 1024):
         side = out_px // 4
         x = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(side)).to(device)
         with FlopCounterMode(display=False) as counter, torch.inference_mode():
@@ -523,7 +501,7 @@ def section_inference(device: torch.device, dry: bool, limits: dict) -> dict:
             sec = seconds_per_call(
                 lambda x=x, dtype=dtype, cl=cl: upscale_tensor(net, x, dtype=dtype, channels_last=cl),
                 device,
-                0.05 if dry else 1.0,
+                0.05 if tiny else 1.0,
             )
             tflops = flop / sec / 1e12
             key = "bf16" if dtype is not None else "fp32"
@@ -543,7 +521,45 @@ def section_inference(device: torch.device, dry: bool, limits: dict) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# 6. Projection
+# 5. The official training step
+
+
+def section_official(device: torch.device, tmp: Path, train: dict, tiny: bool, folder: Path | None) -> dict:
+    """The official step of both phases (fp32, its only precision) beside ours, same device, same GT
+    batches (read by our fp32 trainer), same pool rule."""
+    off, why = official_code.load(folder)
+    if off is None:
+        return {"status": f"not measured: {why}"}
+    if "params_path" not in train:
+        return {"status": "skipped: the train section did not run"}
+    params, store = Path(train["params_path"]), Path(train["store"])
+    steps = 2 if tiny else 10
+    rows = []
+    for phase in ("net", "gan"):
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+        t = build(params, store, phase, device.type, "none", False)
+        sec = time_official(off, params, phase, t, steps, tmp)
+        del t
+        ours = {r["precision"]: r for r in train.get("rows", []) if r.get("phase") == phase and "step_s" in r}
+        row: dict = {"phase": phase, "official_fp32_step_s": sec}
+        if "fp32" in ours:
+            row.update(ours_fp32_step_s=ours["fp32"]["step_s"], speedup_fp32=sec / ours["fp32"]["step_s"])
+        if ours:
+            best = min(ours.values(), key=lambda r: r["step_s"])
+            row.update(ours_best=best["precision"], ours_best_step_s=best["step_s"], speedup_best=sec / best["step_s"])
+        rows.append(row)
+        print(
+            f"  official {phase} fp32: {sec * 1e3:.1f} ms/step; ours fp32 "
+            f"{row.get('speedup_fp32', float('nan')):.2f}x, ours best ({row.get('ours_best', '-')}) "
+            f"{row.get('speedup_best', float('nan')):.2f}x",
+            flush=True,
+        )
+    return {"rows": rows, "official": off.version}
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. Projection
 
 
 def section_projection(train: dict) -> dict:
@@ -553,7 +569,7 @@ def section_projection(train: dict) -> dict:
             best[r["phase"]] = r
     if set(best) != {"net", "gan"}:
         return {"status": "skipped: training rows missing"}
-    out: dict = {"gpus": PAPER_GPUS, "iters": PAPER_ITERS, "batch_per_gpu": 12}
+    out: dict = {"gpus": PAPER_GPUS, "iters": PAPER_ITERS, "batch_per_gpu": 12, "total_batch": PAPER_TOTAL_BATCH}
     total = total_with_read = 0.0
     for phase, r in best.items():
         total += PAPER_ITERS[phase] * r["step_s"]
@@ -562,13 +578,20 @@ def section_projection(train: dict) -> dict:
         out[f"{phase}_step_s"] = r["step_s"]
     out["hours"] = round(total / 3600, 1)
     out["hours_with_gt_reading_in_line"] = round(total_with_read / 3600, 1)
+    # Total batch 48 on n GPUs: 48 / (12 n) micro-batches of 12 per GPU and iteration (gradient
+    # accumulation for n < 4); on 8 GPUs a micro-batch of 6, assumed to take half the time of 12.
+    out["hours_by_gpus"] = {str(n): round(total * PAPER_GPUS / n / 3600, 1) for n in PROJECTED_GPUS}
     out["assumes"] = (
-        "each of the 4 GPUs runs its batch of 12 at the single-GPU step time measured here (data parallel); "
-        "gradient all-reduce is not measured (about 67 MB of fp32 generator gradients per step); the first "
-        "figure has GT batches ready on the GPU, the second reads them in the training process as the loop does"
+        "total batch 48 per iteration; each GPU runs micro-batches of 12 at the single-GPU step time measured "
+        "here, 4/n of them per iteration on n GPUs (gradient accumulation below 4 GPUs; on 8 GPUs a micro-batch "
+        "of 6 taking half the time: not measured); gradient all-reduce is not measured (about 67 MB of fp32 "
+        "generator gradients per step); the first figure has GT batches ready on the GPU, the second reads "
+        "them in the training process in line"
     )
     print(
-        f"  projected {out['hours']} h ({out['hours_with_gt_reading_in_line']} h with GT reading in line)", flush=True
+        f"  projected on 4 GPUs {out['hours']} h ({out['hours_with_gt_reading_in_line']} h with GT reading in line); "
+        f"on 1 / 4 / 8 GPUs: {' / '.join(f'{h} h' for h in out['hours_by_gpus'].values())}",
+        flush=True,
     )
     return out
 
@@ -620,6 +643,10 @@ def markdown(results: dict) -> str:
             "|---|---|",
         ]
         lines += [f"| conv {k} | {v:.4g} |" for k, v in lim["limit_tflops"].items()]
+        lines += [
+            f"| conv {k} at RRDBNet's layer shapes ({lim['rrdb_shape']}) | {v:.4g} |"
+            for k, v in lim.get("rrdb_limit_tflops", {}).items()
+        ]
         lines += [f"| matmul bf16 {lim['matmul_n']}^3 | {lim['matmul_bf16_tflops']} |", ""]
     tests = results.get("tests", {})
     lines += [f"## CUDA tests: {tests.get('status')}", "", f"`{tests.get('summary', '')}`", ""]
@@ -628,22 +655,34 @@ def markdown(results: dict) -> str:
         lines += [
             f"## Training steps ({train.get('params')})",
             "",
-            "| phase | precision | ms/step | synthesis ms (share) | GT read ms | GFLOP/step | TFLOP/s "
-            "| of conv limit | GiB |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| phase | precision | ms/step | synthesis ms (share) | GT read ms (share) | GFLOP/step | TFLOP/s "
+            "| of conv limit | of RRDB-shape limit | GiB |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in train["rows"]:
             if "step_s" not in r:
-                lines.append(f"| {r['phase']} | {r['precision']} | {r['status']} | | | | | | |")
+                lines.append(f"| {r['phase']} | {r['precision']} | {r['status']} | | | | | | | |")
                 continue
             frac = r.get("fraction_of_conv_limit")
             frac_text = f"{frac:.1%} ({r.get('limit_used')})" if frac is not None else "-"
+            rrdb = r.get("fraction_of_rrdb_limit")
+            rrdb_text = f"{rrdb:.1%}" if rrdb is not None else "-"
             lines.append(
                 f"| {r['phase']} | {r['precision']} | {r['step_s'] * 1e3:.1f} | {r['synth_s'] * 1e3:.1f} "
-                f"({r['synth_s'] / r['step_s']:.0%}) | {r['read_gt_s'] * 1e3:.1f} | {r.get('step_gflop', '-')} | "
-                f"{r.get('achieved_tflops', 0):.3g} | {frac_text} | {r.get('max_memory_gib', '-')} |"
+                f"({r['synth_s'] / r['step_s']:.0%}) | {r['read_gt_s'] * 1e3:.1f} "
+                f"({r['read_gt_s'] / (r['step_s'] + r['read_gt_s']):.0%} if in line) | {r.get('step_gflop', '-')} | "
+                f"{r.get('achieved_tflops', 0):.3g} | {frac_text} | {rrdb_text} | {r.get('max_memory_gib', '-')} |"
             )
         lines.append("")
+    off = results.get("official", {})
+    lines += [f"## Official BasicSR/Real-ESRGAN step: {off.get('status')}", ""]
+    for r in off.get("rows", []):
+        lines.append(
+            f"- {r['phase']}: official fp32 {r['official_fp32_step_s'] * 1e3:.1f} ms/step ({off['official']}); ours fp32 "
+            f"{r.get('speedup_fp32', float('nan')):.2f}x, ours {r.get('ours_best', '-')} "
+            f"{r.get('speedup_best', float('nan')):.2f}x"
+        )
+    lines.append("")
     comp = results.get("compile", {})
     lines += [f"## torch.compile: {comp.get('status')}", ""]
     for r in comp.get("runs", []):
@@ -654,6 +693,10 @@ def markdown(results: dict) -> str:
             )
         else:
             lines.append(f"- {r['mode']}: {r['status']}")
+    net_official = next((r for r in off.get("rows", []) if r["phase"] == "net"), None)
+    if net_official and comp.get("step_s"):
+        ratio = net_official["official_fp32_step_s"] / comp["step_s"]
+        lines.append(f"- compiled ({comp['best_mode']}) vs the official fp32 Real-ESRNet step: {ratio:.2f}x")
     lines.append("")
     inf = results.get("inference", {})
     if inf.get("rows"):
@@ -674,10 +717,12 @@ def markdown(results: dict) -> str:
     proj = results.get("projection", {})
     if "hours" in proj:
         lines += [
-            "## Projection: 1000k Real-ESRNet + 400k Real-ESRGAN iterations on 4 GPUs",
+            "## Projection: 1000k Real-ESRNet + 400k Real-ESRGAN iterations, total batch 48",
             "",
-            f"{proj['hours']} h ({proj['net_config']} / {proj['gan_config']}); "
-            f"{proj['hours_with_gt_reading_in_line']} h with GT reading in line. Assumes: {proj['assumes']}.",
+            f"On 4 GPUs {proj['hours']} h ({proj['net_config']} / {proj['gan_config']}); "
+            f"{proj['hours_with_gt_reading_in_line']} h with GT reading in line. On 1 / 4 / 8 GPUs: "
+            + " / ".join(f"{h} h" for h in proj["hours_by_gpus"].values())
+            + f". Assumes: {proj['assumes']}.",
             "",
         ]
     skipped = [
@@ -698,11 +743,18 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or ROOT / "benchmarks" / "out"))
     ap.add_argument("--budget", type=float, default=420.0, help="seconds for all sections together (default 420)")
-    ap.add_argument("--dry-run", action="store_true", help="CPU, tiny sizes: checks that the script runs")
-    ap.add_argument("--skip", default="", help="comma list of sections to skip (limits,tests,train,...)")
+    ap.add_argument("--tiny", action="store_true", help="tiny networks and sizes: checks the code in seconds")
+    ap.add_argument("--device", default="cuda", help="cuda (default) or cpu (with --tiny: the CPU test)")
+    ap.add_argument(
+        "--compile-backend",
+        default="inductor",
+        help="torch.compile backend of the compile section (default inductor; aot_eager on the CPU test)",
+    )
+    ap.add_argument("--official", type=Path, help=f"official code folder (default: ${official_code.ENV})")
+    ap.add_argument("--dry-run", action="store_true", help="short for --tiny --device cpu --compile-backend aot_eager")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip (limits,tests,train,official,...)")
     # child mode (used by the compile section)
     ap.add_argument("--child-step", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--device", default="cuda", help=argparse.SUPPRESS)
     ap.add_argument("--params", help=argparse.SUPPRESS)
     ap.add_argument("--store", help=argparse.SUPPRESS)
     ap.add_argument("--phase", default="net", help=argparse.SUPPRESS)
@@ -710,23 +762,30 @@ def main() -> int:
     ap.add_argument("--channels-last", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--compile-mode", choices=("none", "regional", "whole"), default="none", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.dry_run:
+        args.tiny, args.device, args.compile_backend = True, "cpu", "aot_eager"
     if args.child_step:
         child_step(args)
         return 0
 
     budget = Budget(args.budget)
-    if args.dry_run:
+    if args.device == "cpu":
+        if not args.tiny:
+            print("error: --device cpu runs only with --tiny (the full sizes take hours on a CPU)", file=sys.stderr)
+            return 2
         device = torch.device("cpu")
         torch.set_num_threads(1)
     else:
         if not torch.cuda.is_available():
             print("error: no CUDA device (use --dry-run to check the script on the CPU)", file=sys.stderr)
             return 2
-        device = torch.device("cuda", 0)
+        device = torch.device(args.device)
+        device = torch.device(device.type, 0 if device.index is None else device.index)
     skip = set(filter(None, args.skip.split(",")))
     out_dir = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
-    results: dict = {"mode": "DRY RUN on the CPU (figures meaningless)" if args.dry_run else "full check"}
+    tiny = args.tiny
+    results: dict = {"mode": f"TINY on {device} (figures meaningless)" if tiny else "full check"}
     results["environment"] = environment(device)
     print(json.dumps(results["environment"]), flush=True)
 
@@ -734,24 +793,24 @@ def main() -> int:
         write_atomic(out_dir / "gpu_check.json", json.dumps(results, indent=1, default=str) + "\n")
         write_atomic(out_dir / "gpu_check.md", markdown(results))
 
-    dry = args.dry_run
     with tempfile.TemporaryDirectory(prefix="gpu_check_") as tmpdir:
         tmp = Path(tmpdir)
         results.setdefault("limits", {})
-        tests_timeout = max(30.0, min(150.0, budget.left() - 180))
+        tests_timeout = max(30.0, min(120.0, budget.left() - 240))
         sections = [
-            ("limits", 5 if dry else 30, lambda: section_limits(device, dry)),
+            ("limits", 5 if tiny else 40, lambda: section_limits(device, tiny)),
+            ("tests", 5 if tiny else 60, lambda: section_tests(out_dir, tests_timeout)),
+            ("train", 5 if tiny else 120, lambda: section_train(device, tmp, tiny, budget, results["limits"])),
             (
-                "tests",
-                5 if dry else 60,
-                lambda: {"status": "skipped: dry run"} if dry else section_tests(out_dir, tests_timeout),
+                "official",
+                5 if tiny else 40,
+                lambda: section_official(device, tmp, results.get("train", {}), tiny, args.official),
             ),
-            ("train", 5 if dry else 120, lambda: section_train(device, tmp, dry, budget, results["limits"])),
-            ("inference", 3 if dry else 25, lambda: section_inference(device, dry, results["limits"])),
+            ("inference", 3 if tiny else 25, lambda: section_inference(device, tiny, results["limits"])),
             (
                 "compile",
-                3 if dry else 60,
-                lambda: section_compile(device, results.get("train", {}), dry, budget, out_dir),
+                3 if tiny else 60,
+                lambda: section_compile(device, results.get("train", {}), args, budget, out_dir),
             ),
             ("projection", 0, lambda: section_projection(results.get("train", {}))),
         ]

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # One prepared check of the CUDA path on a lent GPU machine; fits in about 8 minutes on one H100/H200.
 #
-#   bash benchmarks/gpu_check.sh [--budget SECONDS] [--dry-run] [--skip SECTION,...]
+#   bash benchmarks/gpu_check.sh [--budget SECONDS] [--official DIR] [--dry-run] [--skip SECTION,...]
+#
+# --dry-run: every section on the CPU with tiny sizes (what tests/test_benchmarks.py runs).
+# --official DIR: the official BasicSR/Real-ESRGAN code, installed with `pip install --target DIR`
+# (docs/performance.md, "The GPU check", says how to carry it to a machine without network).
 #
 # Run from anywhere; it works in the repository root. Results go to $OUT (default
 # benchmarks/out): gpu_check.json, gpu_check.md, gpu_check.log, pytest_gpu.log, pytest_gpu.xml,
@@ -22,8 +26,9 @@
 #     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
 #     -d .whl NAME==VERSION
 #
-# and name .whl in the device tool's carry list. Device tool call used for this check:
-#   run(command="bash benchmarks/gpu_check.sh --budget 420", timeout_s=540)
+# and name .whl in the device tool's carry list. Device tool call for this check (about 8 minutes):
+#   run(command="bash benchmarks/gpu_check.sh --budget 420 --official .official", carry=[".official"],
+#       timeout_s=540)
 set -u
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT" || exit 1

@@ -24,7 +24,7 @@ def _load(section: dict, profile: str = "paper") -> DegradationConfig:
 
 
 def test_every_profile_loads_and_paper_holds_the_reference_values(raw):
-    cfgs = {p: _load(raw["profiles"][p]["degradation"], p) for p in ("smoke", "study", "paper")}
+    cfgs = {p: _load(raw["profiles"][p]["degradation"], p) for p in ("smoke", "study", "study-gpu", "paper")}
     paper = cfgs["paper"]
     assert paper.gt_crop == 400 and paper.pool_size == 180
     assert paper.blur1.kernel_probs == (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)

@@ -29,7 +29,7 @@ def _write(tmp_path, data) -> Path:
 def test_committed_params_load_in_every_profile():
     params = load_params(ROOT / "params.yaml")
     assert params.profile == "smoke"
-    assert set(params.profiles) == {"smoke", "study", "paper"}
+    assert set(params.profiles) == {"smoke", "study", "study-gpu", "paper"}
     for name in params.profiles:
         assert load_params(ROOT / "params.yaml", profile=name).active == params.profiles[name]
     assert set(params.variants) >= {"full", "first_order", "no_sinc", "vgg_disc", "unet_no_sn"}

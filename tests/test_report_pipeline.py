@@ -290,7 +290,7 @@ def test_report_refuses_metrics_of_another_profile(tmp_path, capsys):
     assert code == 1 and "metrics of profile(s) smoke" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("profile", ["smoke", "study", "paper"])
+@pytest.mark.parametrize("profile", ["smoke", "study", "study-gpu", "paper"])
 def test_every_variant_passes_the_trainers_config_checks(tmp_path, profile):
     """The trainer's up-front checks (discriminator input size, crops, USM) for every variant × phase of
     every profile, so a bad combination fails here and not after an hour of `dvc repro`. The checks stop

@@ -20,7 +20,7 @@ def _write(tmp_path: Path, raw: dict) -> Path:
 
 
 def test_every_profile_has_a_first_order_held_out_set():
-    for profile in ("smoke", "study", "paper"):
+    for profile in ("smoke", "study", "study-gpu", "paper"):
         v = load_params(ROOT / "params.yaml", profile=profile).active.validation
         assert v.variant == "second_order" and v.extra_variants == ("first_order",)
         assert "ringing" in v.metrics  # the sinc claim's measure runs on every synthetic set
