@@ -1112,7 +1112,7 @@ def test_multi_frame_images_are_refused(ws, capsys):
     before = tree(ws)
     code, _, err = cli(fmt([*UPS, "--input", "{ws}/photos", "--output", "{ws}/out"], ws), capsys)
     assert code == 1 and "anim.png: holds 3 frames" in err
-    assert sorted(p.name for p in (ws / "out").glob("*.png")) == ["a.png", "b.png"]
+    assert sorted(p.name for p in (ws / "out").glob("*.png")) == ["a_out.png", "b_out.png"]
     assert_tree_kept(before, ws)
 
 
@@ -1201,7 +1201,13 @@ EXIT_MATRIX = {
         ["params", "--params", "{ws}/no.yaml"],
         "no.yaml",
     ),
-    "datasets": (["datasets", "nope"], "nope", None, None),  # reads no file: it has no runtime failure
+    "datasets": (["datasets", "nope"], "nope", None, None),
+    "claims": (
+        ["claims", "--params", "{params}", "--results", "{ws}/res", "--out", "{ws}/c.csv", "--bogus"],
+        "--bogus",
+        ["claims", "--params", "{params}", "--results", "{ws}/nores", "--out", "{ws}/c.csv"],
+        "nores",
+    ),  # reads no file: it has no runtime failure
     "download": (
         ["download", "nope", "--root", "{ws}/dl"],
         "nope",
