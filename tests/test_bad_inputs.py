@@ -351,7 +351,7 @@ def test_download_fast_path_catches_changed_bytes_of_the_same_size(tmp_path, cap
 
 
 def test_two_fetches_of_one_file_take_turns(tmp_path):
-    from replication.data.fetcher import fetch_file, file_lock
+    from replication.fetcher import fetch_file, file_lock
 
     data = os.urandom(4096)
     (tmp_path / "mirror").mkdir()

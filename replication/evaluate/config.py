@@ -1,8 +1,14 @@
-"""Evaluation parameters (``profiles.<p>.evaluate``)."""
+"""Evaluation parameters (``profiles.<p>.evaluate``) and the synthetic validation set (``profiles.<p>.validation``).
+
+The validation set is synthesised once, with a fixed seed, from HR images that no profile trains on
+(Set14), so PSNR/SSIM of every model are measured on the same pairs.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from replication.names import DegradationVariant
 
 
 @dataclass(frozen=True)
@@ -29,9 +35,28 @@ class EvalConfig:
         for key in ("nr_crop_border", "fr_crop_border"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
-        # Metric names are checked against the registry lazily (importing it here would be circular).
-        from replication.evaluate.registry import METRICS
+        # Whether metric, dataset and baseline names exist in their registries: replication.params_check
+        # (params --check); the configs stay free of registries, so a stage depends only on its own.
 
-        unknown = [m for m in self.metrics if m not in METRICS]
-        if unknown:
-            raise ValueError(f"metrics: unknown metric {unknown[0]!r} (known: {', '.join(METRICS)})")
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    dataset: str  # dataset registry name of the held-out HR images (never in data.train_sets)
+    variant: DegradationVariant  # degradation used
+    count: int  # number of synthetic LQ/GT pairs
+    gt_size: int  # GT crop side in pixels (LQ side = gt_size / scale)
+    seed: int
+    metrics: tuple[str, ...]  # metric registry names measured on the pairs (full-reference ones need the GT)
+    # Further held-out sets from the same HR images, each degraded by one of these variants (dataset
+    # val-<dataset>-<variant>, data/val-extra/<variant>/): comparisons not only in the training distribution.
+    extra_variants: tuple[DegradationVariant, ...] = ()
+
+    def validate(self) -> None:
+        if self.count <= 0:
+            raise ValueError(f"validation.count must be positive, got {self.count}")
+        if self.gt_size <= 0:
+            raise ValueError(f"validation.gt_size must be positive, got {self.gt_size}")
+        if self.variant in self.extra_variants or len(set(self.extra_variants)) != len(self.extra_variants):
+            raise ValueError(
+                f"validation.extra_variants {list(self.extra_variants)} repeats a variant (or validation.variant)"
+            )

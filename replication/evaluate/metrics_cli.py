@@ -80,9 +80,9 @@ def _note(message: str) -> None:
 def _profile(params_path: Path | None) -> str:
     if params_path is None or not params_path.is_file():
         return "none"
-    from replication.params import load_params
+    from replication.paramfile import read_params
 
-    return load_params(params_path).profile
+    return read_params(params_path).profile
 
 
 def run(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from replication.errors import UserError
 from replication.names import METRIC_NAMES, MetricName
 
 Kind = Literal["nr", "fr"]
@@ -210,8 +211,6 @@ if tuple(METRICS) != METRIC_NAMES:
 
 def get_metric(name: str) -> MetricSpec:
     """The spec of ``name``; a ``UserError`` lists the known names otherwise."""
-    from replication.errors import UserError
-
     try:
         return METRICS[name]
     except KeyError:
@@ -222,8 +221,6 @@ def parse_metric_list(text: str) -> list[str]:
     """``"niqe,brisque"`` -> ``["niqe", "brisque"]``, validated, duplicates removed, order kept."""
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
-        from replication.errors import UserError
-
         raise UserError("--metrics: give at least one metric name")
     for n in names:
         get_metric(n)

@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from replication.archs.checkpoint import load_model
+from replication.archs.infer import model_scale, upscale_image
 from replication.artifacts.metrics_table import TidyRow, write_tidy_csv
 from replication.batch import BatchFailures
 from replication.errors import UserError
@@ -26,11 +28,12 @@ from replication.evaluate.bicubic import bicubic_upscale
 from replication.evaluate.registry import parse_metric_list
 from replication.evaluate.runner import ImageScores, score_folder, select_images, tidy_rows
 from replication.evaluate.scorers import MetricResources, Scorer, build_scorers
+from replication.evaluate.settings import EvalParams
 from replication.fsutil import sha256_file, write_text_atomic
 from replication.imageio import Image, read_image, write_image
 from replication.names import FIXED_SOURCES, RETRAINED_PREFIX
 from replication.outputs import prepare_output_dir
-from replication.params import Params, fingerprint
+from replication.paramfile import fingerprint
 
 Upscaler = Callable[[Image], Image]
 
@@ -90,9 +93,6 @@ def make_upscaler(model: str, scale: int, tile: int, device: torch.device | str 
         raise UserError(f"--model {model}: expected 'bicubic' or a .safetensors file")
     if not path.is_file():
         raise UserError(f"--model {path}: file not found")
-    from replication.archs.checkpoint import load_model
-    from replication.archs.infer import model_scale, upscale_image
-
     net = load_model(path, device=device)
     info = {
         "kind": "network",
@@ -174,7 +174,7 @@ def _upscale_all(
     return done, written, seconds
 
 
-def evaluate(params: Params, req: EvalRequest, tools: EvalTools | None = None) -> EvalOutcome:
+def evaluate(params: EvalParams, req: EvalRequest, tools: EvalTools | None = None) -> EvalOutcome:
     """Upscale, save, read back and score (the metrics are those of the saved files); write CSV + meta.
     ``tools``: the model and scorers of earlier evaluations in this process, reused (default: new ones)."""
     tools = EvalTools() if tools is None else tools

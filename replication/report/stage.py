@@ -19,19 +19,21 @@ from pathlib import Path
 
 import pandas as pd
 
+from replication.archs.weights_registry import REGISTRY
 from replication.artifacts.layout import eval_images, extra_validation_dataset
 from replication.artifacts.metrics_table import read_tidy, summarise
+from replication.artifacts.runs import retrained_models, trained_model_notes
+from replication.data.registry import image_files
 from replication.errors import UserError
 from replication.fsutil import write_text_atomic
 from replication.outputs import prepare_output_dir
 from replication.params import Params
-from replication.report import paper_table
+from replication.report import paper_table, slider
 from replication.report.claims import claim_results, claims_frame
 from replication.report.curves import curves_tsv, find_curves
 from replication.report.document import to_html, write_markdown
 from replication.report.grids import grid_rows, render_grid
 from replication.report.render import ReportInputs, build_report
-from replication.train.runs import retrained_models, trained_model_notes
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,6 @@ class ReportPaths:
 
 def unavailable_models(params: Params, measured: set[str]) -> dict[str, str]:
     """Table 1 models with no result in this run, and why (the weights registry's reason)."""
-    from replication.archs.weights_registry import REGISTRY
-
     baselines = params.active.evaluate.baselines
     out = {}
     for model in paper_table.paper_models():
@@ -73,7 +73,6 @@ def shown_sets(paths: ReportPaths, params: Params) -> list[tuple[str, Callable[[
     """The datasets the image comparisons show, each with a function listing its LR inputs (called only
     for a dataset some model has images of): the real test sets, then the synthetic validation set and
     each further one (``<val_extra>/<variant>/lq``) when given."""
-    from replication.data.registry import image_files
 
     def folder(lq: Path, what: str) -> Callable[[], list[Path]]:
         def files() -> list[Path]:
@@ -113,8 +112,6 @@ def grids(paths: ReportPaths, params: Params) -> list[tuple[str, bytes]]:
 
 def comparison(paths: ReportPaths, params: Params) -> list:
     """Crops for the report's before/after slider: ``report.grid_images`` images per dataset."""
-    from replication.report import slider
-
     p = params.active
     out = []
     for dataset, lr_files in shown_sets(paths, params):

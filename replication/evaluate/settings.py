@@ -1,0 +1,43 @@
+"""What an evaluation reads of ``params.yaml``, and nothing more: of the active profile ``scale``,
+``evaluate`` and ``validation`` (the sections its ``dvc.yaml`` stages list), the profiles' names (a
+``retrained-<profile>`` source must name one) and the mirror (metric weight files). Neither the
+training nor the report sections are loaded, so their code and values are not evaluation deps."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from replication.evaluate.config import EvalConfig, ValidationConfig
+from replication.paramfile import mirror_dir, read_params
+
+
+@dataclass(frozen=True)
+class EvalProfile:
+    scale: int
+    evaluate: EvalConfig
+    validation: ValidationConfig
+
+
+@dataclass(frozen=True)
+class EvalParams:
+    source: str
+    profile: str  # the active profile's name
+    profiles: tuple[str, ...]  # every profile's name
+    mirror: str
+    active: EvalProfile
+
+    def mirror_dir(self) -> Path | None:
+        return mirror_dir(self.mirror, self.source)
+
+
+def load_eval_params(path: str | os.PathLike, profile: str | None = None) -> EvalParams:
+    pf = read_params(path, profile)
+    active = EvalProfile(
+        scale=pf.section(int, "scale"),
+        evaluate=pf.section(EvalConfig, "evaluate"),
+        validation=pf.section(ValidationConfig, "validation"),
+    )
+    names = tuple(map(str, pf.data["profiles"]))
+    return EvalParams(source=pf.source, profile=pf.profile, profiles=names, mirror=pf.mirror, active=active)
