@@ -37,6 +37,7 @@ from replication.evaluate.runner import (
 )
 from replication.evaluate.scorers import MetricResources, build_scorers
 from replication.outputs import check_output
+from replication.paramfile import read_params
 
 log = logging.getLogger("replication.metrics")
 
@@ -80,8 +81,6 @@ def _note(message: str) -> None:
 def _profile(params_path: Path | None) -> str:
     if params_path is None or not params_path.is_file():
         return "none"
-    from replication.paramfile import read_params
-
     return read_params(params_path).profile
 
 

@@ -19,6 +19,7 @@ from replication.errors import UserError
 from replication.evaluate.registry import METRICS
 from replication.evaluate.scorers import Scorer, score_image
 from replication.imageio import list_images, read_image
+from replication.paramfile import MIRROR_ENV, read_params
 
 
 def select_images(folder: str | os.PathLike, max_images: int) -> tuple[list[Path], str]:
@@ -86,8 +87,6 @@ def add_metric_resource_args(parser: argparse.ArgumentParser) -> None:
 
 def mirror_from(params_path: Path | None) -> Path | None:
     """The offline mirror: ``$REPLICATION_MIRROR``, else ``mirror:`` of params.yaml if that file exists."""
-    from replication.paramfile import MIRROR_ENV, read_params
-
     env = os.environ.get(MIRROR_ENV)
     if env:
         return Path(env).expanduser()
