@@ -17,7 +17,7 @@ from __future__ import annotations
 from replication.archs.config import NetworkConfig
 from replication.archs.weights_registry import REGISTRY as WEIGHTS
 from replication.data.registry import datasets
-from replication.evaluate.registry import METRICS
+from replication.evaluate.settings import check_metric_names
 from replication.params import Params, Profile
 from replication.strict import ParamsError
 
@@ -42,10 +42,8 @@ def check_profile(profile: Profile) -> None:
     for key, name in names:
         if name not in known_sets:
             raise ValueError(f"{key}: unknown dataset {name!r} (see `replication datasets`)")
-    for section, metrics in (("evaluate", profile.evaluate.metrics), ("validation", profile.validation.metrics)):
-        for i, metric in enumerate(metrics):
-            if metric not in METRICS:
-                raise ValueError(f"{section}.metrics[{i}]: unknown metric {metric!r} (known: {', '.join(METRICS)})")
+    check_metric_names("evaluate.metrics", profile.evaluate.metrics)
+    check_metric_names("validation.metrics", profile.validation.metrics)
     for i, baseline in enumerate(profile.evaluate.baselines):
         if baseline != "bicubic" and baseline not in WEIGHTS:
             raise ValueError(

@@ -139,6 +139,10 @@ def test_evaluation_loads_only_its_sections(tmp_path, raw):
     broken["profiles"]["smoke"]["evaluate"]["tile"] = -1
     with pytest.raises(ParamsError, match=r"profiles\.smoke\.evaluate: tile must be >= 0"):
         load_eval_params(_write(tmp_path, broken))
+    broken["profiles"]["smoke"]["evaluate"]["tile"] = 0
+    broken["profiles"]["smoke"]["validation"]["metrics"] = ["psnr", "ssmi"]  # its own registry: checked here
+    with pytest.raises(ParamsError, match=r"profiles\.smoke\.validation\.metrics\[1\]: unknown metric 'ssmi'"):
+        load_eval_params(_write(tmp_path, broken))
 
 
 def test_unknown_top_level_key_and_missing_profile_section(tmp_path, raw):

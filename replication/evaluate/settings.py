@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from replication.evaluate.config import EvalConfig, ValidationConfig
+from replication.evaluate.registry import METRICS
 from replication.paramfile import mirror_dir, read_params
+from replication.strict import ParamsError
 
 
 @dataclass(frozen=True)
@@ -39,5 +41,17 @@ def load_eval_params(path: str | os.PathLike, profile: str | None = None) -> Eva
         evaluate=pf.section(EvalConfig, "evaluate"),
         validation=pf.section(ValidationConfig, "validation"),
     )
+    try:  # the names evaluation looks up in its own registry, checked before any work (params --check too)
+        check_metric_names("evaluate.metrics", active.evaluate.metrics)
+        check_metric_names("validation.metrics", active.validation.metrics)
+    except ValueError as exc:
+        raise ParamsError(f"{pf.source}: profiles.{pf.profile}.{exc}") from None
     names = tuple(map(str, pf.data["profiles"]))
     return EvalParams(source=pf.source, profile=pf.profile, profiles=names, mirror=pf.mirror, active=active)
+
+
+def check_metric_names(key: str, names: tuple[str, ...]) -> None:
+    """Every name is in the metric registry; the error starts with ``key[i]``."""
+    for i, name in enumerate(names):
+        if name not in METRICS:
+            raise ValueError(f"{key}[{i}]: unknown metric {name!r} (known: {', '.join(METRICS)})")
