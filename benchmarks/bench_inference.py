@@ -67,7 +67,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def load_net() -> tuple[torch.nn.Module, str]:
     try:
-        from replication.archs.ncnn import ncnn_to_model
+        from replication.archs.ncnn_import import ncnn_to_model
         from replication.params import load_params
 
         mirror = load_params(ROOT / "params.yaml").mirror_dir()

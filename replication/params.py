@@ -10,16 +10,18 @@ Layout::
       study: {...}            # the ablation study on 2 CPU cores (about 2 hours)
       paper: {...}            # the paper's recipe (GPUs)
 
-Every profile is validated on load, not only the active one, so a typo in ``paper`` is caught on a
-laptop. DVC stages read ``profiles.${profile}.<section>`` so only the active profile's values are
-stage dependencies.
+:func:`load_params` reads the whole file, for the commands that use it as a whole (the report,
+``replication params``): every profile is validated, not only the active one, so a typo in ``paper``
+is caught on a laptop. DVC stages read ``profiles.${profile}.<section>`` so only the active profile's
+values are stage dependencies; a stage that reads a few sections loads only those through
+:mod:`replication.paramfile` (training: :mod:`replication.train.settings`), so its code deps hold no
+other part's config. The rules that tie parts together (a dataset, metric, baseline or weights name
+exists) are :mod:`replication.params_check`, run by ``replication params --check``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,20 +30,18 @@ import yaml
 
 from replication.archs.config import NetworkConfig
 from replication.data.config import DataConfig
-from replication.degrade.config import DegradationConfig, check_gt_size
-from replication.errors import UsageError
-from replication.evaluate.config import EvalConfig, check_external_models
+from replication.degrade.config import DegradationConfig, check_gt_size, check_scale
+from replication.evaluate.config import EvalConfig, ValidationConfig
+from replication.paramfile import DEFAULT_PARAMS, MIRROR_ENV, fingerprint, mirror_dir, read_params
 from replication.report.config import (
     PipelineLists,
     ReportConfig,
-    ValidationConfig,
     expected_pipeline_lists,
 )
-from replication.strict import ParamsError, from_dict, load_yaml, to_dict
-from replication.train.config import LaunchConfig, PhaseConfig, VariantConfig
+from replication.strict import ParamsError, from_dict, to_dict
+from replication.train.config import LaunchConfig, PhaseConfig, VariantConfig, check_phase, check_seeds
 
-DEFAULT_PARAMS = Path("params.yaml")
-MIRROR_ENV = "REPLICATION_MIRROR"
+__all__ = ["DEFAULT_PARAMS", "MIRROR_ENV", "Params", "Profile", "fingerprint", "load_params"]
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Profile:
     description: str
     real_scale: bool  # False: toy sizes; results must be labelled as not comparable to the paper
     scale: int  # super-resolution factor
-    seed: int  # one-off draws outside training (degradation previews)
+    seed: int  # one-off draws: degradation previews, the GAN phase's discriminator and untrained VGG19
     seeds: tuple[int, ...]  # training replicates: every run is trained once per seed (dvc.yaml fans out)
     data: DataConfig
     degradation: DegradationConfig
@@ -62,21 +62,13 @@ class Profile:
     report: ReportConfig
 
     def validate(self) -> None:
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
-            raise ValueError(f"seeds must be distinct non-negative integers (at least one), got {list(self.seeds)}")
+        check_seeds(self.seeds)
         if self.validation.dataset in self.data.train_sets:
             raise ValueError(f"validation.dataset {self.validation.dataset!r} is a training set (data.train_sets)")
-        if self.scale not in (1, 2, 4):
-            raise ValueError(f"scale must be 1, 2 or 4, got {self.scale}")
+        check_scale(self.scale)
         check_gt_size(self.validation.gt_size, self.degradation.gt_crop, self.scale, "validation.gt_size")
-        for phase in ("train_net", "train_gan"):
-            cfg: PhaseConfig = getattr(self, phase)
-            check_gt_size(cfg.gt_size, self.degradation.gt_crop, self.scale, f"{phase}.gt_size")
-            if self.degradation.pool_size % cfg.batch_size:
-                raise ValueError(
-                    f"degradation.pool_size {self.degradation.pool_size} must be divisible by "
-                    f"{phase}.batch_size {cfg.batch_size}"
-                )
+        check_phase("train_net", self.train_net, self.degradation, self.scale)
+        check_phase("train_gan", self.train_gan, self.degradation, self.scale)
 
 
 @dataclass(frozen=True)
@@ -98,7 +90,6 @@ class Params:
     def validate(self) -> None:
         if self.profile not in self.profiles:
             raise ValueError(f"profile: unknown profile {self.profile!r} (known: {', '.join(self.profiles)})")
-        check_external_models(self.external_models, self.variants)
         # Rules that tie a variant to a profile: checked for every pair, so a bad combination fails at load,
         # not in the middle of a pipeline run.
         for vname, variant in self.variants.items():
@@ -114,14 +105,7 @@ class Params:
 
     def mirror_dir(self) -> Path | None:
         """The offline mirror: ``$REPLICATION_MIRROR`` if set, else ``mirror`` relative to params.yaml."""
-        env = os.environ.get(MIRROR_ENV)
-        raw = env if env is not None else self.mirror
-        if not raw:
-            return None
-        path = Path(raw).expanduser()
-        if not path.is_absolute() and env is None:
-            path = Path(self.source).resolve().parent / path
-        return path
+        return mirror_dir(self.mirror, self.source)
 
     def variant(self, name: str) -> VariantConfig:
         if name not in self.variants:
@@ -130,25 +114,14 @@ class Params:
 
 
 def load_params(path: str | os.PathLike = DEFAULT_PARAMS, profile: str | None = None) -> Params:
-    """Read and validate ``path``; ``profile`` overrides the file's active profile."""
+    """Read and validate the whole of ``path`` (every profile); ``profile`` overrides the file's active one.
+
+    For the commands that read the file as a whole (the report, ``replication params``). A stage that
+    reads a few sections loads only those (e.g. :mod:`replication.train.settings`), and the rules that
+    tie parts together (registry names) are :mod:`replication.params_check`.
+    """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        hint = "run in the project folder or pass --params FILE"
-        raise ParamsError(f"{path}: parameter file not found ({hint})") from None
-    except UnicodeDecodeError:
-        raise ParamsError(f"{path}: not a UTF-8 text file (is it really params.yaml?)") from None
-    data = load_yaml(text, str(path))  # duplicate keys are an error, not "last one wins"
-    if not isinstance(data, dict):
-        raise ParamsError(f"{path}: expected a mapping at the top level")
-    if "source" in data:
-        raise ParamsError(f"{path}: source: unknown key")
-    if profile is not None:
-        known = data.get("profiles")
-        if isinstance(known, dict) and profile not in known:  # the flag's value, not the file: usage error
-            raise UsageError(f"--profile {profile!r}: unknown profile of {path} (known: {', '.join(map(str, known))})")
-        data = {**data, "profile": profile}
+    data = read_params(path, profile).data
     try:
         params = from_dict(Params, {**data, "source": str(path)})
     except ParamsError as exc:
@@ -172,9 +145,3 @@ def _check_pipeline_lists(params: Params, path: Path) -> None:
         f"in foreach); for profile {params.profile!r} run `replication params --switch {params.profile}` or "
         f"write:\n{block}"
     )
-
-
-def fingerprint(*sections: object) -> str:
-    """Stable sha256 of the given config sections (dataclasses or plain data)."""
-    blob = json.dumps([to_dict(s) for s in sections], sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(blob.encode()).hexdigest()

@@ -1,4 +1,6 @@
-"""``replication params``: validate params.yaml (every profile) and show the active profile."""
+"""``replication params``: validate params.yaml (every profile, and the names it gives each registry:
+:mod:`replication.params_check`) and show the active profile; ``--check`` validates only (CI), ``--get``
+prints one value for dvc.yaml, ``--switch`` changes the active profile."""
 
 from __future__ import annotations
 
@@ -6,7 +8,9 @@ import argparse
 import json
 
 from replication.errors import UsageError, UserError
+from replication.fsutil import atomic_open
 from replication.params import load_params
+from replication.params_check import check_params
 from replication.report.config import expected_pipeline_lists
 from replication.strict import to_dict
 
@@ -15,6 +19,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
     parser.add_argument("--profile", help="override the file's active profile")
     parser.add_argument("--json", action="store_true", help="print the active profile as JSON")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="validate only (every profile, the pipeline: lists, and every dataset, metric, baseline and "
+        "weights name against its registry); print one line, exit 1 on an error. CI runs it before dvc repro",
+    )
     parser.add_argument(
         "--switch",
         metavar="PROFILE",
@@ -41,9 +51,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"{args.params}: active profile is now {args.switch!r} (profile: and pipeline: rewritten)")
         return 0
     params = load_params(args.params, args.profile)
-    if args.get:
+    if args.get:  # for dvc.yaml's commands: the file is loaded (and checked) as a whole, the registries are not
         value = _lookup(params, args.get)
         print(json.dumps(value) if args.json else _format(value))
+        return 0
+    check_params(params)
+    if args.check:
+        if args.json:  # --json: stdout is always one JSON object
+            print(json.dumps({"status": "ok", "params": str(args.params), "check": "valid"}))
+        else:
+            print(
+                f"{args.params}: valid ({len(params.profiles)} profiles, {len(params.variants)} variants, "
+                "registry names known)"
+            )
         return 0
     if args.json:
         print(json.dumps(to_dict(params.active), indent=2))
@@ -91,9 +111,8 @@ def switch_profile(path: str, profile: str) -> None:
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-    from replication.fsutil import atomic_open
-
     target = load_params(path, profile)  # validates every profile and the name
+    check_params(target)  # and the registry names, before anything is written
     lists = to_dict(expected_pipeline_lists(target.active, target.variants, target.profile))
     yaml = YAML()  # round trip: comments and key order survive
     yaml.preserve_quotes = True

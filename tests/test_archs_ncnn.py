@@ -11,7 +11,8 @@ import torch
 from helpers import require_mirror
 
 from replication.archs.checkpoint import load_model
-from replication.archs.ncnn import ncnn_to_model, parse_param
+from replication.archs.ncnn import parse_param
+from replication.archs.ncnn_import import ncnn_to_model
 from replication.cli import main
 from replication.errors import UserError
 from replication.imageio import read_image

@@ -126,15 +126,21 @@ def test_list_command(capsys):
     assert "manual" in out and "ncnn-mirror" in out
 
 
-def test_network_config_checks_net_init():
-    NetworkConfig(
-        arch="rrdbnet", num_feat=64, num_block=23, num_grow_ch=32, disc_num_feat=64, net_init="esrgan_df2kost"
-    ).validate()
+def test_params_check_checks_net_init():
+    from replication.params_check import check_net_init
+
+    check_net_init(
+        NetworkConfig(
+            arch="rrdbnet", num_feat=64, num_block=23, num_grow_ch=32, disc_num_feat=64, net_init="esrgan_df2kost"
+        )
+    )
     with pytest.raises(ValueError, match="net_init"):
-        NetworkConfig(
-            arch="rrdbnet", num_feat=64, num_block=23, num_grow_ch=32, disc_num_feat=64, net_init="dan"
-        ).validate()
+        check_net_init(
+            NetworkConfig(arch="rrdbnet", num_feat=64, num_block=23, num_grow_ch=32, disc_num_feat=64, net_init="dan")
+        )
     with pytest.raises(ValueError, match="num_block=23"):
-        NetworkConfig(
-            arch="rrdbnet", num_feat=64, num_block=6, num_grow_ch=32, disc_num_feat=64, net_init="realesrnet_x4plus"
-        ).validate()
+        check_net_init(
+            NetworkConfig(
+                arch="rrdbnet", num_feat=64, num_block=6, num_grow_ch=32, disc_num_feat=64, net_init="realesrnet_x4plus"
+            )
+        )

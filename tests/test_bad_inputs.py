@@ -351,7 +351,7 @@ def test_download_fast_path_catches_changed_bytes_of_the_same_size(tmp_path, cap
 
 
 def test_two_fetches_of_one_file_take_turns(tmp_path):
-    from replication.data.fetcher import fetch_file, file_lock
+    from replication.fetcher import fetch_file, file_lock
 
     data = os.urandom(4096)
     (tmp_path / "mirror").mkdir()
@@ -1457,7 +1457,7 @@ def test_deeply_nested_sidecar_json_is_reported_not_a_traceback(ws, capsys):
 def test_full_disk_while_copying_from_the_mirror_names_the_output(tmp_path, capsys, monkeypatch):
     import errno
 
-    import replication.data.fetcher as fetcher
+    import replication.fetcher as fetcher
 
     source = mirror_dir() / "datasets" / "set5"
     if not source.is_dir():

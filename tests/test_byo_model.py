@@ -192,7 +192,7 @@ def test_tiles_of_one_image_show_progress(capsys):
 
 @pytest.mark.parametrize("name", ["bicubic", "realesrgan_x4plus", "full", "full-s0", "full-s2-net", "a/b", "-x"])
 def test_external_names_that_would_collide_are_refused(name):
-    from replication.evaluate.config import check_external_name
+    from replication.evaluate.external import check_external_name
 
     with pytest.raises(ValueError, match="external model name"):
         check_external_name(name, ["full", "no_sinc"])

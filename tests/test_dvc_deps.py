@@ -9,12 +9,21 @@ lie under one of the stage's deps (a dep folder covers its files). Not counted, 
 dispatcher (``cli.py``, ``__main__.py``), which holds no stage logic and would otherwise rerun the whole
 pipeline whenever a command is added, and package ``__init__.py`` files, which this test checks are
 import-free. See docs/dvc.md.
+
+The code deps are exact both ways (every file a stage can load is covered, and a dep covers nothing
+else: a folder is listed only when every file in it is loaded), and they are generated, not written by
+hand: ``python tests/test_dvc_deps.py --write`` rewrites each stage's deps in ``dvc.yaml`` (its data
+deps kept, in order, then its code deps sorted) and joins stages with the same list by one YAML anchor,
+defined at its first use. DVC takes a flat list of strings (no nested lists, no interpolated variables
+in ``vars``), so the unit an anchor can share is a stage's whole deps list.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -157,14 +166,87 @@ def test_stage_deps_cover_the_code_it_runs(stage):
     assert not missing, f"dvc.yaml stage {stage!r} runs {sorted(modules)} but does not depend on {missing}"
 
 
+def _folder_files(folder: str) -> set[str]:
+    """The files a folder dep covers (code and package data; ``__init__.py`` and caches left out)."""
+    root = ROOT / folder
+    files = {p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+    return {p.relative_to(ROOT).as_posix() for p in files if p.name != "__init__.py"}
+
+
+def needed_files(cmd: str) -> set[str]:
+    modules = stage_modules(cmd)
+    return set().union(*(closure(m) for m in modules)) if modules else set()
+
+
+def exact_code_deps(needed: set[str]) -> list[str]:
+    """The shortest exact dep list for ``needed``: a folder wherever every file in it is needed."""
+    deps = set(needed)
+    for folder in sorted({str(Path(f).parent) for f in needed}, key=lambda s: (-s.count("/"), s)):
+        files = _folder_files(folder)
+        if folder != "replication" and files and files <= needed:
+            deps = {d for d in deps if not d.startswith(folder + "/")} | {folder}
+    return sorted(deps)
+
+
 @pytest.mark.parametrize("stage", sorted(_stages()))
 def test_stage_code_deps_are_not_stale(stage):
-    """Each code dep holds something the stage runs: a stale dep reruns the stage for nothing."""
+    """Each code dep holds only what the stage runs: a stale dep (or a folder with files the stage
+    never loads) reruns the stage for nothing."""
     cmd, deps = _stages()[stage]
-    modules = stage_modules(cmd)
-    needed = set().union(*(closure(m) for m in modules)) if modules else set()
+    needed = needed_files(cmd)
     stale = [d for d in deps if d.startswith("replication/") and not any(_covered(f, [d]) for f in needed)]
     assert not stale, f"dvc.yaml stage {stage!r}: code deps {stale} hold nothing its commands import"
+    for dep in deps:
+        if dep.startswith("replication/") and (ROOT / dep).is_dir():
+            extra = sorted(_folder_files(dep) - needed)
+            assert not extra, f"dvc.yaml stage {stage!r}: dep {dep} covers {extra}, which it never loads"
+
+
+def render_dvc_yaml(text: str) -> str:
+    """``dvc.yaml`` with every stage's deps regenerated (data deps kept, code deps exact, anchors)."""
+    stages = _stages()
+    wanted = {
+        name: [d for d in deps if not d.startswith("replication/")] + exact_code_deps(needed_files(cmd))
+        for name, (cmd, deps) in stages.items()
+    }
+    uses = Counter(tuple(d) for d in wanted.values())
+    anchors: dict[tuple[str, ...], str] = {}
+    lines = text.splitlines(keepends=True)
+    out: list[str] = []
+    stage = None
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        head = re.match(r"^  ([\w-]+):\s*(#.*)?$", line)
+        if head:
+            stage = head.group(1)
+        m = re.match(r"^(\s+)deps:", line)
+        if m and stage in wanted:
+            indent = m.group(1)
+            i += 1
+            while i < len(lines) and lines[i].startswith(indent + "  - "):
+                i += 1
+            deps = tuple(wanted[stage])
+            if deps in anchors:
+                out.append(f"{indent}deps: *{anchors[deps]}\n")
+                continue
+            anchor = ""
+            if uses[deps] > 1:
+                anchors[deps] = f"{stage}_deps"
+                anchor = f" &{stage}_deps"
+            out.append(f"{indent}deps:{anchor}\n")
+            out.extend(f"{indent}  - {d}\n" for d in deps)
+            continue
+        out.append(line)
+        i += 1
+    return "".join(out)
+
+
+def test_dvc_yaml_deps_are_the_generated_ones():
+    text = (ROOT / "dvc.yaml").read_text(encoding="utf-8")
+    assert render_dvc_yaml(text) == text, (
+        "dvc.yaml deps are not the generated ones: run python tests/test_dvc_deps.py --write"
+    )
 
 
 def test_code_deps_exist():
@@ -174,10 +256,11 @@ def test_code_deps_exist():
                 assert (ROOT / dep).exists(), f"dvc.yaml stage {stage!r}: dep {dep} does not exist"
 
 
-if __name__ == "__main__":  # `python tests/test_dvc_deps.py`: the deps each stage lacks, ready to paste
+if __name__ == "__main__":  # `python tests/test_dvc_deps.py [--write]`: what each stage lacks, or rewrite dvc.yaml
+    if "--write" in sys.argv[1:]:
+        path = ROOT / "dvc.yaml"
+        path.write_text(render_dvc_yaml(path.read_text(encoding="utf-8")), encoding="utf-8")
     for name, (cmd, deps) in _stages().items():
-        modules = stage_modules(cmd)
-        needed = set().union(*(closure(m) for m in modules)) if modules else set()
-        missing = sorted(f for f in needed if not _covered(f, deps))
+        missing = sorted(f for f in needed_files(cmd) if not _covered(f, deps))
         if missing:
             print(f"{name}:\n" + "\n".join(f"  - {m}" for m in missing))

@@ -12,12 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from replication.params import load_params
-from replication.params_cli import switch_profile
-from replication.report.config import expected_pipeline_lists
-from replication.strict import from_dict
-from replication.train.config import VariantConfig
-from replication.train.runs import (
+from replication.artifacts.runs import (
     gan_runs,
     model_name,
     net_owner,
@@ -25,6 +20,11 @@ from replication.train.runs import (
     parse_model,
     retrained_models,
 )
+from replication.params import load_params
+from replication.params_cli import switch_profile
+from replication.report.config import expected_pipeline_lists
+from replication.strict import from_dict
+from replication.train.config import VariantConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 D_ONLY = ("vgg_disc", "unet_no_sn")  # differ from `full` only in the discriminator
@@ -161,7 +161,7 @@ def test_pipeline_lists_follow_the_seeds(tmp_path):
 def test_training_notes_are_read_from_the_sidecars(tmp_path):
     import json
 
-    from replication.train.runs import trained_model_notes
+    from replication.artifacts.runs import trained_model_notes
 
     def sidecar(run, phase, **extra):
         path = tmp_path / run / phase / "model.json"

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from replication.archs.registry import build_arch
 from replication.errors import UserError
 from replication.fsutil import atomic_path, write_text_atomic
 
@@ -168,8 +169,6 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu") -> n
     The returned module has ``checkpoint_info`` (the sidecar dict).
     """
     from safetensors.torch import load_file
-
-    from replication.archs.registry import build_arch
 
     path = Path(path)
     info = read_sidecar(path)

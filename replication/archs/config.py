@@ -39,21 +39,8 @@ class NetworkConfig:
                 raise ValueError(f"{name} must be positive, got {value}")
         if self.num_conv is not None and self.num_conv < 0:
             raise ValueError(f"num_conv must be >= 0, got {self.num_conv}")
-        if self.net_init != "scratch":
-            from replication.archs.weights_registry import REGISTRY  # pure data, no side effects
-
-            entry = REGISTRY.get(self.net_init)
-            if entry is None or entry.arch != self.arch:
-                known = ", ".join(n for n, e in REGISTRY.items() if e.arch == self.arch)
-                raise ValueError(
-                    f"network.net_init: {self.net_init!r} is neither 'scratch' nor {self.arch} weights ({known})"
-                )
-            for name, value in self.generator_hyperparameters().items():
-                if name in entry.hyperparameters and entry.hyperparameters[name] != value:
-                    raise ValueError(
-                        f"network.net_init: {self.net_init} has {name}={entry.hyperparameters[name]}, "
-                        f"but network.{name} is {value}"
-                    )
+        # Whether net_init names weights of this architecture and sizes: replication.params_check
+        # (params --check), so the trainer does not depend on the weights registry.
 
     def generator_hyperparameters(self) -> dict:
         """Keyword sizes for ``build_arch(self.arch, ...)`` (channels and scale excluded)."""

@@ -14,15 +14,18 @@ import sys
 from pathlib import Path
 from typing import Literal
 
+from replication.archs.checkpoint import read_sidecar
+from replication.archs.ncnn_import import import_ncnn
+from replication.archs.pth_import import import_pth
 from replication.archs.weights_registry import WeightsEntry, get
 from replication.errors import UserError
+from replication.fetcher import ManualDownloadRequired, fetch_file
 from replication.fsutil import sha256_file
 
 Source = Literal["auto", "pth", "ncnn"]
 
 
 def _fetch_pth(entry: WeightsEntry, dest: Path, mirror: Path | None, offline_only: bool, progress: bool) -> Path:
-    from replication.data.download import fetch_file
 
     pth = entry.pth
     assert pth is not None  # callers only fetch entries with a .pth source
@@ -66,7 +69,6 @@ def fetch_weights(
 
     A downloaded ``.pth`` is kept beside ``out`` under its official file name (re-runs skip it).
     """
-    from replication.data.download import ManualDownloadRequired
 
     entry = get(name)
     out = Path(out)
@@ -86,7 +88,6 @@ def fetch_weights(
     pth_dest = out.parent / entry.pth.filename if entry.pth else None
 
     def from_pth(offline_only: bool) -> Path:
-        from replication.archs.pth_import import import_pth
 
         assert entry.pth is not None and pth_dest is not None  # only called for entries with a .pth source
         pth = _fetch_pth(entry, pth_dest, mirror, offline_only, progress)
@@ -108,8 +109,6 @@ def fetch_weights(
     if source in ("auto", "ncnn"):
         paths = _ncnn_paths(entry, mirror)
         if paths is not None:
-            from replication.archs.ncnn import import_ncnn
-
             return import_ncnn(
                 paths[0],
                 paths[1],
@@ -128,9 +127,6 @@ def fetch_weights(
 
 def _import_manual(entry: WeightsEntry, out: Path, mirror: Path | None, manual: Path | None) -> Path:
     """Import a hand-placed official ``.pth``; a clear 'not available' naming the path when it is absent."""
-    from replication.archs.checkpoint import read_sidecar
-    from replication.archs.pth_import import import_pth
-    from replication.data.download import ManualDownloadRequired
 
     if out.suffix != ".safetensors":
         raise UserError(f"{out}: --out must be a .safetensors file")
@@ -151,7 +147,6 @@ def _import_manual(entry: WeightsEntry, out: Path, mirror: Path | None, manual: 
 
 
 def _fetch_vgg(entry: WeightsEntry, out: Path, mirror: Path | None, progress: bool) -> Path:
-    from replication.data.download import fetch_file
 
     if out.suffix != ".pth":
         raise UserError(f"{out}: the VGG19 extractor weights are kept as torchvision's .pth; use --out FILE.pth")

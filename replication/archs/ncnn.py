@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from replication.archs.rrdbnet import UNSHUFFLE_FACTOR, rrdbnet_conv_names
 from replication.errors import UserError
-from replication.fsutil import sha256_file
 
 MAGIC = 7767517
 TAG_FP16 = 0x01306B47
@@ -288,8 +288,6 @@ def _check_rrdb_graph(model: NcnnModel, num_block: int) -> None:
 
 def rrdbnet_from_ncnn(model: NcnnModel, given: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Map an RRDBNet ncnn graph to a BasicSR-named state dict; returns (state, hyperparameters)."""
-    from replication.archs.rrdbnet import UNSHUFFLE_FACTOR, rrdbnet_conv_names
-
     path = model.param_path
     convs = model.convs
     if len(convs) != len(model.owners) or len(convs) < 21 or (len(convs) - 6) % 15:
@@ -403,48 +401,3 @@ def srvgg_from_ncnn(model: NcnnModel, given: dict[str, Any]) -> tuple[dict[str, 
             state[f"body.{index + 1}.weight"] = torch.from_numpy(slope)
         index += 2
     return state, hyper
-
-
-def ncnn_to_model(
-    param_path: str | os.PathLike, bin_path: str | os.PathLike, arch: str, **given: object
-) -> tuple[torch.nn.Module, NcnnModel]:
-    """Build architecture ``arch`` holding the ncnn file's weights (float32; fp16-rounded if tagged fp16).
-
-    ``given`` hyperparameters (None = infer) must agree with what the graph implies.
-    """
-    from replication.archs.checkpoint import load_strict
-    from replication.archs.registry import NCNN_ARCHS, TABLE, build_arch
-
-    if arch not in NCNN_ARCHS:
-        raise UserError(f"ncnn import supports {', '.join(NCNN_ARCHS)}, not {arch!r}")
-    model = read_ncnn(param_path, bin_path)
-    importer = TABLE[arch].ncnn
-    assert importer is not None  # NCNN_ARCHS lists only rows with an ncnn importer
-    state, hyper = importer(model, given)
-    net = build_arch(arch, **hyper)
-    load_strict(net, state, str(param_path))
-    return net.eval(), model
-
-
-def import_ncnn(
-    param_path: str | os.PathLike,
-    bin_path: str | os.PathLike,
-    arch: str,
-    out: str | os.PathLike,
-    *,
-    extra: dict | None = None,
-    **given: Any,
-) -> Path:
-    """Convert an ncnn model to ``out`` (.safetensors + sidecar, ``fp16_rounded`` recorded)."""
-    from replication.archs.checkpoint import save_model
-
-    net, model = ncnn_to_model(param_path, bin_path, arch, **given)
-    info = {"ncnn_param": Path(param_path).name, "ncnn_param_sha256": sha256_file(param_path), **(extra or {})}
-    return save_model(
-        out,
-        net,
-        source=f"ncnn:{Path(bin_path).name}",
-        source_sha256=sha256_file(bin_path),
-        fp16_rounded=model.fp16_rounded,
-        extra=info,
-    )

@@ -19,6 +19,7 @@ from typing import cast
 import torch
 from torch import nn
 
+from replication.archs.checkpoint import load_state_dict_file
 from replication.archs.init import generator_from_seed, isolated_global_rng
 from replication.errors import UserError
 
@@ -113,8 +114,6 @@ class VGGFeatureExtractor(nn.Module):
 
     def load_imagenet_weights(self, path: str | os.PathLike) -> None:
         """Load torchvision's VGG19 state dict (keys ``features.{i}.weight``; ``classifier.*`` ignored)."""
-        from replication.archs.checkpoint import load_state_dict_file
-
         path = Path(path)
         state = load_state_dict_file(path)
         wanted = {}

@@ -118,11 +118,11 @@ def _given(args: argparse.Namespace) -> dict[str, Any]:
 def _mirror(params_path: str) -> Path | None:
     import os
 
-    from replication.params import MIRROR_ENV, load_params
+    from replication.paramfile import MIRROR_ENV, read_params
 
     if not Path(params_path).is_file() and os.environ.get(MIRROR_ENV):
         return Path(os.environ[MIRROR_ENV])
-    return load_params(params_path).mirror_dir()
+    return read_params(params_path).mirror_dir()
 
 
 def _optional_mirror() -> Path | None:
@@ -207,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         print(_describe_sidecar(path) if path.suffix == ".safetensors" else f"{path}: verified")
         return 0
     if args.action == "import-ncnn":
-        from replication.archs.ncnn import import_ncnn
+        from replication.archs.ncnn_import import import_ncnn
 
         _check_out(args, [("--param", args.param), ("--bin", args.bin)])
         path = import_ncnn(args.param, args.bin, args.arch, args.out, **_given(args))

@@ -2,7 +2,7 @@
 
 Each entry says how the weights can be obtained (``availability``):
 
-* ``pth``          — the official ``.pth`` (downloaded by :func:`replication.data.download.fetch_file`,
+* ``pth``          — the official ``.pth`` (downloaded by :func:`replication.fetcher.fetch_file`,
                      which looks in the offline mirror first, then at the URLs);
 * ``ncnn-mirror``  — the official ncnn release copy in the mirror (``weights/ncnn/...``): conv weights
                      rounded to fp16, biases exact. The exact ``.pth`` is listed too when known and is

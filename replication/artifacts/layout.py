@@ -3,7 +3,7 @@
 ``results/<model>/<dataset>/{images/,metrics.csv}``: one evaluation (``replication evaluate``; ``replication
 evaluate-all`` writes every dataset of one model as ``results/<model>/``);
 ``runs/<run>/<phase>/{model.safetensors,model.json,checkpoints/,dvclive/}``: one training phase; a run
-is ``<variant>-s<seed>`` (:mod:`replication.train.runs`).
+is ``<variant>-s<seed>`` (:mod:`replication.artifacts.runs`).
 """
 
 from __future__ import annotations

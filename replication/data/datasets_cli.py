@@ -6,6 +6,7 @@ import argparse
 import json
 
 from replication.data import registry
+from replication.strict import to_dict
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -21,8 +22,6 @@ def _count(ds: registry.Dataset) -> str:
 def run(args: argparse.Namespace) -> int:
     entries = [registry.get(n) for n in args.names] if args.names else list(registry.datasets().values())
     if args.json:
-        from replication.strict import to_dict
-
         print(json.dumps([to_dict(d) for d in entries], indent=1))
         return 0
     rows = [("name", "kind", "size", "files", "images", "license")]

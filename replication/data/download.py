@@ -1,4 +1,4 @@
-"""Registry data sets: fetch every file of a set (through :mod:`replication.data.fetcher`), verify,
+"""Registry data sets: fetch every file of a set (through :mod:`replication.fetcher`), verify,
 extract, and record what was installed in ``<root>/<name>/.complete.json``.
 
 "Already present" is decided by checksums, never by sizes: the marker records each file's sha256,
@@ -19,7 +19,8 @@ from pathlib import Path
 
 from replication.data import registry
 from replication.data.extract import extract_archive
-from replication.data.fetcher import (
+from replication.errors import UserError
+from replication.fetcher import (
     ChecksumError,
     DownloadError,
     Expected,
@@ -31,7 +32,6 @@ from replication.data.fetcher import (
     file_digests,
     file_lock,
 )
-from replication.errors import UserError
 from replication.fsutil import atomic_dir, write_text_atomic, writing
 
 _log = logging.getLogger("replication.download")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from replication.errors import UserError
 from replication.outputs import check_output
-from replication.params import DEFAULT_PARAMS, MIRROR_ENV, load_params
+from replication.paramfile import DEFAULT_PARAMS, MIRROR_ENV, read_params
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +30,7 @@ def resolve_mirror(mirror_flag: str | None, params_path: str | None) -> Path | N
     if mirror_flag is not None:
         return Path(mirror_flag).expanduser().resolve() if mirror_flag else None
     if params_path is not None or DEFAULT_PARAMS.is_file():
-        mirror = load_params(params_path or DEFAULT_PARAMS).mirror_dir()
+        mirror = read_params(params_path or DEFAULT_PARAMS).mirror_dir()
         return mirror.resolve() if mirror is not None else None
     env = os.environ.get(MIRROR_ENV)
     return Path(env).expanduser().resolve() if env else None

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 
+from replication.data import registry
 from replication.data.config import DataConfig
 from replication.data.subimages import ShardWriter
 from replication.errors import UserError
@@ -230,8 +231,6 @@ def prepare_training_data(
     progress: bool = True,
 ) -> PrepareSummary:
     """The ``replication prepare`` stage: every set of ``cfg.train_sets`` from ``raw_root``."""
-    from replication.data import registry
-
     raw_root = Path(raw_root)
     images = {}
     roots = {}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from replication.argtypes import positive_int
+from replication.data.config import DataConfig
 from replication.outputs import check_output
-from replication.params import load_params
+from replication.paramfile import read_params
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -24,8 +25,7 @@ def run(args: argparse.Namespace) -> int:
 
     inputs = [("--raw", args.raw), ("--params", args.params)]
     check_output(args.out, command="prepare", flag="--out", kind="dir", inputs=inputs, overwrite=args.overwrite)
-    params = load_params(args.params, args.profile)
-    cfg = params.active.data
+    cfg = read_params(args.params, args.profile).section(DataConfig, "data")  # the one section it reads
     summary = prepare_training_data(cfg, args.raw, args.out, workers=args.workers, progress=not args.no_progress)
     per_set = ", ".join(f"{k}: {v}" for k, v in summary.per_set.items())
     print(

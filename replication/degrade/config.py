@@ -227,6 +227,14 @@ class DegradationConfig:
             raise ValueError(f"pool_size must be >= 0, got {self.pool_size}")
 
 
+SCALES = (1, 2, 4)  # super-resolution factors the synthesis and the networks support
+
+
+def check_scale(scale: int) -> None:
+    if scale not in SCALES:
+        raise ValueError(f"scale must be 1, 2 or 4, got {scale}")
+
+
 def check_gt_size(gt_size: int, gt_crop: int, scale: int, name: str = "gt_size") -> None:
     """The one rule for a GT patch size (params loading, ``synthesize`` and the trainer all use it): the
     patch is cut from the ``gt_crop`` x ``gt_crop`` GT crop, and its LQ counterpart has whole pixels."""

@@ -1,12 +1,15 @@
-"""Evaluation parameters (``profiles.<p>.evaluate``)."""
+"""Evaluation parameters (``profiles.<p>.evaluate``) and the synthetic validation set (``profiles.<p>.validation``).
+
+The validation set is synthesised once, with a fixed seed, from HR images that no profile trains on
+(Set14), so PSNR/SSIM of every model are measured on the same pairs.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Literal
+
+from replication.names import DegradationVariant
 
 # How ``max_images`` picks a subset of a real test set: the N with the fewest pixels (cheapest, but
 # not a random sample of the set), or N drawn at random with ``selection_seed`` (docs/claims.md).
@@ -39,38 +42,28 @@ class EvalConfig:
         for key in ("nr_crop_border", "fr_crop_border"):
             if getattr(self, key) < 0:
                 raise ValueError(f"{key} must be >= 0, got {getattr(self, key)}")
-        # Metric names are checked against the registry lazily (importing it here would be circular).
-        from replication.evaluate.registry import METRICS
-
-        unknown = [m for m in self.metrics if m not in METRICS]
-        if unknown:
-            raise ValueError(f"metrics: unknown metric {unknown[0]!r} (known: {', '.join(METRICS)})")
+        # Whether metric, dataset and baseline names exist in their registries: replication.params_check
+        # (params --check); the configs stay free of registries, so a stage depends only on its own.
 
 
-# A results folder, a DVC stage key and a report label: letters, digits, '_', '.', '-'.
-_EXTERNAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+@dataclass(frozen=True)
+class ValidationConfig:
+    dataset: str  # dataset registry name of the held-out HR images (never in data.train_sets)
+    variant: DegradationVariant  # degradation used
+    count: int  # number of synthetic LQ/GT pairs
+    gt_size: int  # GT crop side in pixels (LQ side = gt_size / scale)
+    seed: int
+    metrics: tuple[str, ...]  # metric registry names measured on the pairs (full-reference ones need the GT)
+    # Further held-out sets from the same HR images, each degraded by one of these variants (dataset
+    # val-<dataset>-<variant>, data/val-extra/<variant>/): comparisons not only in the training distribution.
+    extra_variants: tuple[DegradationVariant, ...] = ()
 
-
-def check_external_name(name: str, variants: Iterable[str]) -> None:
-    """An external model's name must be a plain folder name that no other model of the report has:
-    not ``bicubic``, a weights-registry name, or a retrained run name (``<variant>[-s<seed>][-net]``)."""
-    from replication.archs.weights_registry import REGISTRY  # pure data
-
-    if not _EXTERNAL_NAME.fullmatch(name):
-        raise ValueError(f"external model name {name!r}: use letters, digits, '_', '.', '-' (a folder name)")
-    taken = "bicubic" if name == "bicubic" else "a weights-registry model" if name in REGISTRY else None
-    stem = re.sub(r"(-s\d+)?(-net)?$", "", name)
-    if taken is None and stem in set(variants):
-        taken = f"a retrained run of variant {stem!r}"
-    if taken is not None:
-        raise ValueError(f"external model name {name!r} is {taken}'s name; pick another")
-
-
-def check_external_models(models: dict[str, str], variants: Iterable[str]) -> None:
-    """``external_models`` (name -> model file): names as :func:`check_external_name`, files relative to
-    the project (dvc.lock records them, so it holds on any machine) and never outside it."""
-    for name, path in models.items():
-        check_external_name(name, variants)
-        parts = PurePosixPath(path).parts
-        if not path or PurePosixPath(path).is_absolute() or ".." in parts or "\\" in path:
-            raise ValueError(f"external_models.{name}: {path!r} must be a path inside the project, relative to it")
+    def validate(self) -> None:
+        if self.count <= 0:
+            raise ValueError(f"validation.count must be positive, got {self.count}")
+        if self.gt_size <= 0:
+            raise ValueError(f"validation.gt_size must be positive, got {self.gt_size}")
+        if self.variant in self.extra_variants or len(set(self.extra_variants)) != len(self.extra_variants):
+            raise ValueError(
+                f"validation.extra_variants {list(self.extra_variants)} repeats a variant (or validation.variant)"
+            )

@@ -29,59 +29,15 @@ from pathlib import Path
 
 import torch
 
-from replication.device import add_device_argument, describe, resolve_device
-from replication.errors import UsageError
+from replication.device import describe, resolve_device
+from replication.evaluate.cli_args import add_compute_arguments, add_model_arguments, apply_threads
 from replication.evaluate.registry import parse_metric_list
-from replication.evaluate.runner import add_metric_resource_args, all_undefined, per_metric, summary_lines
+from replication.evaluate.runner import all_undefined, per_metric, summary_lines
+from replication.evaluate.settings import load_eval_params
 from replication.evaluate.stage import EvalRequest, evaluate
 from replication.outputs import check_evaluate_outputs
-from replication.params import load_params
 
 log = logging.getLogger("replication")
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """The parameter file and the model under its names (shared with ``evaluate-all``)."""
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="parameter file")
-    parser.add_argument("--profile", help="profile of the parameter file (default: its active profile)")
-    parser.add_argument(
-        "--model",
-        required=True,
-        help="'bicubic', our .safetensors, an official .pth (RRDBNet/SRVGG/DAN/CDC), or any model spandrel loads",
-    )
-    parser.add_argument("--name", required=True, help="model name for the `model` column")
-    parser.add_argument(
-        "--source",
-        required=True,
-        help="official | official-fp16-rounded | retrained-<profile> | bicubic | external (your own model: "
-        "a row 'NAME (external)' in Table 1 and in every table, grid and slider of the report)",
-    )
-
-
-def add_compute_arguments(parser: argparse.ArgumentParser) -> None:
-    """Where and how the network runs, and where metric files are found (shared with ``evaluate-all``)."""
-    add_device_argument(parser, "the network (metrics are computed on the CPU)")
-    parser.add_argument("--tile", type=int, help="tile size for the network, 0 = whole image (default: evaluate.tile)")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        help="CPU threads for PyTorch (default: one per core). The SR images and torch-based metrics depend "
-        "in their last bits on it (parallel reductions split by thread), so dvc.yaml fixes it",
-    )
-    add_metric_resource_args(parser)
-
-
-def apply_threads(args: argparse.Namespace) -> None:
-    """``--threads`` (and ``--tile``, ``--max-images``): checked as usage errors, then the threads are
-    set for this process only (the CLI owns it). Plain ``int`` flags checked here rather than
-    ``replication.argtypes`` types: the evaluation stages of dvc.yaml do not depend on that module."""
-    for flag, value, least in (("--threads", args.threads, 1), ("--tile", args.tile, 0)):
-        if value is not None and value < least:
-            raise UsageError(f"{flag} must be >= {least}, got {value}")
-    if getattr(args, "max_images", None) is not None and args.max_images < 0:
-        raise UsageError(f"--max-images must be >= 0 (0 = all), got {args.max_images}")
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -100,7 +56,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    params = load_params(args.params, args.profile)
+    params = load_eval_params(args.params, args.profile)
     apply_threads(args)
     check_evaluate_outputs(args)
     device = resolve_device(args.device)

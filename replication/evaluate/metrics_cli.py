@@ -39,6 +39,7 @@ from replication.evaluate.runner import (
 from replication.evaluate.scorers import MetricResources, build_scorers
 from replication.names import EXTERNAL_SOURCE  # images scored outside the pipeline: no model provenance
 from replication.outputs import check_output
+from replication.paramfile import read_params
 
 log = logging.getLogger("replication.metrics")
 
@@ -81,9 +82,7 @@ def _note(message: str) -> None:
 def _profile(params_path: Path | None) -> str:
     if params_path is None or not params_path.is_file():
         return "none"
-    from replication.params import load_params
-
-    return load_params(params_path).profile
+    return read_params(params_path).profile
 
 
 def run(args: argparse.Namespace) -> int:

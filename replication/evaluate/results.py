@@ -15,6 +15,8 @@ import pandas as pd
 
 from replication.artifacts.metrics_table import read_tidy, summarise, write_table
 from replication.errors import UserError
+from replication.evaluate.config import EvalConfig
+from replication.paramfile import read_params
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,10 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--profile", help="profile of params.yaml to use (default: the file's active one)")
     args = parser.parse_args(argv)
-    from replication.params import load_params
-
     try:
-        cfg = load_params(args.params, args.profile).active.evaluate
+        cfg = read_params(args.params, args.profile).section(EvalConfig, "evaluate")
         df = read_tidy(args.sources)
         if args.long:
             write_table(df, args.long)

@@ -20,6 +20,7 @@ from replication.errors import UserError
 from replication.evaluate.registry import METRICS
 from replication.evaluate.scorers import Scorer, score_image
 from replication.imageio import list_images, read_image
+from replication.paramfile import MIRROR_ENV, read_params
 
 
 def select_images(
@@ -110,13 +111,11 @@ def add_metric_resource_args(parser: argparse.ArgumentParser) -> None:
 
 def mirror_from(params_path: Path | None) -> Path | None:
     """The offline mirror: ``$REPLICATION_MIRROR``, else ``mirror:`` of params.yaml if that file exists."""
-    from replication.params import MIRROR_ENV, load_params
-
     env = os.environ.get(MIRROR_ENV)
     if env:
         return Path(env).expanduser()
     if params_path is not None and params_path.is_file():
-        return load_params(params_path).mirror_dir()
+        return read_params(params_path).mirror_dir()
     return None
 
 

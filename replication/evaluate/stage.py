@@ -19,19 +19,22 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from replication.archs.infer import model_scale, upscale_image
+from replication.archs.loading import load_generator
 from replication.artifacts.metrics_table import TidyRow, write_tidy_csv
 from replication.batch import BatchFailures
 from replication.errors import UsageError, UserError
 from replication.evaluate.bicubic import bicubic_upscale
-from replication.evaluate.config import check_external_name
+from replication.evaluate.external import check_external_name
 from replication.evaluate.registry import parse_metric_list
 from replication.evaluate.runner import ImageScores, score_folder, select_images, tidy_rows, utf8_name
 from replication.evaluate.scorers import MetricResources, Scorer, build_scorers
+from replication.evaluate.settings import EvalParams
 from replication.fsutil import sha256_file, write_text_atomic
 from replication.imageio import Image, read_image, write_image
 from replication.names import EXTERNAL_SOURCE, FIXED_SOURCES, RETRAINED_PREFIX
 from replication.outputs import output_dir
-from replication.params import Params, fingerprint
+from replication.paramfile import fingerprint
 
 Upscaler = Callable[[Image], Image]
 
@@ -69,7 +72,7 @@ class EvalOutcome:
 
 def check_source(source: str, model: str, profiles: list[str], name: str = "", variants: Iterable[str] = ()) -> None:
     """``--source`` is a known one and goes with ``--model``; an ``external`` model's ``--name`` is one
-    that no other model of the report has (:func:`replication.evaluate.config.check_external_name`)."""
+    that no other model of the report has (:func:`replication.evaluate.external.check_external_name`)."""
     match = re.fullmatch(re.escape(RETRAINED_PREFIX) + r"(.+)", source)
     if source not in FIXED_SOURCES and not match:
         raise UsageError(f"--source {source!r}: expected one of {', '.join(FIXED_SOURCES)} or retrained-<profile>")
@@ -93,9 +96,6 @@ def make_upscaler(model: str, scale: int, tile: int, device: torch.device | str 
             return Image(rgb=bicubic_upscale(image.rgb, scale), alpha=alpha, bit_depth=image.bit_depth, gray=image.gray)
 
         return bicubic, {"kind": "bicubic", "kernel": "MATLAB imresize bicubic (a=-0.5)", "scale": scale}
-    from replication.archs.infer import model_scale, upscale_image
-    from replication.archs.loading import load_generator
-
     path = Path(model)
     net = load_generator(path, device=device)
     if model_scale(net) != scale:  # every model of a report answers the same ×scale question
@@ -182,7 +182,7 @@ def _upscale_all(
     return done, written, seconds
 
 
-def evaluate(params: Params, req: EvalRequest, tools: EvalTools | None = None) -> EvalOutcome:
+def evaluate(params: EvalParams, req: EvalRequest, tools: EvalTools | None = None) -> EvalOutcome:
     """Upscale, save, read back and score (the metrics are those of the saved files); write CSV + meta.
     ``tools``: the model and scorers of earlier evaluations in this process, reused (default: new ones)."""
     tools = EvalTools() if tools is None else tools

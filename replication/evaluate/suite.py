@@ -24,9 +24,10 @@ from pathlib import Path
 import torch
 
 from replication.artifacts.layout import extra_validation_dataset, validation_dataset
+from replication.data.registry import image_dir
 from replication.errors import UsageError, UserError
+from replication.evaluate.settings import EvalParams
 from replication.evaluate.stage import EvalOutcome, EvalRequest, EvalTools, check_source, evaluate
-from replication.params import Params
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,11 @@ class SuiteRequest:
     progress: bool = True
 
 
-def plan(params: Params, req: SuiteRequest) -> list[EvalRequest]:
+def plan(params: EvalParams, req: SuiteRequest) -> list[EvalRequest]:
     """The evaluations of ``req``, one per set, in a fixed order (test sets, validation, extra sets)."""
     if req.test_root is None and req.val is None and req.val_extra is None:
         raise UsageError("nothing to evaluate: give --test-root, --val and/or --val-extra")
     check_source(req.source, req.model, list(params.profiles), req.name, params.variants)
-    from replication.data.registry import image_dir
-
     base = EvalRequest(
         model=req.model,
         name=req.name,
@@ -99,7 +98,7 @@ def plan(params: Params, req: SuiteRequest) -> list[EvalRequest]:
     return jobs
 
 
-def evaluate_all(params: Params, req: SuiteRequest) -> list[tuple[EvalRequest, EvalOutcome]]:
+def evaluate_all(params: EvalParams, req: SuiteRequest) -> list[tuple[EvalRequest, EvalOutcome]]:
     """Run every evaluation of :func:`plan`, the model and scorers loaded once."""
     jobs = plan(params, req)
     tools = EvalTools()

@@ -17,11 +17,11 @@ import argparse
 from pathlib import Path
 
 from replication.device import resolve_device
-from replication.evaluate.evaluate_cli import add_compute_arguments, add_model_arguments, apply_threads
+from replication.evaluate.cli_args import add_compute_arguments, add_model_arguments, apply_threads
 from replication.evaluate.runner import per_metric, summary_lines
+from replication.evaluate.settings import load_eval_params
 from replication.evaluate.suite import SuiteRequest, evaluate_all, plan
 from replication.outputs import check_output, filled_in_place
-from replication.params import load_params
 
 COMMAND = "evaluate-all"
 
@@ -37,7 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    params = load_params(args.params, args.profile)
+    params = load_eval_params(args.params, args.profile)
     apply_threads(args)
     inputs = [("--test-root", args.test_root), ("--val", args.val), ("--val-extra", args.val_extra)]
     if args.model != "bicubic":

@@ -1,39 +1,13 @@
-"""Parameters of the synthetic validation set (``profiles.<p>.validation``) and of the report
-(``profiles.<p>.report``).
-
-The validation set is synthesised once, with a fixed seed, from HR images that no profile trains on
-(Set14), so PSNR/SSIM of every model are measured on the same pairs.
+"""Parameters of the report (``profiles.<p>.report``), and the lists ``dvc.yaml`` fans out over
+(``pipeline:``, derived from the active profile). The synthetic validation set's section lives with the
+evaluation (:class:`replication.evaluate.config.ValidationConfig`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from replication.names import DegradationVariant
-from replication.train.config import GanRun, NetRun, gan_runs, net_runs
-
-
-@dataclass(frozen=True)
-class ValidationConfig:
-    dataset: str  # dataset registry name of the held-out HR images (never in data.train_sets)
-    variant: DegradationVariant  # degradation used
-    count: int  # number of synthetic LQ/GT pairs
-    gt_size: int  # GT crop side in pixels (LQ side = gt_size / scale)
-    seed: int
-    metrics: tuple[str, ...]  # metric registry names measured on the pairs (full-reference ones need the GT)
-    # Further held-out sets from the same HR images, each degraded by one of these variants (dataset
-    # val-<dataset>-<variant>, data/val-extra/<variant>/): comparisons not only in the training distribution.
-    extra_variants: tuple[DegradationVariant, ...] = ()
-
-    def validate(self) -> None:
-        if self.count <= 0:
-            raise ValueError(f"validation.count must be positive, got {self.count}")
-        if self.gt_size <= 0:
-            raise ValueError(f"validation.gt_size must be positive, got {self.gt_size}")
-        if self.variant in self.extra_variants or len(set(self.extra_variants)) != len(self.extra_variants):
-            raise ValueError(
-                f"validation.extra_variants {list(self.extra_variants)} repeats a variant (or validation.variant)"
-            )
+from replication.artifacts.runs import GanRun, NetRun, gan_runs, net_runs
 
 
 @dataclass(frozen=True)
@@ -63,7 +37,7 @@ class PipelineLists:
     baselines: tuple[str, ...]  # = evaluate.baselines without "bicubic" (bicubic always has its own stages)
     pretrained: tuple[str, ...]  # weights the trainer needs: network.net_init (unless scratch), vgg19_imagenet
     val_variants: tuple[str, ...] = ()  # = validation.extra_variants (extra synthetic validation sets)
-    # Training fan-out (replication.train.runs): variant x seed, one Real-ESRNet per recipe.
+    # Training fan-out (replication.artifacts.runs): variant x seed, one Real-ESRNet per recipe.
     seeds: tuple[int, ...] = ()  # = seeds
     net_runs: dict[str, NetRun] | None = None  # run name -> Real-ESRNet run
     gan_runs: dict[str, GanRun] | None = None  # run name -> Real-ESRGAN run (and its Real-ESRNet)

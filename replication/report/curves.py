@@ -101,7 +101,7 @@ def _leaf(name: str) -> str:
 
 def _run(curve: Curve) -> tuple[str, int]:
     """(variant, seed) of a run directory name ``<variant>-s<seed>``; (name, -1) for any other name."""
-    from replication.train.runs import parse_model
+    from replication.artifacts.runs import parse_model
 
     parsed = parse_model(curve.variant)
     return (parsed.variant, parsed.seed) if parsed is not None and parsed.phase == "gan" else (curve.variant, -1)

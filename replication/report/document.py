@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from replication.fsutil import atomic_open, write_text_atomic
+
 
 @dataclass(frozen=True)
 class Heading:
@@ -194,8 +196,6 @@ def _html_blocks(blocks, parts: list[str]) -> None:
 
 def write_markdown(doc: Document, path: Path, static_dir: str = "static") -> list[Path]:
     """Write ``path`` and its PNGs (under ``path.parent / static_dir``) atomically; returns every file."""
-    from replication.fsutil import atomic_open, write_text_atomic
-
     text, files = to_markdown(doc, static_dir)
     written = []
     for rel, png in files.items():

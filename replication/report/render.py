@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from replication.artifacts.runs import retrained_models
 from replication.params import Params
 from replication.report import paper_table
 from replication.report.claims import LineResult, claims_blocks
@@ -30,7 +31,6 @@ from replication.report.document import (
 from replication.report.grids import Grid
 from replication.report.slider import SliderImage, slider_html, slider_note
 from replication.report.tables import external_models, metric_tables, subsets, table1
-from replication.train.runs import retrained_models
 
 PHASE_TITLES = {"net": "Real-ESRNet phase (L1)", "gan": "Real-ESRGAN phase (L1 + perceptual + GAN)"}
 
@@ -46,7 +46,7 @@ class ReportInputs:
     validation_dataset: str = ""  # the `dataset` name of the synthetic validation set in the summary
     comparison: list[SliderImage] = field(default_factory=list)  # crops for the before/after slider
     tidy: pd.DataFrame | None = None  # per-image metrics, for the claim verdicts (seeds x images bootstrap)
-    # model -> {paper_scale_deviations, perceptual_vgg} from its training metadata (train.runs)
+    # model -> {paper_scale_deviations, perceptual_vgg} from its training metadata (artifacts.runs)
     training_notes: dict[str, dict] = field(default_factory=dict)
     claims: list[LineResult] | None = None  # the claim lines (replication.report.claims_stage.compute_claims)
     claims_reference: str = "full"  # the claims definition's reference variant

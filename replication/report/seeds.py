@@ -14,9 +14,9 @@ from collections.abc import Iterable
 
 import pandas as pd
 
+from replication.artifacts.runs import parse_model
 from replication.evaluate.registry import METRICS
 from replication.report.document import Table
-from replication.train.runs import parse_model
 
 PHASE_LABELS = {"net": "Real-ESRNet", "gan": "Real-ESRGAN"}
 RUN_COLUMNS = ("variant", "phase", "seed")
@@ -25,7 +25,7 @@ RUN_COLUMNS = ("variant", "phase", "seed")
 def parse_run(model: str, variants: Iterable[str]) -> tuple[str, str, int] | None:
     """``(variant, phase, seed)`` of a retrained model's name, or None for any other model."""
     variants = set(variants)
-    parsed = parse_model(model)  # the pipeline's naming, defined once in replication.train.runs
+    parsed = parse_model(model)  # the pipeline's naming, defined once in replication.artifacts.runs
     if parsed is not None and parsed.variant in variants:
         return parsed.variant, parsed.phase, parsed.seed
     bare, net = (model.removesuffix("-net"), True) if model.endswith("-net") else (model, False)

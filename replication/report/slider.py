@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from replication.report.grids import crops_for, find_output
+from replication.report.seeds import parse_run
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,6 @@ def slider_models(
     """``{model: images dir}`` of every model with outputs for ``dataset``: bicubic, the baselines, then
     the retrained runs (variant order, Real-ESRNet before Real-ESRGAN), one seed each (the lowest) to
     keep the page small, then the ``external`` models, then any other model found."""
-    from replication.report.seeds import parse_run
-
     have = sorted(d.name for d in results.iterdir() if (d / dataset / "images").is_dir()) if results.is_dir() else []
     fixed = [m for m in ("bicubic", *baselines) if m in have]
     runs = {m: parse_run(m, variants) for m in have}

@@ -22,21 +22,23 @@ from pathlib import Path
 
 import pandas as pd
 
+from replication.archs.weights_registry import REGISTRY
 from replication.artifacts.layout import eval_images, extra_validation_dataset
 from replication.artifacts.metrics_table import read_tidy, summarise
+from replication.artifacts.runs import retrained_models, trained_model_notes
+from replication.data.registry import image_files
 from replication.errors import UserError
 from replication.fsutil import atomic_open, write_text_atomic
 from replication.outputs import output_dir
 from replication.params import Params
-from replication.report import paper_table
+from replication.report import paper_table, slider
 from replication.report.claims import claims_csv_text
 from replication.report.claims_stage import compute_claims, load_definition, tidy_gzip_bytes
 from replication.report.curves import curves_tsv, find_curves
 from replication.report.document import to_html, write_markdown
-from replication.report.grids import Grid, grid_rows, render_grid
+from replication.report.grids import REFERENCE, Grid, grid_rows, render_grid
 from replication.report.render import ReportInputs, build_report
 from replication.report.tables import external_label, external_models
-from replication.train.runs import retrained_models, trained_model_notes
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,6 @@ class ReportPaths:
 
 def unavailable_models(params: Params, measured: set[str]) -> dict[str, str]:
     """Table 1 models with no result in this run, and why (the weights registry's reason)."""
-    from replication.archs.weights_registry import REGISTRY
-
     baselines = params.active.evaluate.baselines
     out = {}
     for model in paper_table.paper_models():
@@ -98,7 +98,6 @@ def synthetic_names(folder: Path, heldout: str) -> dict[str, str]:
 def shown_sets(paths: ReportPaths, params: Params) -> list[ShownSet]:
     """The datasets the image comparisons show: the real test sets, then the synthetic validation set and
     each further one (``<val_extra>/<variant>/lq``) when given, with their GT folders and image titles."""
-    from replication.data.registry import image_files
 
     def folder(lq: Path, what: str) -> Callable[[], list[Path]]:
         def files() -> list[Path]:
@@ -145,8 +144,6 @@ def grid_models(params: Params) -> tuple[list[str], list[str]]:
 def grids(paths: ReportPaths, params: Params, external: tuple[str, ...] = ()) -> list[Grid]:
     """Zoomed-crop comparison grids, one per dataset that at least one model's images exist for; the
     ``external`` models (:func:`replication.report.tables.external_models`) after the main panels."""
-    from replication.report.grids import REFERENCE
-
     p = params.active
     main, rest = grid_models(params)
     main = [*main, *external]
@@ -176,9 +173,6 @@ def grids(paths: ReportPaths, params: Params, external: tuple[str, ...] = ()) ->
 
 def comparison(paths: ReportPaths, params: Params, external: tuple[str, ...] = ()) -> list:
     """Crops for the report's before/after slider: ``report.grid_images`` images per dataset."""
-    from replication.report import slider
-    from replication.report.grids import REFERENCE
-
     p = params.active
     out = []
     for shown in shown_sets(paths, params):
@@ -214,7 +208,7 @@ def headline_json(summary: pd.DataFrame, params: Params, val_name: str) -> dict:
     averaged within a set first), ``<metric>_val`` the first of ``validation.metrics`` on the synthetic
     validation set. About two columns per model keeps the table under 50 columns for every profile;
     the full table (every model, set and metric) is ``metrics.json``."""
-    from replication.train.runs import parse_model
+    from replication.artifacts.runs import parse_model
 
     p = params.active
     wanted = [(f"{p.evaluate.metrics[0]}_test", p.evaluate.metrics[0], set(p.evaluate.test_sets))]

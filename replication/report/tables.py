@@ -8,11 +8,11 @@ import math
 
 import pandas as pd
 
+from replication.artifacts.runs import parse_model
 from replication.names import EXTERNAL_SOURCE
 from replication.report import paper_table
 from replication.report.document import Table
 from replication.report.seeds import metric_header
-from replication.train.runs import parse_model
 
 
 def _fmt(v: float, digits: int = 4) -> str:

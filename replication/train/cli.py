@@ -86,7 +86,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seed",
         type=int,
-        help="training seed, one of the profile's `seeds` (default: the first); the run's own "
+        help="training seed (default: the first of the profile's `seeds`; dvc.yaml always passes it); the run's own "
         "initial weights, data order and degradation draws follow from it",
     )
     parser.add_argument(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from replication.degrade.config import DegradationConfig, check_gt_size
 from replication.names import DegradationVariant, Discriminator
 
 # VGG19 convolution names (torchvision ``features`` order); the perceptual loss reads them before ReLU.
@@ -143,47 +144,17 @@ class VariantConfig:
         return (self.degradation, self.sharpened_gt)
 
 
-# ---------------------------------------------------------------------------------------------
-# Runs a profile trains (the paper's protocol): one Real-ESRNet per recipe and seed, one Real-ESRGAN
-# per variant and seed. Names and result naming: replication.train.runs. Kept here, beside the
-# variants, because params.yaml's `pipeline:` block is derived from them on every load.
+def check_phase(name: str, cfg: PhaseConfig, degradation: DegradationConfig, scale: int) -> None:
+    """Rules between a phase section (``name``: train_net or train_gan) and the profile's degradation and
+    scale: checked by the whole-file loader for every profile and by the trainer for the phase it runs."""
+    check_gt_size(cfg.gt_size, degradation.gt_crop, scale, f"{name}.gt_size")
+    if degradation.pool_size % cfg.batch_size:
+        raise ValueError(
+            f"degradation.pool_size {degradation.pool_size} must be divisible by {name}.batch_size {cfg.batch_size}"
+        )
 
 
-@dataclass(frozen=True)
-class NetRun:
-    """One Real-ESRNet training (``pipeline.net_runs`` value)."""
-
-    variant: str  # the recipe's owner
-    seed: int
-
-
-@dataclass(frozen=True)
-class GanRun:
-    """One Real-ESRGAN training (``pipeline.gan_runs`` value), initialised from ``runs/<net>-s<seed>/net``."""
-
-    variant: str
-    net: str  # the variant whose Real-ESRNet this run starts from
-    seed: int
-
-
-def run_name(variant: str, seed: int) -> str:
-    return f"{variant}-s{seed}"
-
-
-def net_owner(variants: dict[str, VariantConfig]) -> dict[str, str]:
-    """variant -> the variant whose Real-ESRNet it uses (the first one with the same recipe)."""
-    first: dict[tuple, str] = {}
-    out = {}
-    for name, v in variants.items():
-        out[name] = first.setdefault(v.recipe(), name)
-    return out
-
-
-def net_runs(variants: dict[str, VariantConfig], seeds) -> dict[str, NetRun]:
-    owners = sorted(set(net_owner(variants).values()), key=list(variants).index)
-    return {run_name(v, s): NetRun(v, s) for v in owners for s in seeds}
-
-
-def gan_runs(variants: dict[str, VariantConfig], seeds) -> dict[str, GanRun]:
-    owner = net_owner(variants)
-    return {run_name(v, s): GanRun(v, owner[v], s) for v in variants for s in seeds}
+def check_seeds(seeds: tuple[int, ...]) -> None:
+    """The profile's training replicates (``seeds``): every run is trained once per seed."""
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"seeds must be distinct non-negative integers (at least one), got {list(seeds)}")

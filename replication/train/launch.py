@@ -86,7 +86,7 @@ def _check_gpus(launch: LaunchConfig, device: str | None, section: str) -> None:
 
 def resolve(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
     """The command to run for the launcher's ``argv`` (reads the params file the command names)."""
-    from replication.params import load_params
+    from replication.paramfile import read_params
 
     args = train_args(argv)
     known = argparse.ArgumentParser(add_help=False)
@@ -94,11 +94,11 @@ def resolve(argv: Sequence[str], env: Mapping[str, str]) -> list[str]:
     known.add_argument("--profile")
     known.add_argument("--device")
     ns, _ = known.parse_known_args(args)
-    params = load_params(ns.params, ns.profile)
-    launch = params.active.launch
+    pf = read_params(ns.params, ns.profile)  # the one section it reads: training depends on nothing more
+    launch = pf.section(LaunchConfig, "launch")
     if "RANK" in env and "WORLD_SIZE" in env:  # already one of torchrun's processes: never nest
         return command(LaunchConfig(nproc_per_node=1, nnodes=1), args, env)
-    _check_gpus(launch, ns.device, f"profiles.{params.profile}.launch")
+    _check_gpus(launch, ns.device, f"profiles.{pf.profile}.launch")
     return command(launch, args, env)
 
 

@@ -33,11 +33,10 @@ from torch import nn
 from replication.archs.checkpoint import load_strict, save_model
 from replication.archs.registry import build_arch
 from replication.data.subimages import SubImageStore
-from replication.degrade.config import check_gt_size
 from replication.errors import UsageError, UserError
 from replication.fsutil import sha256_file, write_text_atomic
 from replication.names import Phase
-from replication.params import Params, Profile, fingerprint, load_params
+from replication.paramfile import fingerprint
 from replication.strict import to_dict
 from replication.train import distributed, state
 from replication.train.config import BOOKKEEPING_FIELDS, PhaseConfig, VariantConfig
@@ -48,6 +47,7 @@ from replication.train.losses import PerceptualLoss, gan_loss, l1_loss
 from replication.train.precision import resolve_amp
 from replication.train.reader import GTReader, decode_pool
 from replication.train.sampler import EpochSampler, derive_seed
+from replication.train.settings import TrainParams, TrainProfile, load_train_params
 from replication.train.synthesis import Synthesizer
 
 PHASE_TITLES = {"net": "Real-ESRNet", "gan": "Real-ESRGAN"}
@@ -76,7 +76,7 @@ class RunOptions:
     compile: bool = False
     on_mismatch: Literal["restart", "fail"] = "restart"
     max_steps: int | None = None
-    seed: int | None = None  # one of the profile's seeds; None: the first
+    seed: int | None = None  # this run's seed (dvc.yaml passes it); None: the profile's first seed
     allow_deviation: bool = False  # real_scale profile trained off the paper's batch/precision (recorded)
     read_workers: int = 1  # threads decoding the next GT batches during the step (0: read in line)
 
@@ -89,11 +89,11 @@ class RunOptions:
 class Plan:
     """Everything resolved and checked before any work starts."""
 
-    params: Params
-    profile: Profile
+    params: TrainParams
+    profile: TrainProfile
     variant: VariantConfig
     cfg: PhaseConfig
-    seed: int  # this run's seed (one of profile.seeds)
+    seed: int  # this run's seed
     init_path: Path | None  # None: scratch
     init_sha256: str | None
     vgg_path: Path | None  # None: untrained extractor (declared deviation) or the net phase
@@ -103,7 +103,7 @@ class Plan:
     store: SubImageStore
 
 
-def resolve_init(opts: RunOptions, profile: Profile) -> Path | None:
+def resolve_init(opts: RunOptions, profile: TrainProfile) -> Path | None:
     """The initial generator weights file (None = from scratch); a clear error if it is missing."""
     init = opts.init
     if init is None:
@@ -119,9 +119,8 @@ def resolve_init(opts: RunOptions, profile: Profile) -> Path | None:
         if not path.is_file():
             raise UserError(f"--init {init}: file not found")
         return path
-    from replication.archs.weights_registry import get
-
-    get(init)  # raises UserError naming the known registry names
+    # A weights-registry name (the registry itself is not imported: the trainer must not depend on it;
+    # `replication params --check` and `weights fetch` check the name).
     path = opts.models_dir / f"{init}.safetensors"
     if not path.is_file():
         raise UserError(
@@ -133,22 +132,13 @@ def resolve_init(opts: RunOptions, profile: Profile) -> Path | None:
 
 def preflight(opts: RunOptions) -> Plan:
     """Validate params, variant, data, init weights and VGG weights; raise UserError on any problem."""
-    params = load_params(opts.params_path, opts.profile)
+    # Only the sections this phase reads (checked there, gt_size rules included): train.settings.
+    params = load_train_params(opts.params_path, opts.profile, opts.variant, opts.phase, opts.seed)
     profile = params.active
-    if opts.variant not in params.variants:  # a flag value, not the file: a usage error
-        raise UsageError(f"--variant {opts.variant}: unknown variant (known: {', '.join(params.variants)})")
-    variant = params.variant(opts.variant)
-    cfg = profile.train_net if opts.phase == "net" else profile.train_gan
+    variant = params.variant
+    cfg = profile.phase
     section = f"profiles.{params.profile}.train_{opts.phase}"
-    try:  # already checked when params.yaml loaded; repeated here because the trainer relies on it
-        check_gt_size(cfg.gt_size, profile.degradation.gt_crop, profile.scale, f"{section}.gt_size")
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    seed = profile.seeds[0] if opts.seed is None else opts.seed
-    if seed not in profile.seeds:
-        raise UsageError(
-            f"--seed {seed}: not one of profiles.{params.profile}.seeds ({', '.join(map(str, profile.seeds))})"
-        )
+    seed = params.seed
     if opts.max_steps is not None and opts.max_steps <= 0:
         raise UsageError(f"--max-steps must be positive, got {opts.max_steps}")
     if opts.read_workers < 0:

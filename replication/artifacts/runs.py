@@ -13,17 +13,19 @@ their layout)::
     model      <variant>-s<seed>          Real-ESRGAN (GAN phase): results/<model>/<dataset>
                <variant>-s<seed>-net      Real-ESRNet: results/<model>/<dataset>
 
-Variant names never contain '-', so :func:`parse_model` is unambiguous.
+Variant names never contain '-', so :func:`parse_model` is unambiguous. This is the layout the
+pipeline's stages share (params.yaml's ``pipeline:`` lists, the report), so it lives with the other
+artifact formats and reads a variant only through its :meth:`recipe` (no import of the trainer's config).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-from replication.train.config import GanRun, NetRun, VariantConfig, gan_runs, net_owner, net_runs, run_name
+from typing import Protocol
 
 __all__ = [
     "GanRun",
@@ -40,6 +42,52 @@ __all__ = [
 ]
 
 MODEL_RE = re.compile(r"^(?P<variant>[A-Za-z0-9_]+)-s(?P<seed>\d+)(?P<net>-net)?$")
+
+
+class Variant(Protocol):
+    """What naming needs of a variant (``replication.train.config.VariantConfig``)."""
+
+    def recipe(self) -> tuple[str, bool]: ...
+
+
+@dataclass(frozen=True)
+class NetRun:
+    """One Real-ESRNet training (``pipeline.net_runs`` value)."""
+
+    variant: str  # the recipe's owner
+    seed: int
+
+
+@dataclass(frozen=True)
+class GanRun:
+    """One Real-ESRGAN training (``pipeline.gan_runs`` value), initialised from ``runs/<net>-s<seed>/net``."""
+
+    variant: str
+    net: str  # the variant whose Real-ESRNet this run starts from
+    seed: int
+
+
+def run_name(variant: str, seed: int) -> str:
+    return f"{variant}-s{seed}"
+
+
+def net_owner(variants: Mapping[str, Variant]) -> dict[str, str]:
+    """variant -> the variant whose Real-ESRNet it uses (the first one with the same recipe)."""
+    first: dict[tuple, str] = {}
+    out = {}
+    for name, v in variants.items():
+        out[name] = first.setdefault(v.recipe(), name)
+    return out
+
+
+def net_runs(variants: Mapping[str, Variant], seeds: Iterable[int]) -> dict[str, NetRun]:
+    owners = sorted(set(net_owner(variants).values()), key=list(variants).index)
+    return {run_name(v, s): NetRun(v, s) for v in owners for s in seeds}
+
+
+def gan_runs(variants: Mapping[str, Variant], seeds: Iterable[int]) -> dict[str, GanRun]:
+    owner = net_owner(variants)
+    return {run_name(v, s): GanRun(v, owner[v], s) for v in variants for s in seeds}
 
 
 @dataclass(frozen=True)
@@ -61,7 +109,7 @@ def parse_model(name: str) -> ModelName | None:
     return ModelName(m["variant"], int(m["seed"]), "net" if m["net"] else "gan")
 
 
-def retrained_models(variants: dict[str, VariantConfig], seeds) -> list[str]:
+def retrained_models(variants: Mapping[str, Variant], seeds) -> list[str]:
     """Every retrained model name, Real-ESRNet then Real-ESRGAN per variant, in params order."""
     out = []
     nets = net_runs(variants, seeds)
