@@ -9,13 +9,13 @@ Layers, bottom to top (a module may import from lower layers, and from its own p
 1. ``artifacts/``: the formats and names stages pass to each other;
 2. each part's ``config.py`` (the typed sections of params.yaml; they may import each other);
 3. ``params.py``: the whole file (every profile, every section);
-4. ``data/``, ``degrade/``, ``archs/``: peers that do not import each other;
+4. ``data/``, ``degrade/``, ``archs/``, ``stats/``: peers that do not import each other;
 5. ``train/`` and ``evaluate/``: peers (training never imports evaluation, nor the other way);
 6. ``report/``: it reads what training and evaluation wrote (through ``artifacts/``) and may use
    evaluation's statistics and metric registry, but never imports ``train/``;
 7. what commands share: ``params_check.py`` (the registry names of params.yaml), ``evaluate/cli_args.py``;
-8. commands: the modules of ``cli.COMMANDS`` and the ``python -m`` entry points. A command never
-   imports another command;
+8. commands: the modules of ``cli.COMMANDS``, the ``python -m`` entry points and the Python API
+   (``api.py``). A command never imports another command;
 9. the dispatcher: ``cli.py`` (it loads a command by name, not by an import) and ``__main__.py``.
 
 Package ``__init__.py`` files hold no code (tests/test_dvc_deps.py checks it) and are left out.
@@ -48,10 +48,16 @@ CORE = {
     "argtypes",
     "batch",
 }
-PART_LAYER = {"data": 4, "degrade": 4, "archs": 4, "train": 5, "evaluate": 5, "report": 6}
+PART_LAYER = {"data": 4, "degrade": 4, "archs": 4, "stats": 4, "train": 5, "evaluate": 5, "report": 6}
 SHARED_BY_COMMANDS = {"replication.params_check", "replication.evaluate.cli_args"}
-ENTRY_POINTS = {"replication.dvc_args", "replication.evaluate.results"}  # run as `python -m`
-COMMAND_MODULES = {module for module, _ in COMMANDS.values()} | ENTRY_POINTS
+ENTRY_POINTS = {
+    "replication.dvc_args",
+    "replication.evaluate.results",
+    "replication.stats.power",
+    "replication.train.launch",
+}
+API = {"replication.api"}  # the Python API: a command for Python callers (re-exported lazily by __init__)
+COMMAND_MODULES = {module for module, _ in COMMANDS.values()} | ENTRY_POINTS | API
 DISPATCH = {"replication.cli", "replication.__main__"}
 # core modules, configs (train's reads degrade's gt_size rule) and the dispatcher import across packages
 SAME_LAYER_ACROSS_PACKAGES = {0, 2, 9}
