@@ -32,6 +32,7 @@ COVERED = {
     "bench_inference.py": "test_bench_inference_tiny",
     "bench_niqe.py": "test_bench_niqe_tiny",
     "bench_pipeline.py": "test_bench_pipeline_runs_a_target",
+    "bench_reader.py": "test_bench_reader_runs_at_tiny_size",
     "bench_train.py": "test_bench_train_tiny",
     "gpu_check.py": "test_gpu_check_tiny_on_the_cpu",
     "gpu_check.sh": "test_gpu_check_tiny_on_the_cpu",
@@ -279,3 +280,14 @@ def test_official_loader(tmp_path):
         code = "import official; off, why = official.load(); print(why or off.version)"
         out = run(["-c", code], tmp_path, env={"PYTHONPATH": f"{ROOT}:{BENCH}"})
         assert out.strip().splitlines()[-1].startswith("basicsr ")
+
+
+def test_bench_reader_runs_at_tiny_size():
+    """benchmarks/bench_reader.py's measuring path (not a timing assertion)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "bench_reader.py"), "--quick", "--steps", "2", "--workers", "0,1"]
+    proc = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [line.split() for line in proc.stdout.splitlines() if line.split()[:1] in (["0"], ["1"])]
+    assert [r[0] for r in rows] == ["0", "1"] and all(r[3].endswith("%") for r in rows)
+    assert "load average at start" in proc.stdout and "load average at end" in proc.stdout

@@ -206,16 +206,18 @@ def _params_with(tmp_path: Path, models: dict) -> Path:
     return out
 
 
-def test_external_models_in_params_yaml_are_checked_at_load(tmp_path):
+def test_external_models_in_params_yaml_are_checked_by_params_check(tmp_path):
     from replication.params import load_params
+    from replication.params_check import check_params
     from replication.strict import ParamsError
 
     assert load_params(ROOT / "params.yaml").external_models == {}
     good = load_params(_params_with(tmp_path, {"mine": "models/external/mine.pth"}))
+    check_params(good)
     assert good.external_models == {"mine": "models/external/mine.pth"}
     for bad in ({"mine": "/abs/mine.pth"}, {"mine": "../mine.pth"}, {"full-s0": "m.pth"}):
-        with pytest.raises(ParamsError):
-            load_params(_params_with(tmp_path, bad))
+        with pytest.raises(ParamsError, match="external"):  # cross-part: params --check (the registries)
+            check_params(load_params(_params_with(tmp_path, bad)))
 
 
 def test_dvc_fans_external_models_out_into_eval_external_stages(tmp_path):
@@ -267,5 +269,5 @@ def test_evaluate_takes_a_pth_as_an_external_model_and_table1_shows_it(basicsr_p
     cell = row[table.columns.index("realsrset: NIQE ↓")]
     mean = summary[(summary["metric"] == "niqe")]["mean"].iloc[0]
     assert row[2] == "external" and cell == f"— / {mean:.4f}" and not pd.isna(mean)
-    # the same name as a retrained run is refused before any work
-    assert main([*argv[:6], "full-s0", *argv[7:], "--overwrite"]) == 1
+    # the same name as a retrained run is refused before any work (a flag value: a usage error)
+    assert main([*argv[:6], "full-s0", *argv[7:], "--overwrite"]) == 2

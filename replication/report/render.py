@@ -153,23 +153,32 @@ def _comparison_blocks(inputs: ReportInputs) -> list[Block]:
 
 def build_report(inputs: ReportInputs) -> Document:
     params = inputs.params
-    p = params.active
     doc = Document(f"Real-ESRGAN replication — profile {params.profile}")
     doc.add(banner(params))
+    for section in (_table1_section, _ablation_section, _curves_section, _grids_section, _previews_section):
+        doc.add(*section(inputs))
+    return doc
 
-    doc.add(Heading("Table 1 reproduced (NIQE ↓)"))
-    table, notes = table1(inputs.summary, p.evaluate.test_sets, inputs.unavailable)
-    doc.add(table)
+
+def _table1_section(inputs: ReportInputs) -> list[Block]:
+    """Table 1 with its notes and deviations, then the claim verdicts."""
+    params = inputs.params
+    table, notes = table1(inputs.summary, params.active.evaluate.test_sets, inputs.unavailable)
+    out: list[Block] = [Heading("Table 1 reproduced (NIQE ↓)"), table]
     if notes:
-        doc.add(Bullets(notes))
-    doc.add(Paragraph("**Deviations from the paper for these numbers:**"), Bullets(tuple(deviations(inputs))))
-    doc.add(Paragraph(f"Paper values: {paper_table.SOURCE}"))
+        out.append(Bullets(notes))
+    out += [Paragraph("**Deviations from the paper for these numbers:**"), Bullets(tuple(deviations(inputs)))]
+    out.append(Paragraph(f"Paper values: {paper_table.SOURCE}"))
     if inputs.tidy is not None:
-        claims = claims_blocks(inputs.tidy, tuple(params.variants), inputs.claims, inputs.claims_reference)
-        doc.add(*claims)
+        out += claims_blocks(inputs.tidy, tuple(params.variants), inputs.claims, inputs.claims_reference)
+    return out
 
-    doc.add(Heading("Ablations: every model on every metric"))
-    doc.add(
+
+def _ablation_section(inputs: ReportInputs) -> list[Block]:
+    """The variants, then every model on every metric, one table per dataset."""
+    params = inputs.params
+    out: list[Block] = [
+        Heading("Ablations: every model on every metric"),
         Table(
             ("Variant", "Degradation", "Discriminator", "Spectral norm", "Description"),
             tuple(
@@ -177,61 +186,57 @@ def build_report(inputs: ReportInputs) -> Document:
                 for name, v in params.variants.items()
             ),
             "Variants (retrained, `retrained-<profile>`); each changes only what it names.",
-        )
-    )
+        ),
+    ]
     if inputs.validation_dataset:
-        doc.add(Paragraph(_validation_note(inputs)))
+        out.append(Paragraph(_validation_note(inputs)))
     for dataset, table in metric_tables(inputs.summary, _model_order(inputs)):
-        doc.add(Heading(f"`{dataset}`", level=3), table)
+        out += [Heading(f"`{dataset}`", level=3), table]
+    return out
 
-    doc.add(Heading("Training curves"))
-    plotted = False
+
+def _curves_section(inputs: ReportInputs) -> list[Block]:
+    """One figure per phase (a panel per loss), and the learning rate in words."""
+    out: list[Block] = [Heading("Training curves")]
     for phase, title in PHASE_TITLES.items():
-        png = plot_phase(inputs.curves, phase, title, tuple(params.variants))
+        png = plot_phase(inputs.curves, phase, title, tuple(inputs.params.variants))
         if png is not None:
             caption = f"{title}: DVCLive metrics of every run (colour: variant, line style: seed)"
-            doc.add(Image(f"curves_{phase}.png", png, caption))
+            out.append(Image(f"curves_{phase}.png", png, caption))
             note = lr_note(inputs.curves, phase)
             if note:
-                doc.add(Paragraph(f"{PHASE_TITLES[phase].split(' (')[0]}: {note}."))
-            plotted = True
-    if not plotted:
-        doc.add(Paragraph("No training logs found."))
+                out.append(Paragraph(f"{PHASE_TITLES[phase].split(' (')[0]}: {note}."))
+    if len(out) == 1:
+        out.append(Paragraph("No training logs found."))
+    return out
 
-    doc.add(Heading("Qualitative comparison"))
-    if inputs.grids:
-        first = min(p.seeds)
-        doc.add(
-            Paragraph(
-                "The same zoomed crop (red box on the LR input: the window with the most gradient energy; "
-                "beside it that window itself, one block per LR pixel) from bicubic, every baseline, every external model and "
-                f"every variant's Real-ESRGAN at its representative seed (the lowest, {first}). On the "
-                "synthetic sets the GT crop comes first and each panel gives the PSNR of its crop against it "
-                "(RGB, 8-bit; the tables' PSNR is on the Y channel of the whole image). The other seeds and "
-                "the Real-ESRNet phase are in the folded section under each grid."
-            )
+
+def _grids_section(inputs: ReportInputs) -> list[Block]:
+    """The zoomed-crop grids (other seeds folded away), then the before/after slider."""
+    out: list[Block] = [Heading("Qualitative comparison")]
+    if not inputs.grids:
+        return [*out, Paragraph("No super-resolved images found."), *_comparison_blocks(inputs)]
+    first = min(inputs.params.active.seeds)
+    out.append(
+        Paragraph(
+            "The same zoomed crop (red box on the LR input: the window with the most gradient energy; "
+            "beside it that window itself, one block per LR pixel) from bicubic, every baseline, every "
+            f"external model and every variant's Real-ESRGAN at its representative seed (the lowest, {first}). "
+            "On the synthetic sets the GT crop comes first and each panel gives the PSNR of its crop against it "
+            "(RGB, 8-bit; the tables' PSNR is on the Y channel of the whole image). The other seeds and "
+            "the Real-ESRNet phase are in the folded section under each grid."
         )
-        for grid in inputs.grids:
-            doc.add(Image(f"grid_{grid.dataset}.png", grid.png, f"{grid.dataset}: zoomed crops"))
-            if grid.more is not None:
-                doc.add(
-                    Details(
-                        f"{grid.dataset}: the other seeds and the Real-ESRNet phase",
-                        (
-                            Image(
-                                f"grid_{grid.dataset}_more.png", grid.more, f"{grid.dataset}: other seeds, Real-ESRNet"
-                            ),
-                        ),
-                    )
-                )
-    else:
-        doc.add(Paragraph("No super-resolved images found."))
-    doc.add(*_comparison_blocks(inputs))
+    )
+    for grid in inputs.grids:
+        out.append(Image(f"grid_{grid.dataset}.png", grid.png, f"{grid.dataset}: zoomed crops"))
+        if grid.more is not None:
+            more = Image(f"grid_{grid.dataset}_more.png", grid.more, f"{grid.dataset}: other seeds, Real-ESRNet")
+            out.append(Details(f"{grid.dataset}: the other seeds and the Real-ESRNet phase", (more,)))
+    return [*out, *_comparison_blocks(inputs)]
 
-    doc.add(Heading("Degradation previews"))
-    if inputs.previews:
-        for i, (caption, png) in enumerate(inputs.previews):
-            doc.add(Image(f"preview_{i}.png", png, caption))
-    else:
-        doc.add(Paragraph("No degradation previews given."))
-    return doc
+
+def _previews_section(inputs: ReportInputs) -> list[Block]:
+    out: list[Block] = [Heading("Degradation previews")]
+    if not inputs.previews:
+        return [*out, Paragraph("No degradation previews given.")]
+    return [*out, *(Image(f"preview_{i}.png", png, caption) for i, (caption, png) in enumerate(inputs.previews))]

@@ -742,37 +742,64 @@ def _run(
 ) -> Path | None:
     """Resume, then step, log, sample and checkpoint, then publish (the caller stops the readers)."""
     cfg = plan.cfg
-    out = Path(opts.out)
-    ckpt_dir = out / "checkpoints"
+    resumed = _resume(t, opts, info, chosen, cfg.iters)
+    if resumed is None:
+        return None
+    start, last, window = resumed
+    run_info = _run_info(plan, opts, info, fp, scale_dev)
+    log = _open_log(plan, opts, info, chosen, start, run_info)
+    try:
+        _steps(t, opts, info, log, window, range(start + 1, last + 1), fp, sections)
+    finally:
+        log.close()
+    if last < cfg.iters:
+        if info.is_main:
+            print(f"stopped after step {last} of {cfg.iters} (--max-steps); run again to continue", file=sys.stderr)
+        return None
+    return _publish(t, plan, opts, info, run_info)
+
+
+def _resume(
+    t: Trainer, opts: RunOptions, info: distributed.DistInfo, chosen: str | None, iters: int
+) -> tuple[int, int, dict] | None:
+    """Restore ``chosen`` (if any): (first step done, last step to run, logging window), or None when
+    there is nothing to do."""
+    ckpt_dir = Path(opts.out) / "checkpoints"
     start = 0
     window: dict = {}
     if chosen is not None:
         loaded = state.load_checkpoint(Path(chosen), info.rank)
         window = restore(t, loaded)
         start = loaded.step
-    last = cfg.iters if opts.max_steps is None else min(cfg.iters, opts.max_steps)
-    if start > cfg.iters:
+    last = iters if opts.max_steps is None else min(iters, opts.max_steps)
+    if start > iters:
         # iters is not part of the fingerprint (raising it extends a run), but a run cannot be shortened:
         # exporting the longer-trained weights under the smaller iters would misreport what was trained.
         raise UserError(
-            f"{chosen} is at step {start}, beyond train_{opts.phase}.iters {cfg.iters}: raise iters to at least {start}, "
-            f"or move {ckpt_dir} aside to train {cfg.iters} steps from the start"
+            f"{chosen} is at step {start}, beyond train_{opts.phase}.iters {iters}: raise iters to at least {start}, "
+            f"or move {ckpt_dir} aside to train {iters} steps from the start"
         )
     if start > last:
         if info.is_main:
             print(f"{chosen} is already at step {start} (beyond --max-steps {last}); nothing to do", file=sys.stderr)
         return None
+    return start, last, window
 
+
+def _open_log(
+    plan: Plan, opts: RunOptions, info: distributed.DistInfo, chosen: str | None, start: int, run_info: dict
+) -> TrainLogger:
+    """The DVCLive logger (rank 0 writes), with the run's description as its params."""
+    out = Path(opts.out)
     title = PHASE_TITLES[opts.phase]
     log = TrainLogger(
         out / "dvclive",
         enabled=info.is_main,
         resume_step=start if chosen else None,
         start_step=start,
-        total_steps=cfg.iters,
+        total_steps=plan.cfg.iters,
         desc=f"{title} {opts.variant}",
     )
-    run_info = _run_info(plan, opts, info, fp, scale_dev)
     log.params({k: ("; ".join(v) or "none") if isinstance(v, list) else v for k, v in run_info.items()})
     if info.is_main:
         record_session(out, start, info, opts, plan.amp, plan.channels_last)
@@ -780,37 +807,45 @@ def _run(
         log.message(f"resuming {title} from {chosen} (step {start})")
     for note in run_info["deviations"]:
         log.message(f"deviation: {note}")
+    return log
 
+
+def _steps(
+    t: Trainer,
+    opts: RunOptions,
+    info: distributed.DistInfo,
+    log: TrainLogger,
+    window: dict,
+    steps: range,
+    fp: str,
+    sections: dict,
+) -> None:
+    """The step loop: one optimizer step each, then logging, samples and checkpoints on their schedule."""
+    cfg = t.cfg
+    title = PHASE_TITLES[opts.phase]
+    ckpt_dir = Path(opts.out) / "checkpoints"
+    last = steps[-1] if steps else 0
     step_fn = net_step if opts.phase == "net" else gan_step
     sums: dict[str, float] = dict(window.get("sums", {}))
     count = int(window.get("count", 0))
-    try:
-        for step in range(start + 1, last + 1):
-            gts = next_gt_batches(t)
-            current = _finite_losses(step_fn(t, gts), info, step, f"{title} {opts.variant}", ckpt_dir)
-            for n, v in current.items():
-                sums[n] = sums.get(n, 0.0) + v
-            count += 1
-            log.step(step, current)
-            if step % cfg.log_every == 0:
-                # Only values that repeat bit for bit go to DVCLive (its files are DVC outputs the
-                # report reads); the speed is on the progress bar, and benchmarks/ measures it.
-                metrics = {f"train/{n}": s / count for n, s in sums.items()}
-                metrics["train/lr"] = t.opt_g.param_groups[0]["lr"]
-                log.metrics(step, metrics)
-                sums, count = {}, 0
-            if step % cfg.sample_every == 0 and info.is_main:
-                write_sample(t, log, step)
-            if step % cfg.ckpt_every == 0 or step == last:
-                save_checkpoint(t, info, ckpt_dir, step, fp, sections, {"sums": sums, "count": count}, log)
-    finally:
-        log.close()
-
-    if last < cfg.iters:
-        if info.is_main:
-            print(f"stopped after step {last} of {cfg.iters} (--max-steps); run again to continue", file=sys.stderr)
-        return None
-    return _publish(t, plan, opts, info, run_info)
+    for step in steps:
+        gts = next_gt_batches(t)
+        current = _finite_losses(step_fn(t, gts), info, step, f"{title} {opts.variant}", ckpt_dir)
+        for n, v in current.items():
+            sums[n] = sums.get(n, 0.0) + v
+        count += 1
+        log.step(step, current)
+        if step % cfg.log_every == 0:
+            # Only values that repeat bit for bit go to DVCLive (its files are DVC outputs the
+            # report reads); the speed is on the progress bar, and benchmarks/ measures it.
+            metrics = {f"train/{n}": s / count for n, s in sums.items()}
+            metrics["train/lr"] = t.opt_g.param_groups[0]["lr"]
+            log.metrics(step, metrics)
+            sums, count = {}, 0
+        if step % cfg.sample_every == 0 and info.is_main:
+            write_sample(t, log, step)
+        if step % cfg.ckpt_every == 0 or step == last:
+            save_checkpoint(t, info, ckpt_dir, step, fp, sections, {"sums": sums, "count": count}, log)
 
 
 def _chosen_checkpoint(
