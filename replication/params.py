@@ -60,9 +60,14 @@ class Profile:
     evaluate: EvalConfig
     validation: ValidationConfig  # the fixed-seed synthetic validation set (PSNR/SSIM)
     report: ReportConfig
+    # Variants trained at the first seed only (e.g. the study's Table-1 retrains, which no claim
+    # compares): their GAN runs, and a Real-ESRNet no other variant needs at the other seeds.
+    single_seed_variants: tuple[str, ...] = ()
 
     def validate(self) -> None:
         check_seeds(self.seeds)
+        if len(set(self.single_seed_variants)) != len(self.single_seed_variants):
+            raise ValueError(f"single_seed_variants: a variant is listed twice: {list(self.single_seed_variants)}")
         if self.validation.dataset in self.data.train_sets:
             raise ValueError(f"validation.dataset {self.validation.dataset!r} is a training set (data.train_sets)")
         check_scale(self.scale)
@@ -92,6 +97,13 @@ class Params:
             raise ValueError(f"profile: unknown profile {self.profile!r} (known: {', '.join(self.profiles)})")
         # Rules that tie a variant to a profile: checked for every pair, so a bad combination fails at load,
         # not in the middle of a pipeline run.
+        for pname, profile in self.profiles.items():
+            unknown = [v for v in profile.single_seed_variants if v not in self.variants]
+            if unknown:
+                raise ValueError(
+                    f"profiles.{pname}.single_seed_variants: unknown variant(s) {', '.join(map(repr, unknown))} "
+                    f"(known: {', '.join(self.variants)})"
+                )
         for vname, variant in self.variants.items():
             for pname, profile in self.profiles.items():
                 try:

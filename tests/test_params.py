@@ -103,6 +103,15 @@ def test_cross_field_validation(tmp_path, raw):
         load_params(_write(tmp_path, raw))
 
 
+def test_single_seed_variants_must_name_variants_once(tmp_path, raw):
+    raw["profiles"]["study"]["single_seed_variants"] = ["full", "nope"]
+    with pytest.raises(ParamsError, match=r"profiles\.study\.single_seed_variants: unknown variant\(s\) 'nope'"):
+        load_params(_write(tmp_path, raw))
+    raw["profiles"]["study"]["single_seed_variants"] = ["full", "full"]
+    with pytest.raises(ParamsError, match=r"single_seed_variants: a variant is listed twice"):
+        load_params(_write(tmp_path, raw))
+
+
 def test_variant_rules_are_checked_at_load(tmp_path, raw):
     bad = copy.deepcopy(raw)
     bad["variants"]["vgg_disc"]["spectral_norm"] = True

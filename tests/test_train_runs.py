@@ -19,6 +19,7 @@ from replication.artifacts.runs import (
     net_runs,
     parse_model,
     retrained_models,
+    variant_seeds,
 )
 from replication.params import load_params
 from replication.params_cli import switch_profile
@@ -52,6 +53,24 @@ def test_one_net_per_recipe_and_a_gan_per_variant_and_seed():
         "a-s0-net",
         "a-s0",
         "d_only-s0",
+    ]
+
+
+def test_single_seed_variants_train_at_the_first_seed_and_keep_the_nets_others_need():
+    variants = {"a": _variant(), "d_only": _variant(disc="vgg", sn=False), "fo": _variant("first_order")}
+    # `a` at one seed: its GAN run only at seed 3, but its Real-ESRNet at every seed `d_only` needs.
+    nets = net_runs(variants, (3, 7), ("a", "fo"))
+    assert list(nets) == ["a-s3", "a-s7", "fo-s3"]
+    gans = gan_runs(variants, (3, 7), ("a", "fo"))
+    assert list(gans) == ["a-s3", "d_only-s3", "d_only-s7", "fo-s3"]
+    assert retrained_models(variants, (3, 7), ("a", "fo")) == [
+        "a-s3-net",
+        "a-s3",
+        "a-s7-net",
+        "d_only-s3",
+        "d_only-s7",
+        "fo-s3-net",
+        "fo-s3",
     ]
 
 
@@ -97,12 +116,16 @@ def check_graph(root: Path) -> None:
         recipe = (params.variants[variant].recipe(), p.network, seed)
         assert recipe not in trained, f"{name} trains the same recipe as {trained[recipe]}"
         trained[recipe] = name
-    distinct = {(v.recipe(), s) for v in params.variants.values() for s in p.seeds}
-    assert len(trained) == len(distinct) < len(params.variants) * len(p.seeds)
+    seeds = {v: variant_seeds(v, p.seeds, p.single_seed_variants) for v in params.variants}
+    distinct = {(params.variants[v].recipe(), s) for v in params.variants for s in seeds[v]}
+    assert len(trained) == len(distinct) < sum(map(len, seeds.values()))
 
     for variant in params.variants:
         for seed in p.seeds:
             run = f"{variant}-s{seed}"
+            if seed not in seeds[variant]:
+                assert f"train_gan@{run}" not in stages and f"eval_gan@{run}" not in stages
+                continue
             gan = stages[f"train_gan@{run}"]
             assert int(_flag(gan.cmd, "--seed")) == seed
             net_model = _flag(gan.cmd, "--init")
@@ -121,7 +144,7 @@ def test_committed_graph_follows_the_protocol():
     check_graph(ROOT)
 
 
-def test_study_graph_fans_out_over_three_seeds(tmp_path):
+def test_study_graph_fans_out_over_five_seeds_with_single_seed_retrains(tmp_path):
     pytest.importorskip("dvc")
     from dvc.repo import Repo
 
@@ -130,10 +153,14 @@ def test_study_graph_fans_out_over_three_seeds(tmp_path):
     shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
     switch_profile(str(tmp_path / "params.yaml"), "study")
     params = load_params(tmp_path / "params.yaml")
-    assert params.profile == "study" and len(params.active.seeds) >= 3
-    lists = expected_pipeline_lists(params.active, params.variants, params.profile)
+    study = params.active
+    assert params.profile == "study" and len(study.seeds) >= 5  # the claims need 5 seeds (claims.yaml)
+    lists = expected_pipeline_lists(study, params.variants, params.profile)
     assert params.pipeline == lists and lists.report_dir == "reports/study"
-    assert set(lists.gan_runs) == {f"{v}-s{s}" for v in params.variants for s in params.active.seeds}
+    first = min(study.seeds)
+    assert set(lists.gan_runs) == {
+        f"{v}-s{s}" for v in params.variants for s in study.seeds if v not in study.single_seed_variants or s == first
+    }
     check_graph(tmp_path)
 
 

@@ -4,7 +4,9 @@ The paper's protocol: one Real-ESRNet per distinct *recipe* (degradation x sharp
 profile's generator), not per variant. Variants that share a recipe and differ only in the
 discriminator (``vgg_disc``, ``unet_no_sn``) start their GAN phase from the Real-ESRNet of the first
 variant (in ``params.yaml`` order) with that recipe, so no two stages train the same recipe. Every
-run is repeated for each seed of ``profiles.<p>.seeds``.
+run is repeated for each seed of ``profiles.<p>.seeds``, except the GAN runs of the variants in
+``profiles.<p>.single_seed_variants``, trained at the first seed only (a Real-ESRNet is trained at
+every seed that one of the variants using it needs).
 
 Names (flat, one directory level, so ``runs/<name>/<phase>`` and ``results/<model>/<dataset>`` keep
 their layout)::
@@ -39,6 +41,7 @@ __all__ = [
     "retrained_models",
     "run_name",
     "trained_model_notes",
+    "variant_seeds",
 ]
 
 MODEL_RE = re.compile(r"^(?P<variant>[A-Za-z0-9_]+)-s(?P<seed>\d+)(?P<net>-net)?$")
@@ -80,14 +83,29 @@ def net_owner(variants: Mapping[str, Variant]) -> dict[str, str]:
     return out
 
 
-def net_runs(variants: Mapping[str, Variant], seeds: Iterable[int]) -> dict[str, NetRun]:
-    owners = sorted(set(net_owner(variants).values()), key=list(variants).index)
-    return {run_name(v, s): NetRun(v, s) for v in owners for s in seeds}
+def variant_seeds(variant: str, seeds: Iterable[int], single_seed: Iterable[str] = ()) -> tuple[int, ...]:
+    """The seeds ``variant``'s GAN run is trained at: all of ``seeds``, or the first one alone for a
+    variant of ``single_seed`` (``profiles.<p>.single_seed_variants``)."""
+    seeds = tuple(seeds)
+    return seeds[:1] if variant in set(single_seed) else seeds
 
 
-def gan_runs(variants: Mapping[str, Variant], seeds: Iterable[int]) -> dict[str, GanRun]:
+def net_runs(
+    variants: Mapping[str, Variant], seeds: Iterable[int], single_seed: Iterable[str] = ()
+) -> dict[str, NetRun]:
+    """Real-ESRNet runs: one per recipe owner and seed that some variant of the recipe is trained at."""
+    seeds, single_seed = tuple(seeds), tuple(single_seed)
     owner = net_owner(variants)
-    return {run_name(v, s): GanRun(v, owner[v], s) for v in variants for s in seeds}
+    owners = sorted(set(owner.values()), key=list(variants).index)
+    needed = {(owner[v], s) for v in variants for s in variant_seeds(v, seeds, single_seed)}
+    return {run_name(o, s): NetRun(o, s) for o in owners for s in seeds if (o, s) in needed}
+
+
+def gan_runs(
+    variants: Mapping[str, Variant], seeds: Iterable[int], single_seed: Iterable[str] = ()
+) -> dict[str, GanRun]:
+    owner = net_owner(variants)
+    return {run_name(v, s): GanRun(v, owner[v], s) for v in variants for s in variant_seeds(v, seeds, single_seed)}
 
 
 @dataclass(frozen=True)
@@ -109,15 +127,17 @@ def parse_model(name: str) -> ModelName | None:
     return ModelName(m["variant"], int(m["seed"]), "net" if m["net"] else "gan")
 
 
-def retrained_models(variants: Mapping[str, Variant], seeds) -> list[str]:
+def retrained_models(variants: Mapping[str, Variant], seeds, single_seed: Iterable[str] = ()) -> list[str]:
     """Every retrained model name, Real-ESRNet then Real-ESRGAN per variant, in params order."""
     out = []
-    nets = net_runs(variants, seeds)
+    seeds, single_seed = tuple(seeds), tuple(single_seed)
+    nets = net_runs(variants, seeds, single_seed)
     for v in variants:
         for s in seeds:
             if run_name(v, s) in nets:
                 out.append(model_name(v, s, "net"))
-            out.append(model_name(v, s, "gan"))
+            if s in variant_seeds(v, seeds, single_seed):
+                out.append(model_name(v, s, "gan"))
     return out
 
 

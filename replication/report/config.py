@@ -61,8 +61,8 @@ def expected_pipeline_lists(profile, variants: dict, name: str = DEFAULT_PROFILE
     return PipelineLists(
         report_dir=report_dir(name),
         seeds=tuple(profile.seeds),
-        net_runs=net_runs(variants, profile.seeds),
-        gan_runs=gan_runs(variants, profile.seeds),
+        net_runs=net_runs(variants, profile.seeds, profile.single_seed_variants),
+        gan_runs=gan_runs(variants, profile.seeds, profile.single_seed_variants),
         train_sets=tuple(profile.data.train_sets),
         heldout_set=profile.validation.dataset,
         test_sets=tuple(profile.evaluate.test_sets),

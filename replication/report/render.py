@@ -62,7 +62,8 @@ def banner(params: Params) -> Banner:
         )
     # Several seeds make a study of the claims at this scale; one seed only exercises the pipeline.
     purpose = (
-        f"It measures the paper's ablation claims at this scale, over {len(p.seeds)} seeds (the verdicts below)."
+        f"It measures the paper's ablation claims at this scale, over {len(p.seeds)} seeds (the verdicts below)"
+        + (f"; {', '.join(p.single_seed_variants)} at one seed." if p.single_seed_variants else ".")
         if len(p.seeds) > 1
         else "This checks that the pipeline works end to end."
     )
@@ -118,7 +119,11 @@ def deviations(inputs: ReportInputs) -> list[str]:
 
 def _model_order(inputs: ReportInputs) -> list[str]:
     p = inputs.params.active
-    return [*retrained_models(inputs.params.variants, p.seeds), *p.evaluate.baselines, *external_models(inputs.summary)]
+    return [
+        *retrained_models(inputs.params.variants, p.seeds, p.single_seed_variants),
+        *p.evaluate.baselines,
+        *external_models(inputs.summary),
+    ]
 
 
 def _validation_note(inputs: ReportInputs) -> str:

@@ -135,7 +135,7 @@ def grid_models(params: Params) -> tuple[list[str], list[str]]:
     the Real-ESRNet phase)."""
     p = params.active
     first = min(p.seeds)
-    retrained = retrained_models(params.variants, p.seeds)
+    retrained = retrained_models(params.variants, p.seeds, p.single_seed_variants)
     representative = retrained_models(params.variants, (first,))
     main = [*p.evaluate.baselines, *(m for m in representative if not m.endswith("-net"))]
     return main, [m for m in retrained if m not in main]
