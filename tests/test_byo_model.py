@@ -67,6 +67,28 @@ def test_a_pth_saved_under_a_safetensors_name_still_loads(basicsr_pth, tmp_path)
     assert load_generator(renamed).arch_name == "rrdbnet"
 
 
+def test_a_safetensors_header_length_starting_with_0x80_is_not_taken_for_a_pickle(tmp_path):
+    # The study's bsrgan_degradation-s0 model had a 0x1380-byte header: its first byte, 0x80, is also the
+    # first byte of a legacy pickle, and the sniffer used to send it to torch.load, which refused it.
+    from replication.archs.checkpoint import save_model
+
+    net = build_arch("srvgg", num_feat=8, num_conv=2, act_type="prelu", scale=4)
+    path = save_model(tmp_path / "m.safetensors", net, source="test", source_sha256=None, fp16_rounded=False)
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    pad = (0x80 - n % 256) % 256 or 256  # safetensors allows trailing spaces in the header
+    header = raw[8 : 8 + n] + b" " * pad
+    padded = tmp_path / "padded.safetensors"
+    padded.write_bytes(len(header).to_bytes(8, "little") + header + raw[8 + n :])
+    assert padded.read_bytes()[0] == 0x80
+    if path.with_suffix(".json").exists():
+        shutil.copy(path.with_suffix(".json"), padded.with_suffix(".json"))
+    loaded = load_generator(padded)
+    x = _picture(12, 10)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), net(x))
+
+
 def test_upscale_takes_a_pth_directly(basicsr_pth, tmp_path):
     path, net = basicsr_pth
     write_image(tmp_path / "in.png", _picture(12, 10))

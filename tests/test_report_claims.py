@@ -20,6 +20,7 @@ from replication.report.claims import (
     claims_frame,
     claims_table,
     logit_gap,
+    power_rows,
     synthetic_degradation,
     verdict_lines,
 )
@@ -193,6 +194,22 @@ def test_a_true_effect_is_supported_and_the_opposite_is_observed(definition):
     assert sinc.verdict == OPPOSITE and sinc.test.effect < 0  # no_sinc rings *less* here: opposite direction
     real = _one(lines, "first_order", "net", "niqe")
     assert real.datasets == ("realesrgan-inputs", "realsrset") and real.test.n_images == 14  # real sets pooled
+
+
+def test_power_rows_give_the_detectable_effect_of_each_paired_line(definition):
+    rng = np.random.default_rng(1)
+    tidy = simulated_study(rng, seed_sd=0.3, image_sd=0.4, resid_sd=0.2, bicubic_gap=4.0)
+    lines = _lines(tidy, definition, simulated_logs(rng))
+    rows = power_rows(lines, seed_counts=(5, 20))
+    paired = [r for r in lines if r.test is not None and r.test.mean_squares is not None and r.test.n_seeds >= 2]
+    assert len(rows) == len(paired) > 0
+    row = next(
+        r for r in rows if (r["variant"], r["metric"], r["datasets"]) == ("first_order", "psnr", "val-set14-bsrgan")
+    )
+    assert row["level"] == "Real-ESRNet" and (row["n_seeds"], row["n_images"]) == (5, 10)
+    # A paired difference of two runs has seed sd sqrt(2) * 0.3 and image sd sqrt(2) * 0.4 in the simulation.
+    assert 0.1 < row["seed_sd"] < 1.0 and 0.2 < row["image_sd"] < 1.2
+    assert row["mde"] == pytest.approx(row["mde_5_seeds"]) and row["mde_20_seeds"] < row["mde_5_seeds"]
 
 
 def test_constant_shift_known_answer(definition):
@@ -380,3 +397,26 @@ def test_claims_command_bad_inputs(tmp_path, capsys):
     bad_args = ["claims", "--params", str(ROOT / "params.yaml"), "--claims", str(bad)]
     code = main([*bad_args, "--results", str(tmp_path / "res"), "--out", str(tmp_path / "d.csv")])
     assert code == 1 and "rules: missing key" in capsys.readouterr().err
+
+
+def test_committed_study_verdicts_are_recomputed_byte_for_byte(tmp_path, capsys):
+    # Every verdict of the committed study follows from the repository alone: the per-image metrics
+    # (tidy.csv.gz) and training logs (curves.tsv) under reports/study/ give claims.csv, to the byte.
+    from replication.cli import main
+
+    study = ROOT / "reports" / "study"
+    out = tmp_path / "claims.csv"
+    args = [
+        "claims",
+        "--params",
+        str(ROOT / "params.yaml"),
+        "--profile",
+        "study",
+        "--claims",
+        str(ROOT / "claims.yaml"),
+    ]
+    args += ["--results", str(study / "tidy.csv.gz"), "--runs", str(study / "curves.tsv"), "--out", str(out), "--power"]
+    assert main(args) == 0
+    assert out.read_bytes() == (study / "claims.csv").read_bytes()
+    printed = capsys.readouterr().out
+    assert "| claim | variant | level |" in printed and "MDE as run" in printed

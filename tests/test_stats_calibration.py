@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from replication.stats.power import Components, components_from_bootstrap, min_detectable_effect
+from replication.stats.mde import Components, components_from_mean_squares, min_detectable_effect
+from replication.stats.power import components_from_bootstrap
 from replication.stats.verdicts import (
     crossed_test,
     crossed_test_batch,
@@ -118,3 +119,18 @@ def test_components_from_bootstrap_round_trip():
     se = 0.4 / (2 * stats.norm.ppf(0.975))
     assert (2 / 3) * 0.01 / 3 + (27 / 28) * comp.image / (3 * 28) == pytest.approx(se**2)
     assert comp.seed == pytest.approx(0.01)
+
+
+def test_components_from_a_measured_matrix_recover_the_simulated_ones():
+    # Many seeds and images: the mean-square estimates must land near the components drawn from.
+    rng = np.random.default_rng(3)
+    s, i = 400, 300
+    d = rng.normal(0, 0.3, (s, 1)) + rng.normal(0, 0.5, (1, i)) + rng.normal(0, 0.2, (s, i))
+    res = crossed_test(d)
+    assert res.mean_squares is not None
+    comp = components_from_mean_squares(*res.mean_squares, s, i)
+    assert comp.seed == pytest.approx(0.09, rel=0.2)
+    assert comp.image == pytest.approx(0.25, rel=0.2)
+    assert comp.residual == pytest.approx(0.04, rel=0.05)
+    # Negative estimates (a mean square below the residual's) are floored at 0, not returned negative.
+    assert components_from_mean_squares(0.01, 0.01, 0.05, 5, 28) == Components(0.0, 0.0, 0.05)

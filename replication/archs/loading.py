@@ -40,12 +40,15 @@ def _sniff(path: Path) -> str:
     """``safetensors``, ``torch`` (zip or legacy pickle), ``ncnn-param`` or ``unknown``."""
     with open(path, "rb") as fh:
         head = fh.read(16)
+    # safetensors first: its 8-byte header length can itself begin with 0x80 (a header of 0x..80 bytes),
+    # the first byte of a legacy pickle. A pickle's or zip's first 8 bytes read as a length are far
+    # above 2**28, and byte 8 of a legacy torch file is inside its magic number, never "{".
+    if len(head) >= 9 and int.from_bytes(head[:8], "little") < (1 << 28) and head[8:9] == b"{":
+        return "safetensors"
     if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
         return "torch"
     if head.startswith(b"7767517"):
         return "ncnn-param"
-    if len(head) >= 9 and int.from_bytes(head[:8], "little") < (1 << 28) and head[8:9] == b"{":
-        return "safetensors"
     return "unknown"
 
 

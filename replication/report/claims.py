@@ -38,6 +38,7 @@ from replication.report.claims_def import ClaimDef, ClaimsDef, LineDef
 from replication.report.curves import Curve
 from replication.report.document import Block, Heading, Paragraph, Table
 from replication.report.seeds import PHASE_LABELS, metric_header, parse_run, runs, seed_summary, seed_tables
+from replication.stats.mde import components_from_mean_squares, min_detectable_effect
 from replication.stats.verdicts import TestResult, crossed_test, holm, seed_t_test, spread_f_test
 
 SYNTHETIC_PREFIX = "val-"
@@ -467,6 +468,34 @@ def claims_frame(lines: list[LineResult]) -> pd.DataFrame:
 def claims_csv_text(lines: list[LineResult]) -> str:
     """claims.csv as written by the report and by ``replication claims`` (the same bytes)."""
     return claims_frame(lines).to_csv(index=False, float_format="%.6g", lineterminator="\n")
+
+
+def power_rows(lines: list[LineResult], seed_counts: tuple[int, ...] = (5, 6)) -> list[dict]:
+    """Per measured crossed (paired) line: its variance components and the smallest effect it detects
+    80% of the time (two-sided, ``alpha`` 0.05, before Holm), at the measured seeds and images and at
+    each of ``seed_counts`` with the same images (docs/claims.md, "Power")."""
+    out = []
+    for r in lines:
+        t = r.test
+        if t is None or t.mean_squares is None or t.n_seeds < 2:
+            continue
+        comp = components_from_mean_squares(*t.mean_squares, t.n_seeds, t.n_images)
+        row = {
+            "claim": r.claim.id,
+            "variant": r.line.variant,
+            "level": PHASE_LABELS[r.line.level],
+            "metric": r.line.metric,
+            "datasets": " ".join(r.datasets),
+            "seed_sd": math.sqrt(comp.seed),
+            "image_sd": math.sqrt(comp.image),
+            "residual_sd": math.sqrt(comp.residual),
+            "n_seeds": t.n_seeds,
+            "n_images": t.n_images,
+            "mde": min_detectable_effect(comp, t.n_seeds, t.n_images),
+        }
+        row.update({f"mde_{s}_seeds": min_detectable_effect(comp, s, t.n_images) for s in seed_counts})
+        out.append(row)
+    return out
 
 
 def _fmt(v: float) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from replication.outputs import check_output
 from replication.params import load_params
+from replication.report.claims import power_rows
 from replication.report.claims_stage import ClaimsPaths, claims
 
 
@@ -31,6 +32,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", type=Path, required=True, help="the verdict table to write (claims.csv)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+    parser.add_argument(
+        "--power",
+        action="store_true",
+        help="also print, per paired line, the smallest effect detected 80%% of the time (docs/claims.md)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,4 +46,20 @@ def run(args: argparse.Namespace) -> int:
     lines = claims(params, ClaimsPaths(results=args.results, claims=args.claims, runs=args.runs, out=args.out))
     decided = sum(1 for line in lines if line.verdict != "not measurable")
     print(f"claims: {args.out} ({len(lines)} lines, {decided} measurable)")
+    if args.power:
+        print(_power_markdown(power_rows(lines)))
     return 0
+
+
+def _power_markdown(rows: list[dict]) -> str:
+    """The power table as markdown: variance components (sd, metric units) and detectable effects."""
+    extra = [k for k in (rows[0] if rows else {}) if k.startswith("mde_")]
+    head = ["claim", "variant", "level", "metric", "datasets", "seed sd", "image sd", "residual sd"]
+    head += ["seeds × images", "MDE as run", *(k.removeprefix("mde_").replace("_", " ") for k in extra)]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [r["claim"], r["variant"], r["level"], r["metric"], r["datasets"]]
+        cells += [f"{r[k]:.3g}" for k in ("seed_sd", "image_sd", "residual_sd")]
+        cells += [f"{r['n_seeds']} × {r['n_images']}", *(f"{r[k]:.3g}" for k in ("mde", *extra))]
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)

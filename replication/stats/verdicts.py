@@ -51,6 +51,9 @@ class TestResult:
     n_images: int
     method: str
     null: float = 0.0
+    # (MS_seed, MS_image, MS_residual) of a crossed test's matrix: the variance components its power
+    # is computed from (replication.stats.mde); None for the other tests.
+    mean_squares: tuple[float, float, float] | None = None
 
 
 def crossed_components(diff: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -107,7 +110,8 @@ def crossed_test(diff: np.ndarray, level: float = LEVEL) -> TestResult:
     d = _matrix(diff)
     effect, low, high, p = crossed_test_batch(d, level)
     s, i = d.shape
-    return TestResult(float(effect), float(low), float(high), float(p), crossed_df(s, i), s, i, "crossed t")
+    ms = tuple(float(m) for m in crossed_components(d))
+    return TestResult(float(effect), float(low), float(high), float(p), crossed_df(s, i), s, i, "crossed t", 0.0, ms)
 
 
 def seed_t_test(per_seed: np.ndarray, level: float = LEVEL) -> TestResult:
