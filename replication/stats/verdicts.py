@@ -110,7 +110,8 @@ def crossed_test(diff: np.ndarray, level: float = LEVEL) -> TestResult:
     d = _matrix(diff)
     effect, low, high, p = crossed_test_batch(d, level)
     s, i = d.shape
-    ms = tuple(float(m) for m in crossed_components(d))
+    ms_seed, ms_image, ms_res = crossed_components(d)
+    ms = (float(ms_seed), float(ms_image), float(ms_res))
     return TestResult(float(effect), float(low), float(high), float(p), crossed_df(s, i), s, i, "crossed t", 0.0, ms)
 
 
