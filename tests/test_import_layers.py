@@ -53,7 +53,6 @@ SHARED_BY_COMMANDS = {"replication.params_check", "replication.evaluate.cli_args
 ENTRY_POINTS = {
     "replication.dvc_args",
     "replication.evaluate.results",
-    "replication.stats.power",
     "replication.train.launch",
 }
 API = {"replication.api"}  # the Python API: a command for Python callers (re-exported lazily by __init__)

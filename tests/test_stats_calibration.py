@@ -14,7 +14,6 @@ import pytest
 from scipy import stats
 
 from replication.stats.mde import Components, components_from_mean_squares, min_detectable_effect
-from replication.stats.power import components_from_bootstrap
 from replication.stats.verdicts import (
     crossed_test,
     crossed_test_batch,
@@ -112,13 +111,6 @@ def test_power_matches_the_normal_approximation_when_df_is_large():
     # More seeds never need a larger effect.
     comp2 = Components(seed=0.04, image=0.06, residual=0.0)
     assert min_detectable_effect(comp2, 6, 28) < min_detectable_effect(comp2, 3, 28)
-
-
-def test_components_from_bootstrap_round_trip():
-    comp = components_from_bootstrap(seed_sd=0.1, ci_low=-0.2, ci_high=0.2, n_seeds=3, n_images=28)
-    se = 0.4 / (2 * stats.norm.ppf(0.975))
-    assert (2 / 3) * 0.01 / 3 + (27 / 28) * comp.image / (3 * 28) == pytest.approx(se**2)
-    assert comp.seed == pytest.approx(0.01)
 
 
 def test_components_from_a_measured_matrix_recover_the_simulated_ones():
